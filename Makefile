@@ -1,0 +1,46 @@
+# Two commands for a newcomer: `make demo` and `make test`. Both bootstrap uv and a local .venv
+# from nothing but Python 3.11, pip, make and git.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION ?= 0.13.9
+UV := .uv/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
+export SODA_CORE_TELEMETRY_ENABLED := false
+export DO_NOT_TRACK := 1
+
+.PHONY: install demo test lint unit bench test-distributed clean help
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(UV):
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.installed  ## create .venv with every dependency (locked)
+
+lint: install  ## ruff and sqlfluff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project/models --dialect duckdb --templater jinja --processes 2
+
+unit: install  ## the test suite only
+	$(BIN)/pytest
+
+test: install lint  ## install, lint and run the whole suite
+	$(BIN)/pytest
+
+demo: install  ## the main job, start to finish
+	$(BIN)/scorecard demo
+
+bench: install  ## benchmarks (quick sizes; FULL=1 for full sizes)
+	$(BIN)/python -m bench.run $(if $(FULL),--full,)
+
+clean:  ## remove runtime state (var/) and build outputs
+	rm -rf var dbt_project/target dbt_project/logs
