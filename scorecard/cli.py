@@ -37,7 +37,7 @@ def package_version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scorecard",
-        description="Common Prosperity Scorecard 共同富裕评价 — civil-affairs submissions to published scorecards.",
+        description="Common Prosperity Scorecard 共同富裕评价: submissions to published scorecards.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -36,6 +36,9 @@ class Settings:
         as_of: the pipeline's notion of "today" (``SCORECARD_AS_OF``, ISO date; default the
             real date). Deadlines, "year is over" and late submissions are judged against it, so
             a demo or a test can replay the programme at any point in time.
+        monitor_from: deadlines are enforced for reporting periods whose deadline falls on or
+            after this date (``SCORECARD_MONITOR_FROM``, default 2026-01-01, the platform's
+            go-live): history loaded afterwards as a backfill is not "late".
     """
 
     home: Path
@@ -43,6 +46,7 @@ class Settings:
     first_year: int = 2021
     last_year: int = 2025
     as_of: date | None = None
+    monitor_from: date = date(2026, 1, 1)
     max_file_bytes: int = 50 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -106,6 +110,7 @@ class Settings:
             SODA_CORE_TELEMETRY_ENABLED="false",
             DO_NOT_TRACK="1",
         )
+        env["SCORECARD_MONITOR_FROM"] = self.monitor_from.isoformat()
         if self.as_of:
             env["SCORECARD_AS_OF"] = self.as_of.isoformat()
         return env
@@ -120,5 +125,6 @@ def get_settings() -> Settings:
         first_year=_env_int("SCORECARD_FIRST_YEAR", 2021),
         last_year=_env_int("SCORECARD_LAST_YEAR", 2025),
         as_of=date.fromisoformat(as_of) if as_of else None,
+        monitor_from=date.fromisoformat(os.environ.get("SCORECARD_MONITOR_FROM") or "2026-01-01"),
         max_file_bytes=_env_int("SCORECARD_MAX_FILE_BYTES", 50 * 1024 * 1024),
     )

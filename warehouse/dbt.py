@@ -64,7 +64,9 @@ def run_dbt(args: list[str], settings: Settings | None = None, *, echo: bool = F
     return DbtResult(command, proc.returncode, proc.stdout or "", proc.stderr or "")
 
 
-def dbt_build(settings: Settings | None = None, *, select: str | None = None, echo: bool = False) -> DbtResult:
+def dbt_build(
+    settings: Settings | None = None, *, select: str | None = None, echo: bool = False
+) -> DbtResult:
     """``dbt build`` (seeds, models, tests, unit tests), optionally restricted by ``--select``."""
     args = ["build"]
     if select:

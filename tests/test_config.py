@@ -1,0 +1,55 @@
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from scorecard.config import REPO_ROOT, get_settings
+
+
+def test_default_home_is_var_in_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SCORECARD_HOME", raising=False)
+    settings = get_settings()
+    assert settings.home == REPO_ROOT / "var"
+    assert settings.warehouse_path == REPO_ROOT / "var" / "warehouse.duckdb"
+
+
+def test_one_variable_moves_all_runtime_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCORECARD_HOME", str(tmp_path / "data"))
+    settings = get_settings()
+    runtime_paths = [
+        settings.inbox,
+        settings.processing,
+        settings.archive,
+        settings.rejected,
+        settings.publish,
+        settings.alerts_dir,
+        settings.warehouse_path,
+    ]
+    assert all(path.is_relative_to(tmp_path / "data") for path in runtime_paths)
+    settings.ensure_dirs()
+    assert settings.inbox.is_dir() and settings.publish.is_dir()
+
+
+def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCORECARD_HOME", str(tmp_path))
+    monkeypatch.setenv("SCORECARD_AS_OF", "2024-06-30")
+    monkeypatch.setenv("SCORECARD_LAST_YEAR", "2026")
+    env = get_settings().subprocess_env()
+    assert env["SCORECARD_WAREHOUSE"] == str(tmp_path / "warehouse.duckdb")
+    assert env["SCORECARD_AS_OF"] == "2024-06-30"
+    assert env["SCORECARD_LAST_YEAR"] == "2026"
+    assert env["DBT_PROFILES_DIR"].endswith("dbt_project")
+    assert env["SODA_CORE_TELEMETRY_ENABLED"] == "false"
+
+
+def test_the_pipeline_clock_follows_as_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCORECARD_AS_OF", "2023-03-01")
+    settings = get_settings()
+    assert settings.today() == date(2023, 3, 1)
+    assert settings.now().date() == date(2023, 3, 1)
+
+
+def test_a_malformed_as_of_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCORECARD_AS_OF", "2023/03/01")
+    with pytest.raises(ValueError):
+        get_settings()
