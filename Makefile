@@ -1,7 +1,7 @@
 # Two commands for a newcomer: `make demo` and `make test`. Both bootstrap uv and a local .venv
 # from nothing but Python 3.11, pip, make and git.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 UV_VERSION ?= 0.13.9
 UV := .uv/bin/uv
 VENV := .venv
