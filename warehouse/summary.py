@@ -7,6 +7,7 @@ what the rest of the pipeline joins against.
 from __future__ import annotations
 
 import argparse
+import unicodedata
 from dataclasses import dataclass
 
 from scorecard.config import Settings, get_settings
@@ -21,7 +22,7 @@ class IndicatorTargets:
     short_name_zh: str
     name_en: str
     unit: str
-    targets: dict[int, float | None]
+    targets: dict[int, float | str | None]
 
 
 def read_indicator_targets(settings: Settings | None = None) -> list[IndicatorTargets]:
@@ -39,13 +40,18 @@ def read_indicator_targets(settings: Settings | None = None) -> list[IndicatorTa
                 where indicator_code is not null and has_annual_targets
                 group by indicator_code
             )
-            select i.indicator_code, z.name_zh, i.short_name_zh, i.name_en, i.unit, t.year, t.target_value
+            select i.indicator_code, z.name_zh, i.short_name_zh, i.name_en, i.unit_zh,
+                coalesce(t.year, m.year),
+                coalesce(cast(t.target_value as varchar), m.target_level_code)
             from reference.indicators as i
             join reference.zones as z using (zone_code)
             left join carrier as c using (indicator_code)
             left join reference.indicator_targets as t
                 on t.measure_code = c.measure_code and t.target_type = 'annual'
-            order by z.zone_no, i.indicator_no, t.year
+            -- the milestone indicator (EC02) has an ordered status as its yearly target
+            left join reference.milestone_targets as m
+                on m.measure_code = i.indicator_code and t.year is null
+            order by z.zone_no, i.indicator_no, coalesce(t.year, m.year)
             """
         ).fetchall()
     by_code: dict[str, IndicatorTargets] = {}
@@ -53,20 +59,38 @@ def read_indicator_targets(settings: Settings | None = None) -> list[IndicatorTa
         entry = by_code.setdefault(
             code, IndicatorTargets(code, zone, short_name, name_en, unit, dict.fromkeys(YEARS))
         )
-        if year is not None:
+        if year is None:
+            continue
+        try:
             entry.targets[int(year)] = float(target)
+        except ValueError:
+            entry.targets[int(year)] = target
     return list(by_code.values())
 
 
-def format_number(value: float | None) -> str:
+def format_target(value: float | str | None) -> str:
     if value is None:
         return "——"
-    return f"{value:g}"
+    return f"{value:g}" if isinstance(value, float) else value
+
+
+def display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def fit(text: str, width: int, *, right: bool = False) -> str:
+    """Cut and pad to a terminal width, counting CJK characters as two columns."""
+    while display_width(text) > width:
+        text = text[:-1]
+    padding = " " * (width - display_width(text))
+    return padding + text if right else text + padding
 
 
 def render(indicators: list[IndicatorTargets]) -> str:
-    header = f"{'code':<6} {'指标 indicator':<28} {'unit':<14}" + "".join(f"{y:>8}" for y in YEARS)
-    lines = [header, "-" * len(header)]
+    header = f"{fit('code', 6)} {fit('指标 indicator', 40)} {fit('单位 unit', 12)}" + "".join(
+        fit(str(y), 13, right=True) for y in YEARS
+    )
+    lines = [header, "-" * display_width(header)]
     zone = None
     for item in indicators:
         if item.zone_name_zh != zone:
@@ -74,8 +98,8 @@ def render(indicators: list[IndicatorTargets]) -> str:
             lines.append(f"[{zone}]")
         label = f"{item.short_name_zh} {item.name_en}"
         lines.append(
-            f"{item.indicator_code:<6} {label[:28]:<28} {item.unit[:14]:<14}"
-            + "".join(f"{format_number(item.targets[y]):>8}" for y in YEARS)
+            f"{fit(item.indicator_code, 6)} {fit(label, 40)} {fit(item.unit, 12)}"
+            + "".join(fit(format_target(item.targets[y]), 13, right=True) for y in YEARS)
         )
     lines.append(f"{len(indicators)} indicators 项指标")
     return "\n".join(lines)
