@@ -1,0 +1,76 @@
+"""``scorecard ingest PATH...``: load files or folders (default: the inbox) and print a table.
+
+Exit status 1 when any file was rejected, had rejected rows, or failed to load.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ingest.loader import LoadResult
+
+MAX_ERRORS_SHOWN = 3
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="PATH",
+        help="files or folders (a folder: every file below it; default: the inbox)",
+    )
+    parser.add_argument(
+        "--department",
+        default=None,
+        help="department code for every file given (default: each file's sub-folder)",
+    )
+
+
+def format_results(results: list[LoadResult]) -> str:
+    """The per-file table, with the first errors of each file under it."""
+    header = f"{'file':<44} {'department':<22} {'status':<20} {'loaded':>7} {'rejected':>8}"
+    lines = [header, "-" * len(header)]
+    for result in results:
+        name = result.file_name if len(result.file_name) <= 44 else "…" + result.file_name[-43:]
+        lines.append(
+            f"{name:<44} {result.department_code or '-':<22} {result.status:<20} "
+            f"{result.rows_loaded:>7} {result.rows_rejected:>8}"
+        )
+        if result.status == "failed" and result.message:
+            lines.append(f"    ! {result.message}")
+        for issue in result.issues[:MAX_ERRORS_SHOWN]:
+            lines.append(f"    - {issue.reason_zh}")
+            lines.append(f"      {issue.reason_en}")
+        if len(result.issues) > MAX_ERRORS_SHOWN:
+            lines.append(f"    … {len(result.issues) - MAX_ERRORS_SHOWN} more in the .errors.json file")
+    loaded = sum(result.rows_loaded for result in results)
+    rejected = sum(result.rows_rejected for result in results)
+    lines.append(f"{len(results)} files, {loaded} rows loaded, {rejected} rows rejected")
+    return "\n".join(lines)
+
+
+def exit_code(results: list[LoadResult]) -> int:
+    """1 when anything was refused or failed, else 0 (duplicates are fine)."""
+    return (
+        1 if any(result.status in {"rejected", "failed"} or result.rows_rejected for result in results) else 0
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ingest.loader import iter_submission_files, load_file, load_paths
+    from scorecard.config import get_settings
+
+    settings = get_settings()
+    if args.department:
+        results = []
+        for path in args.paths or [settings.inbox]:
+            files = iter_submission_files(Path(path)) if Path(path).is_dir() else [Path(path)]
+            results.extend(load_file(file, department=args.department, settings=settings) for file in files)
+    else:
+        results = load_paths(args.paths or None, settings=settings)
+    print(format_results(results))
+    return exit_code(results)

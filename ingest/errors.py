@@ -1,0 +1,286 @@
+"""Reason codes for refused files and rows, each with a message in Chinese and English.
+
+A clerk reads these messages in ``.errors.json`` files, in ``raw.quarantine`` and on the console, so
+every message names the file, the row (or cell) and the field, shows the offending text and says what
+to do. The codes are stable: tests, the faults manifest and dashboards match on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason code: message templates in zh and en (``str.format`` fields from the issue)."""
+
+    code: str
+    zh: str
+    en: str
+
+
+def _reasons(*reasons: Reason) -> dict[str, Reason]:
+    return {reason.code: reason for reason in reasons}
+
+
+# File-level reasons: the whole file is refused (status ``rejected``).
+FILE_REASONS = _reasons(
+    Reason(
+        "FILE_TOO_LARGE",
+        "文件过大（{size} 字节，上限 {limit} 字节），请拆分后重新报送",
+        "file too large ({size} bytes, limit {limit}); split it and submit again",
+    ),
+    Reason("FILE_EMPTY", "文件为空，没有任何内容", "the file is empty"),
+    Reason("FILE_HEADER_ONLY", "文件只有表头，没有数据行", "the file has a header but no data rows"),
+    Reason(
+        "FILE_FORMAT_UNKNOWN",
+        "不支持的文件类型「{extension}」，请使用 CSV、XLSX 或 JSON",
+        "unsupported file type '{extension}': use CSV, XLSX or JSON",
+    ),
+    Reason(
+        "FILE_NOT_REGULAR",
+        "不是普通文件（可能是链接或目录），已拒收",
+        "not a regular file (a link or a folder): refused",
+    ),
+    Reason(
+        "FILE_ENCODING_UNKNOWN",
+        "无法识别文件编码，请另存为 UTF-8 或 GB18030 编码的 CSV",
+        "cannot detect the text encoding: save the CSV as UTF-8 or GB18030",
+    ),
+    Reason("FILE_UNREADABLE", "无法读取文件：{detail}", "cannot read the file: {detail}"),
+    Reason(
+        "XLSX_TOO_LARGE_UNPACKED",
+        "XLSX 解压后过大（{size} 字节，上限 {limit} 字节），疑似异常文件",
+        "the XLSX unpacks to {size} bytes (limit {limit}): refused as unsafe",
+    ),
+    Reason("JSON_INVALID", "JSON 格式错误：{detail}", "invalid JSON: {detail}"),
+    Reason(
+        "JSON_SHAPE",
+        "JSON 须为记录列表，或包含 department 与 records 的对象",
+        "JSON must be a list of records or an object with 'department' and 'records'",
+    ),
+    Reason(
+        "HEADER_UNRECOGNIZED",
+        "找不到可识别的表头：需要 行政区划代码/指标代码/统计期/数值（或 分子、分母），"
+        "或 事项编码/统计期/状态，或本部门报表登记的列名",
+        "no recognisable header row: expected region_code/measure_code/period/value (or numerator "
+        "and denominator), or item_code/period/status, or the columns registered for the department's "
+        "report form",
+    ),
+    Reason(
+        "DEPARTMENT_MISSING",
+        "无法确定报送部门：请放入 inbox/<部门代码>/ 子目录或填写 department 字段",
+        "no department: put the file in inbox/<department_code>/ or fill the 'department' field",
+    ),
+    Reason("DEPARTMENT_UNKNOWN", "未知的报送部门「{department}」", "unknown department '{department}'"),
+    Reason(
+        "DEPARTMENT_CONFLICT",
+        "报送部门不一致：目录为「{folder}」，文件内为「{declared}」",
+        "department conflict: the folder says '{folder}', the file says '{declared}'",
+    ),
+    Reason(
+        "ALL_ROWS_REJECTED",
+        "所有数据行均有错误，整个文件未入库",
+        "every data row has an error: nothing loaded",
+    ),
+)
+
+# Row-level reasons: the row goes to raw.quarantine, the rest of the file loads.
+ROW_REASONS = _reasons(
+    Reason("REGION_MISSING", "缺少行政区划代码", "the region code is missing"),
+    Reason(
+        "REGION_UNKNOWN",
+        "行政区划代码「{value}」不存在（应为6位国标代码，如 330102）",
+        "unknown region code '{value}' (expected a 6-digit GB/T 2260 code such as 330102)",
+    ),
+    Reason(
+        "REGION_LEVEL_NOT_ALLOWED",
+        "指标 {measure} 不接受{level_zh}级数据（允许：{allowed}）",
+        "measure {measure} does not accept {level}-level data (allowed: {allowed})",
+    ),
+    Reason("MEASURE_MISSING", "缺少指标代码", "the measure code is missing"),
+    Reason("MEASURE_UNKNOWN", "指标代码「{value}」不存在", "unknown measure code '{value}'"),
+    Reason(
+        "MEASURE_WRONG_DEPARTMENT",
+        "指标 {measure} 应由「{owner}」报送，不属于「{department}」",
+        "measure {measure} is reported by '{owner}', not by '{department}'",
+    ),
+    Reason(
+        "MEASURE_IS_STATUS",
+        "指标 {measure} 为进度类指标，请按状态报表（事项编码/状态）报送",
+        "measure {measure} is a milestone: submit it as a status report (item_code/status)",
+    ),
+    Reason("PERIOD_MISSING", "缺少统计期", "the period is missing"),
+    Reason(
+        "PERIOD_INVALID",
+        "统计期「{value}」格式错误，应为 YYYY、YYYY-Qn 或 YYYY-MM（如 2023、2023-Q2、2023-06）",
+        "invalid period '{value}': use YYYY, YYYY-Qn or YYYY-MM (e.g. 2023, 2023-Q2, 2023-06)",
+    ),
+    Reason(
+        "PERIOD_OUT_OF_WINDOW",
+        "统计期「{value}」不在规划期 {first}-{last} 内",
+        "period '{value}' is outside the programme window {first}-{last}",
+    ),
+    Reason(
+        "VALUE_MISSING",
+        "缺少数值：请填写 数值，或同时填写 分子 和 分母",
+        "no value: fill 'value', or both 'numerator' and 'denominator'",
+    ),
+    Reason("VALUE_NOT_NUMBER", "「{value}」不是有效数字", "'{value}' is not a number"),
+    Reason("PARTS_INCOMPLETE", "分子和分母须同时填写", "numerator and denominator must be given together"),
+    Reason(
+        "PARTS_NOT_APPLICABLE",
+        "指标 {measure} 为{kind_zh}类指标，只填 数值，不填分子分母",
+        "measure {measure} is a {kind}: give 'value' only, not numerator/denominator",
+    ),
+    Reason(
+        "DENOMINATOR_NOT_POSITIVE",
+        "分母须大于0（当前为 {value}）",
+        "the denominator must be greater than 0 (got {value})",
+    ),
+    Reason(
+        "NUMERATOR_EXCEEDS_DENOMINATOR",
+        "分子 {numerator} 大于分母 {denominator}，比率不能超过100%",
+        "numerator {numerator} exceeds denominator {denominator}: a rate cannot exceed 100%",
+    ),
+    Reason("RATE_OUT_OF_RANGE", "比率 {value} 超出 0-100 范围", "rate {value} is outside 0-100"),
+    Reason("NEGATIVE_VALUE", "数值 {value} 不能为负数", "value {value} must not be negative"),
+    Reason("COUNT_NOT_INTEGER", "数量 {value} 应为整数", "count {value} must be a whole number"),
+    Reason(
+        "VALUE_INCONSISTENT",
+        "数值 {value} 与 分子/分母 计算结果 {computed} 不一致",
+        "value {value} disagrees with numerator/denominator, which give {computed}",
+    ),
+    Reason(
+        "UNIT_UNCONVERTIBLE",
+        "单位「{unit}」无法换算为指标 {measure} 的单位「{canonical}」",
+        "unit '{unit}' cannot be converted to the unit of {measure}, '{canonical}'",
+    ),
+    Reason(
+        "DUPLICATE_KEY",
+        "同一文件内重复：{key} 出现 {count} 次（{rows}），请只保留一行",
+        "duplicate within the file: {key} appears {count} times ({rows}); keep one row",
+    ),
+    Reason("ITEM_MISSING", "缺少事项编码", "the item code is missing"),
+    Reason("ITEM_UNKNOWN", "事项编码「{value}」不存在", "unknown item code '{value}'"),
+    Reason(
+        "ITEM_WRONG_DEPARTMENT",
+        "事项 {item} 的责任部门为「{owner}」，不属于「{department}」",
+        "item {item} is owned by '{owner}', not by '{department}'",
+    ),
+    Reason("STATUS_MISSING", "缺少状态", "the status is missing"),
+    Reason(
+        "STATUS_UNKNOWN",
+        "状态「{value}」不在 {item} 的可选状态内（可选：{allowed}）",
+        "status '{value}' is not allowed for {item} (allowed: {allowed})",
+    ),
+    Reason(
+        "DATE_INVALID", "日期「{value}」格式错误，应为 YYYY-MM-DD", "invalid date '{value}': use YYYY-MM-DD"
+    ),
+    Reason(
+        "DEPARTMENT_MISMATCH",
+        "本行报送部门「{value}」与文件的报送部门「{department}」不一致",
+        "this row's department '{value}' differs from the file's department '{department}'",
+    ),
+    Reason("RECORD_NOT_OBJECT", "JSON 记录须为对象（键值对）", "a JSON record must be an object"),
+)
+
+REASONS: dict[str, Reason] = {**FILE_REASONS, **ROW_REASONS}
+
+FIELD_NAMES_ZH: dict[str, str] = {
+    "region_code": "行政区划代码",
+    "measure_code": "指标代码",
+    "period": "统计期",
+    "value": "数值",
+    "numerator": "分子",
+    "denominator": "分母",
+    "unit": "单位",
+    "note": "备注",
+    "item_code": "事项编码",
+    "status": "状态",
+    "status_date": "日期",
+    "evidence": "佐证",
+    "department": "报送部门",
+}
+
+
+class _Blank(dict):
+    """Format mapping that leaves unknown fields visible instead of raising KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(code: str, params: dict[str, Any] | None = None) -> tuple[str, str]:
+    """The (zh, en) message body for a reason code."""
+    reason = REASONS[code]
+    mapping = _Blank({k: "" if v is None else v for k, v in (params or {}).items()})
+    return reason.zh.format_map(mapping), reason.en.format_map(mapping)
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem found in a file: a whole-file problem (``row_ref`` None) or one row's problem.
+
+    ``reason_zh``/``reason_en`` are complete sentences naming the file, the row and the field.
+    """
+
+    file_name: str
+    row_ref: str | None
+    field: str | None
+    reason_code: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reason_zh(self) -> str:
+        body, _ = render(self.reason_code, self.params)
+        where = f"文件「{self.file_name}」"
+        if self.row_ref:
+            where += f" {self.row_ref}"
+        if self.field:
+            where += f" 字段「{FIELD_NAMES_ZH.get(self.field, self.field)}」"
+        return f"{where}：{body}"
+
+    @property
+    def reason_en(self) -> str:
+        _, body = render(self.reason_code, self.params)
+        where = f"file '{self.file_name}'"
+        if self.row_ref:
+            where += f", {self.row_ref}"
+        if self.field:
+            where += f", field '{self.field}'"
+        return f"{where}: {body}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape written to ``<file>.errors.json``."""
+        return {
+            "row": self.row_ref,
+            "field": self.field,
+            "reason_code": self.reason_code,
+            "reason_zh": self.reason_zh,
+            "reason_en": self.reason_en,
+        }
+
+
+class FileRejected(Exception):
+    """Raised while reading a file when the whole file must be refused."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        if code not in FILE_REASONS:
+            raise ValueError(f"not a file-level reason code: {code}")
+        self.code = code
+        self.params = params
+        super().__init__(render(code, params)[1])
+
+
+class RowError(Exception):
+    """Raised while validating one row; carries the field and the reason code."""
+
+    def __init__(self, code: str, field: str | None = None, **params: Any) -> None:
+        if code not in ROW_REASONS:
+            raise ValueError(f"not a row-level reason code: {code}")
+        self.code = code
+        self.field = field
+        self.params = params
+        super().__init__(render(code, params)[1])

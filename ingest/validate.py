@@ -1,0 +1,388 @@
+"""Row validation: raw records to raw-layer rows, or to quarantine with a reason.
+
+Each record yields exactly one outcome (a submission row, a status row or a rejection), which is
+what keeps ``rows_loaded + rows_rejected == rows_input`` for every file. A record reports its
+first problem only: fixing it and resubmitting shows the next, if any.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from ingest.errors import Issue, RowError
+from ingest.layout import RawRecord
+from ingest.reference import Item, Measure, Reference
+from ingest.values import (
+    ParsedNumber,
+    ValueProblem,
+    check_period_window,
+    clean_code,
+    clean_text,
+    format_number,
+    is_missing,
+    normalize_text,
+    parse_date,
+    parse_number,
+    parse_period,
+    raw_text,
+    unit_dimension,
+    unit_factor,
+)
+
+LEVEL_ZH = {"province": "省", "city": "设区市", "county": "县（市、区）"}
+KIND_ZH = {
+    "count": "数量",
+    "amount": "金额",
+    "level": "标准",
+    "regions_meeting": "达标地区数",
+    "rate": "比率",
+    "ratio": "比值",
+    "density": "密度",
+    "milestone": "进度",
+}
+
+
+@dataclass(frozen=True)
+class SubmissionRow:
+    """A valid value, in the measure's canonical unit, ready for ``raw.submissions``."""
+
+    row_ref: str
+    department_code: str
+    region_code: str
+    measure_code: str
+    period: str
+    value: float
+    numerator: float | None
+    denominator: float | None
+    unit_submitted: str | None
+    value_text: str | None
+    note: str | None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.region_code, self.measure_code, self.period)
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    """A valid status report, ready for ``raw.status_reports``."""
+
+    row_ref: str
+    department_code: str
+    item_code: str
+    region_code: str
+    period: str
+    status: str
+    status_date: date | None
+    evidence: str | None
+    note: str | None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.region_code, self.item_code, self.period)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A refused record: the issue (reason, field) and the raw record as JSON text."""
+
+    issue: Issue
+    raw_record: str
+
+
+@dataclass
+class ValidationContext:
+    file_name: str
+    department_code: str
+    reference: Reference
+    first_year: int
+    last_year: int
+    default_period: str | None = None
+
+
+def raw_json(record: RawRecord) -> str:
+    return json.dumps(record.raw, ensure_ascii=False, default=str)
+
+
+def _number(values: dict[str, Any], name: str) -> ParsedNumber | None:
+    try:
+        return parse_number(values.get(name))
+    except ValueProblem as problem:
+        raise RowError(problem.code, name, **problem.params) from None
+
+
+def _period(values: dict[str, Any], context: ValidationContext) -> str:
+    raw = values.get("period")
+    try:
+        period = context.default_period if is_missing(raw) and context.default_period else parse_period(raw)
+        check_period_window(period, context.first_year, context.last_year)
+    except ValueProblem as problem:
+        raise RowError(problem.code, "period", **problem.params) from None
+    return period
+
+
+def _check_department(values: dict[str, Any], context: ValidationContext) -> None:
+    declared = values.get("department")
+    if is_missing(declared):
+        return
+    if context.reference.department_code(normalize_text(declared)) != context.department_code:
+        raise RowError(
+            "DEPARTMENT_MISMATCH",
+            "department",
+            value=normalize_text(declared),
+            department=context.department_code,
+        )
+
+
+def _region(values: dict[str, Any], reference: Reference, *, default: str | None = None) -> str:
+    code = clean_code(values.get("region_code"))
+    if not code:
+        if default:
+            return default
+        raise RowError("REGION_MISSING", "region_code")
+    if code not in reference.regions:
+        raise RowError("REGION_UNKNOWN", "region_code", value=code)
+    return code
+
+
+def _check_level(region_code: str, measure: Measure, reference: Reference) -> None:
+    level = reference.regions[region_code].level
+    if level not in measure.region_levels:
+        raise RowError(
+            "REGION_LEVEL_NOT_ALLOWED",
+            "region_code",
+            measure=measure.code,
+            level=level,
+            level_zh=LEVEL_ZH.get(level, level),
+            allowed="|".join(measure.region_levels),
+        )
+
+
+def _tolerance(number: ParsedNumber, factor: float, reference_value: float) -> float:
+    # Half a unit of the last digit written: "99.5" must match 99.47 but not 99.3.
+    return 0.5 * 10 ** (-number.decimals) * abs(factor) + 1e-9 * abs(reference_value)
+
+
+def validate_value_record(record: RawRecord, context: ValidationContext) -> SubmissionRow:
+    """Validate one long or wide record; raises :class:`RowError` on the first problem."""
+    reference = context.reference
+    values = record.values
+    if values.get("__not_object__"):
+        raise RowError("RECORD_NOT_OBJECT")
+    _check_department(values, context)
+    region_code = _region(values, reference)
+    measure_code = record.measure_code or clean_code(values.get("measure_code"))
+    if not measure_code:
+        raise RowError("MEASURE_MISSING", "measure_code")
+    measure = reference.measures.get(measure_code)
+    if measure is None:
+        raise RowError("MEASURE_UNKNOWN", "measure_code", value=measure_code)
+    if measure.submitted_via == "status":
+        raise RowError("MEASURE_IS_STATUS", "measure_code", measure=measure_code)
+    if measure.department_code and measure.department_code != context.department_code:
+        raise RowError(
+            "MEASURE_WRONG_DEPARTMENT",
+            "measure_code",
+            measure=measure_code,
+            owner=measure.department_code,
+            department=context.department_code,
+        )
+    _check_level(region_code, measure, reference)
+    period = _period(values, context)
+
+    value = _number(values, "value")
+    numerator = _number(values, "numerator")
+    denominator = _number(values, "denominator")
+    unit_text = values.get("unit") if not is_missing(values.get("unit")) else record.unit
+    unit_label = normalize_text(unit_text) if not is_missing(unit_text) else None
+    factor = 1.0
+    if value is not None:
+        try:
+            factor = unit_factor(
+                unit_label,
+                measure.unit,
+                canonical_aliases=(measure.unit_zh,),
+                per_year_standard=measure.kind == "level",
+            )
+        except ValueProblem as problem:
+            raise RowError(
+                "UNIT_UNCONVERTIBLE",
+                "unit",
+                measure=measure_code,
+                unit=problem.params["unit"],
+                canonical=measure.unit_zh or measure.unit,
+            ) from None
+        if value.percent and (
+            unit_dimension(measure.unit).family != "percent"
+            or (unit_label and unit_dimension(unit_label).family != "percent")
+        ):
+            raise RowError(
+                "UNIT_UNCONVERTIBLE",
+                "value",
+                unit=f"{unit_label or ''}%",
+                measure=measure_code,
+                canonical=measure.unit_zh or measure.unit,
+            )
+    converted = value.value * factor if value is not None else None
+
+    if numerator is not None or denominator is not None:
+        if not measure.takes_parts:
+            raise RowError(
+                "PARTS_NOT_APPLICABLE",
+                "numerator",
+                measure=measure_code,
+                kind=measure.kind,
+                kind_zh=KIND_ZH.get(measure.kind, measure.kind),
+            )
+        if numerator is None:
+            raise RowError("PARTS_INCOMPLETE", "numerator")
+        if denominator is None:
+            raise RowError("PARTS_INCOMPLETE", "denominator")
+        if denominator.value <= 0:
+            raise RowError("DENOMINATOR_NOT_POSITIVE", "denominator", value=format_number(denominator.value))
+        if numerator.value < 0:
+            raise RowError("NEGATIVE_VALUE", "numerator", value=format_number(numerator.value))
+        if measure.kind == "rate" and numerator.value > denominator.value:
+            raise RowError(
+                "NUMERATOR_EXCEEDS_DENOMINATOR",
+                "numerator",
+                numerator=format_number(numerator.value),
+                denominator=format_number(denominator.value),
+            )
+        computed = numerator.value / denominator.value * (measure.value_scale or 1.0)
+        if value is not None and converted is not None:
+            if abs(converted - computed) > _tolerance(value, factor, computed):
+                raise RowError(
+                    "VALUE_INCONSISTENT",
+                    "value",
+                    value=format_number(converted),
+                    computed=format_number(computed),
+                )
+        else:
+            converted = computed
+
+    if converted is None:
+        raise RowError("VALUE_MISSING", "value")
+    if converted < 0:
+        raise RowError("NEGATIVE_VALUE", "value", value=format_number(converted))
+    if measure.kind == "rate" and converted > 100 + 1e-9:
+        raise RowError("RATE_OUT_OF_RANGE", "value", value=format_number(converted))
+    if measure.kind in {"count", "regions_meeting"} and abs(converted - round(converted)) > 1e-6:
+        raise RowError("COUNT_NOT_INTEGER", "value", value=format_number(converted))
+
+    return SubmissionRow(
+        row_ref=record.ref,
+        department_code=context.department_code,
+        region_code=region_code,
+        measure_code=measure_code,
+        period=period,
+        value=converted,
+        numerator=numerator.value if numerator is not None else None,
+        denominator=denominator.value if denominator is not None else None,
+        unit_submitted=unit_label,
+        value_text=raw_text(values.get("value")),
+        note=clean_text(values.get("note")),
+    )
+
+
+def _status_code(raw: Any, item: Item, reference: Reference) -> str:
+    if is_missing(raw):
+        raise RowError("STATUS_MISSING", "status")
+    text = normalize_text(raw)
+    choices = reference.status_choices(item)
+    for option in choices:
+        names = {option.code.lower(), normalize_text(option.name_zh), option.name_en.lower()}
+        if text.lower() in names or text.lower().replace(" ", "_") == option.code.lower():
+            return option.code
+    allowed = ", ".join(f"{option.code} {option.name_zh}" for option in choices)
+    raise RowError("STATUS_UNKNOWN", "status", value=text, item=item.code, allowed=allowed)
+
+
+def validate_status_record(record: RawRecord, context: ValidationContext) -> StatusRow:
+    """Validate one status report record; raises :class:`RowError` on the first problem."""
+    reference = context.reference
+    values = record.values
+    if values.get("__not_object__"):
+        raise RowError("RECORD_NOT_OBJECT")
+    _check_department(values, context)
+    item_code = clean_code(values.get("item_code"))
+    if not item_code:
+        raise RowError("ITEM_MISSING", "item_code")
+    item = reference.items.get(item_code)
+    if item is None:
+        raise RowError("ITEM_UNKNOWN", "item_code", value=item_code)
+    if item.owner_department in reference.departments and item.owner_department != context.department_code:
+        raise RowError(
+            "ITEM_WRONG_DEPARTMENT",
+            "item_code",
+            item=item_code,
+            owner=item.owner_department,
+            department=context.department_code,
+        )
+    # Work and policy items belong to the province; a milestone may be reported per region.
+    region_code = _region(values, reference, default=reference.province_code)
+    if item.kind == "milestone" and item.code in reference.measures:
+        _check_level(region_code, reference.measures[item.code], reference)
+    period = _period(values, context)
+    status = _status_code(values.get("status"), item, reference)
+    try:
+        status_date = parse_date(values.get("status_date"))
+    except ValueProblem as problem:
+        raise RowError(problem.code, "status_date", **problem.params) from None
+    return StatusRow(
+        row_ref=record.ref,
+        department_code=context.department_code,
+        item_code=item_code,
+        region_code=region_code,
+        period=period,
+        status=status,
+        status_date=status_date,
+        evidence=clean_text(values.get("evidence")),
+        note=clean_text(values.get("note")),
+    )
+
+
+def validate_records(
+    records: list[RawRecord], layout: str, context: ValidationContext
+) -> tuple[list[SubmissionRow], list[StatusRow], list[Rejection]]:
+    """Validate every record; rows sharing a key within the file are all refused (which one is
+    right is the clerk's call, not ours)."""
+    accepted: list[tuple[RawRecord, SubmissionRow | StatusRow]] = []
+    rejections: list[Rejection] = []
+    validate = validate_status_record if layout == "status" else validate_value_record
+    for record in records:
+        try:
+            accepted.append((record, validate(record, context)))
+        except RowError as error:
+            issue = Issue(context.file_name, record.ref, error.field, error.code, error.params)
+            rejections.append(Rejection(issue, raw_json(record)))
+
+    by_key: dict[tuple[str, str, str], list[int]] = defaultdict(list)
+    for position, (_, row) in enumerate(accepted):
+        by_key[row.key].append(position)
+    duplicated: set[int] = set()
+    for key, positions in by_key.items():
+        if len(positions) < 2:
+            continue
+        refs = ", ".join(accepted[position][1].row_ref for position in positions)
+        for position in positions:
+            duplicated.add(position)
+            record = accepted[position][0]
+            params = {"key": " / ".join(key), "count": len(positions), "rows": refs}
+            issue = Issue(context.file_name, record.ref, None, "DUPLICATE_KEY", params)
+            rejections.append(Rejection(issue, raw_json(record)))
+    submissions = [
+        row
+        for position, (_, row) in enumerate(accepted)
+        if position not in duplicated and isinstance(row, SubmissionRow)
+    ]
+    statuses = [
+        row
+        for position, (_, row) in enumerate(accepted)
+        if position not in duplicated and isinstance(row, StatusRow)
+    ]
+    return submissions, statuses, rejections

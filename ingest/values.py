@@ -1,0 +1,335 @@
+"""Parsing of the values people type into spreadsheets: numbers, periods, dates, units and codes.
+
+Pure functions, no I/O: each either returns the parsed value or raises :class:`ValueProblem` with a
+reason code from :mod:`ingest.errors` (the caller adds the file, row and field).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+# Written in cells to mean "no value": blank, dashes of every width, and the usual abbreviations.
+MISSING_MARKERS = frozenset({"", "-", "--", "---", "—", "——", "–", "––", "/", "n/a", "na", "null", "none"})
+
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff\u2060"), None)
+
+
+class ValueProblem(Exception):
+    """A cell that cannot be parsed: ``code`` is a row reason code, ``params`` fill its message."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(f"{code}: {params}")
+
+
+def normalize_text(raw: Any) -> str:
+    """Cell content as clean text: NFKC (full-width digits and punctuation become ASCII), no
+    invisible characters, no surrounding spaces (including the ideographic space)."""
+    if raw is None:
+        return ""
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    text = str(raw)
+    if text.isascii():  # the common case: NFKC and the invisible characters cannot apply
+        return text.strip()
+    return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).strip()
+
+
+def is_missing(raw: Any) -> bool:
+    """True for a blank cell or one of the markers that mean "no value" ("——", "-", ...)."""
+    if raw is None:
+        return True
+    if isinstance(raw, int):
+        return False
+    if isinstance(raw, float):
+        return math.isnan(raw)
+    # NFKC turns the full-width "－" into "-"; the em dash survives it and is listed as such.
+    return normalize_text(raw).lower() in MISSING_MARKERS
+
+
+@dataclass(frozen=True)
+class ParsedNumber:
+    """A parsed numeric cell: ``percent`` records a trailing % sign; ``decimals`` the precision
+    written, used as the tolerance when a value is checked against numerator/denominator."""
+
+    value: float
+    percent: bool = False
+    decimals: int = 0
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+def _decimals_of(text: str) -> int:
+    mantissa = re.split("[eE]", text)[0]
+    return len(mantissa.split(".", 1)[1]) if "." in mantissa else 0
+
+
+def parse_number(raw: Any) -> ParsedNumber | None:
+    """Parse a numeric cell; None when the cell means "missing".
+
+    Accepts numbers from spreadsheets as they are, and text with surrounding spaces, full-width
+    digits, thousands separators in groups of three ("1,200", "１，２００"), a trailing percent
+    sign ("99.5%") and a leading sign. Anything else raises ``ValueProblem("VALUE_NOT_NUMBER")``;
+    a lone "1,2" is refused rather than guessed (decimal comma or a typo?).
+    """
+    if is_missing(raw):
+        return None
+    if isinstance(raw, bool):
+        raise ValueProblem("VALUE_NOT_NUMBER", value=str(raw))
+    if isinstance(raw, int):
+        return ParsedNumber(float(raw))
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            raise ValueProblem("VALUE_NOT_NUMBER", value=str(raw))
+        return ParsedNumber(raw, decimals=_decimals_of(repr(raw)) if not raw.is_integer() else 0)
+    # Inner spaces are not removed: "1 2" is a typo, not twelve.
+    text = normalize_text(raw)
+    percent = text.endswith("%")
+    body = text[:-1].rstrip() if percent else text
+    if _GROUPED_NUMBER.fullmatch(body):
+        body = body.replace(",", "")
+    if not _PLAIN_NUMBER.fullmatch(body):
+        raise ValueProblem("VALUE_NOT_NUMBER", value=normalize_text(raw))
+    value = float(body)
+    if not math.isfinite(value):
+        raise ValueProblem("VALUE_NOT_NUMBER", value=normalize_text(raw))
+    return ParsedNumber(value, percent=percent, decimals=_decimals_of(body))
+
+
+# --- periods -------------------------------------------------------------------------------------
+
+_PERIOD_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(\d{4})(?:年|年度)?"), "year"),
+    (re.compile(r"(\d{4})(?:年)?[-/. ]?(?:Q|q|第)([1-4])(?:季度|季)?"), "quarter"),
+    (re.compile(r"(\d{4})[-/.](\d{1,2})"), "month"),
+    (re.compile(r"(\d{4})年(\d{1,2})月(?:份)?"), "month"),
+)
+
+
+def parse_period(raw: Any) -> str:
+    """Canonical period text: ``YYYY``, ``YYYY-Qn`` or ``YYYY-MM``.
+
+    Accepts the usual spellings: "2023", "2023年", "2023年度", "2023Q2", "2023-q2",
+    "2023年第2季度", "2023-6", "2023/06", "2023年6月", full-width digits, and a spreadsheet
+    date (taken as its month). Raises ``PERIOD_MISSING`` or ``PERIOD_INVALID``.
+    """
+    if isinstance(raw, datetime | date):
+        return f"{raw.year:04d}-{raw.month:02d}"
+    if is_missing(raw):
+        raise ValueProblem("PERIOD_MISSING")
+    text = normalize_text(raw).replace(" ", "")
+    for pattern, kind in _PERIOD_PATTERNS:
+        match = pattern.fullmatch(text)
+        if not match:
+            continue
+        year = int(match.group(1))
+        if kind == "year":
+            return f"{year:04d}"
+        if kind == "quarter":
+            return f"{year:04d}-Q{match.group(2)}"
+        month = int(match.group(2))
+        if 1 <= month <= 12:
+            return f"{year:04d}-{month:02d}"
+    raise ValueProblem("PERIOD_INVALID", value=normalize_text(raw))
+
+
+def period_year(period: str) -> int:
+    """The year of a canonical period."""
+    return int(period[:4])
+
+
+def check_period_window(period: str, first_year: int, last_year: int) -> None:
+    """Raise ``PERIOD_OUT_OF_WINDOW`` unless the period's year is inside the programme window."""
+    if not first_year <= period_year(period) <= last_year:
+        raise ValueProblem("PERIOD_OUT_OF_WINDOW", value=period, first=first_year, last=last_year)
+
+
+def period_end(period: str) -> date:
+    """The last day of a canonical period (a value is as of the period's end)."""
+    year = period_year(period)
+    if len(period) == 4:
+        return date(year, 12, 31)
+    month = int(period[6]) * 3 if period[5] == "Q" else int(period[5:7])
+    next_month = date(year + month // 12, month % 12 + 1, 1)
+    return date.fromordinal(next_month.toordinal() - 1)
+
+
+# --- dates and codes -----------------------------------------------------------------------------
+
+_DATE_PATTERNS = (
+    re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})"),
+    re.compile(r"(\d{4})年(\d{1,2})月(\d{1,2})日?"),
+    re.compile(r"(\d{4})(\d{2})(\d{2})"),
+)
+
+
+def parse_date(raw: Any) -> date | None:
+    """A date cell: spreadsheet dates, "2023-05-12", "2023/5/12", "2023年5月12日", "20230512".
+
+    None when missing; ``DATE_INVALID`` otherwise.
+    """
+    if isinstance(raw, datetime):
+        return raw.date()
+    if isinstance(raw, date):
+        return raw
+    if is_missing(raw):
+        return None
+    text = normalize_text(raw).replace(" ", "")
+    text = text.split("T", 1)[0]
+    for pattern in _DATE_PATTERNS:
+        match = pattern.fullmatch(text)
+        if match:
+            try:
+                return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+            except ValueError:
+                break
+    raise ValueProblem("DATE_INVALID", value=normalize_text(raw))
+
+
+def clean_code(raw: Any) -> str:
+    """A code cell as text: spreadsheets turn "330102" into 330102 or 330102.0; undo that.
+
+    Returns "" for a missing cell. Letters are upper-cased (measure codes are "PP01").
+    """
+    if is_missing(raw):
+        return ""
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    return normalize_text(raw).replace(" ", "").upper()
+
+
+def clean_text(raw: Any) -> str | None:
+    """Free text (notes, evidence): normalised, None when blank."""
+    if raw is None:
+        return None
+    if isinstance(raw, datetime | date):
+        return raw.isoformat()
+    text = normalize_text(raw)
+    return text or None
+
+
+def raw_text(raw: Any) -> str | None:
+    """The cell exactly as submitted, as text, for lineage (``value_text``, quarantine records)."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    if isinstance(raw, datetime | date):
+        return raw.isoformat()
+    if isinstance(raw, float) and raw.is_integer():
+        return str(int(raw))
+    return str(raw)
+
+
+# --- units ---------------------------------------------------------------------------------------
+
+_MONEY_PREFIX = {
+    "": 1.0,
+    "百": 100.0,
+    "千": 1_000.0,
+    "万": 10_000.0,
+    "十万": 100_000.0,
+    "百万": 1_000_000.0,
+    "千万": 10_000_000.0,
+    "亿": 100_000_000.0,
+}
+_COUNT_WORDS = frozenset("个家人张座处所件次名位户床条项间")
+_PER_YEAR = {"年": 1.0, "月": 12.0, "季": 4.0, "季度": 4.0}
+_PERCENT_WORDS = frozenset({"%", "百分比", "百分率", "percent", "pct"})
+
+
+@dataclass(frozen=True)
+class UnitDimension:
+    """What a unit measures: ``family`` (money, money_per_time, percent, count or a literal unit)
+    and ``factor`` to the family's base (yuan per year, yuan, percent, one item)."""
+
+    family: str
+    factor: float
+
+
+def _normalize_unit(unit: str) -> str:
+    text = normalize_text(unit).lower()
+    # "元/人·年", "元/(人·月)", "元／人／月": the person is implicit in a per-person standard.
+    for noise in (" ", "(", ")", "（", "）", "·", "•", "・", "*"):
+        text = text.replace(noise, "")
+    return text.replace("/人/", "/").replace("/人", "/").replace("//", "/").rstrip("/")
+
+
+# Unit codes of measures.csv (the canonical units) and their family.
+UNIT_CODES: dict[str, UnitDimension] = {
+    "yuan_per_year": UnitDimension("money_per_time", 1.0),
+    "yuan_per_month": UnitDimension("money_per_time", 12.0),
+    "yuan": UnitDimension("money", 1.0),
+    "10k_yuan": UnitDimension("money", 10_000.0),
+    "100m_yuan": UnitDimension("money", 100_000_000.0),
+    "percent": UnitDimension("percent", 1.0),
+    "count": UnitDimension("count", 1.0),
+    "regions": UnitDimension("count", 1.0),
+    "persons": UnitDimension("count", 1.0),
+}
+
+
+def unit_dimension(unit: str) -> UnitDimension:
+    """Classify a unit text or unit code. Units outside the known families are their own family
+    (factor 1), so "每万老年人" converts only to itself."""
+    text = _normalize_unit(unit)
+    if text in UNIT_CODES:
+        return UNIT_CODES[text]
+    if text in _PERCENT_WORDS:
+        return UnitDimension("percent", 1.0)
+    money = re.fullmatch(r"(百|千|万|十万|百万|千万|亿)?元(?:/(年|月|季度|季))?", text)
+    if money:
+        factor = _MONEY_PREFIX[money.group(1) or ""]
+        if money.group(2):
+            return UnitDimension("money_per_time", factor * _PER_YEAR[money.group(2)])
+        return UnitDimension("money", factor)
+    count = re.fullmatch(r"(万)?(?:[个家人张座处所件次名位户床条项间]|人次)", text)
+    if count:
+        return UnitDimension("count", 10_000.0 if count.group(1) else 1.0)
+    return UnitDimension(text, 1.0)
+
+
+def unit_factor(
+    submitted: str | None,
+    canonical: str,
+    *,
+    canonical_aliases: tuple[str, ...] = (),
+    per_year_standard: bool = False,
+) -> float:
+    """The factor that converts a value in ``submitted`` into ``canonical``.
+
+    A blank submitted unit means the canonical one; so does any of ``canonical_aliases`` (the
+    Chinese unit of the measure, e.g. "每万老年人"). ``per_year_standard`` marks yuan standards,
+    where a plain "元" means yuan per year and "元/月" converts x12. Raises
+    ``UNIT_UNCONVERTIBLE`` when the families differ.
+    """
+    if submitted is None or is_missing(submitted):
+        return 1.0
+    wanted = {_normalize_unit(name) for name in (canonical, *canonical_aliases) if name}
+    if _normalize_unit(submitted) in wanted:
+        return 1.0
+    have, want = unit_dimension(submitted), unit_dimension(canonical)
+    if per_year_standard:
+        # A yuan standard is per year: "元" and "元/年" are the same unit there.
+        if have.family == "money":
+            have = UnitDimension("money_per_time", have.factor)
+        if want.family == "money":
+            want = UnitDimension("money_per_time", want.factor)
+    if have.family != want.family:
+        raise ValueProblem("UNIT_UNCONVERTIBLE", unit=normalize_text(submitted), canonical=canonical)
+    return have.factor / want.factor
+
+
+def format_number(value: float, decimals: int | None = None) -> str:
+    """Short human text for a number in messages (no float noise)."""
+    if decimals is not None:
+        return f"{value:.{decimals}f}"
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.6g}"
