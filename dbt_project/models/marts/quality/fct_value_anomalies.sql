@@ -1,0 +1,346 @@
+{#-
+    Anomaly scores for every submitted value (质量预警：异常值评分).
+
+    One row per measure x region x period of the staged latest values, with three scores:
+      1. change against the region's previous period of the same kind (ratio, or points for rates);
+      2. deviation from the region's own linear trajectory over its previous periods;
+      3. robust z-score, 0.6745 * (x - median) / MAD, against peer regions (same level, measure,
+         period); counts and amounts are compared per 10,000 residents. Far from the peers is
+         severe only when the value is also unusual against the region's own history.
+    Severity is `severe`, `moderate` or `none`; every triggered rule is spelled out in reason_zh /
+    reason_en. Thresholds are dbt vars (anomaly_*; defaults below, documented in docs/quality.md),
+    set with `dbt build --vars` or in dbt_project.yml. The Soda contract
+    quality/contracts/marts/fct_value_anomalies.contract.yml fails the gate on `severe` and warns
+    on `moderate`.
+-#}
+{%- set z_severe = var('anomaly_z_severe', 6) | float -%}
+{%- set z_moderate = var('anomaly_z_moderate', 3.5) | float -%}
+{%- set ratio_severe = var('anomaly_change_ratio_severe', 5) | float -%}
+{%- set change_moderate = var('anomaly_change_moderate', 0.5) | float -%}
+{%- set points_severe = var('anomaly_points_severe', 80) | float -%}
+{%- set points_moderate = var('anomaly_points_moderate', 25) | float -%}
+{%- set min_base = var('anomaly_min_base', 10) | float -%}
+{%- set min_history = var('anomaly_min_history', 3) | int -%}
+{%- set min_peers = var('anomaly_min_peers', 5) | int -%}
+{%- set rate_scale_floor = var('anomaly_rate_scale_floor', 2) | float -%}
+{%- set rel_scale_floor = var('anomaly_rel_scale_floor', 0.02) | float -%}
+{#- A change of fewer than this many counted things (one township of a district with three, two
+    organisations in a small county) is never an anomaly, however large it looks as a rate. -#}
+{%- set min_units = var('anomaly_min_units', 3) | float -%}
+
+with
+
+staged as (
+    select
+        s.measure_code,
+        s.region_code,
+        s.period,
+        cast(s.value as double) as value,
+        cast(s.denominator as double) as denominator
+    from {{ ref('stg_raw__submissions_latest') }} as s
+    where s.value is not null
+),
+
+periods as (
+    select
+        staged.*,
+        case
+            when regexp_full_match(staged.period, '[0-9]{4}') then 'year'
+            when regexp_full_match(staged.period, '[0-9]{4}-Q[1-4]') then 'quarter'
+            when regexp_full_match(staged.period, '[0-9]{4}-[0-9]{2}') then 'month'
+        end as period_kind,
+        cast(left(staged.period, 4) as integer) as period_year,
+        case
+            when regexp_full_match(staged.period, '[0-9]{4}') then cast(staged.period as integer)
+            when regexp_full_match(staged.period, '[0-9]{4}-Q[1-4]')
+                then cast(left(staged.period, 4) as integer) * 4 + cast(right(staged.period, 1) as integer)
+            when regexp_full_match(staged.period, '[0-9]{4}-[0-9]{2}')
+                then cast(left(staged.period, 4) as integer) * 12 + cast(right(staged.period, 2) as integer)
+        end as period_seq
+    from staged
+),
+
+enriched as (
+    select
+        p.*,
+        r.region_level,
+        m.measure_kind,
+        -- The step one counted thing makes in the value: value_scale / denominator for rates,
+        -- ratios and densities submitted with their parts, 1 for counts, 0 when unknown.
+        case
+            when p.denominator > 0 and m.value_scale is not null then m.value_scale / p.denominator
+            when m.measure_kind = 'count' then 1
+            else 0
+        end as granularity,
+        -- Peers are compared on a like-for-like basis: stocks of things and money per 10,000
+        -- residents, rates / densities / levels / ratios as they are.
+        case
+            when m.measure_kind in ('count', 'amount') and pop.resident_population > 0
+                then p.value / pop.resident_population * 10000
+            when m.measure_kind in ('count', 'amount') then null
+            else p.value
+        end as peer_basis
+    from periods as p
+    inner join {{ ref('regions') }} as r on p.region_code = r.region_code
+    inner join {{ ref('measures') }} as m on p.measure_code = m.measure_code
+    left join {{ ref('int_region_populations_filled') }} as pop
+        on p.region_code = pop.region_code and p.period_year = pop.year
+    where p.period_kind is not null
+),
+
+history as (
+    select
+        e.*,
+        lag(e.period) over own_series as previous_period,
+        lag(e.value) over own_series as previous_value,
+        lag(e.granularity) over own_series as previous_granularity,
+        count(e.value) over own_history as history_count,
+        regr_slope(e.value, e.period_seq) over own_history as history_slope,
+        regr_intercept(e.value, e.period_seq) over own_history as history_intercept
+    from enriched as e
+    window
+        own_series as (
+            partition by e.measure_code, e.region_code, e.period_kind order by e.period_seq
+        ),
+        own_history as (
+            partition by e.measure_code, e.region_code, e.period_kind order by e.period_seq
+            rows between unbounded preceding and 1 preceding
+        )
+),
+
+peer_medians as (
+    select
+        measure_code,
+        period,
+        region_level,
+        count(peer_basis) as peer_count,
+        median(peer_basis) as peer_median
+    from enriched
+    group by measure_code, period, region_level
+),
+
+peer_spread as (
+    select
+        e.measure_code,
+        e.period,
+        e.region_level,
+        median(abs(e.peer_basis - pm.peer_median)) as peer_mad,
+        avg(abs(e.peer_basis - pm.peer_median)) as peer_mean_ad
+    from enriched as e
+    inner join peer_medians as pm
+        on
+            e.measure_code = pm.measure_code
+            and e.period = pm.period
+            and e.region_level = pm.region_level
+    where e.peer_basis is not null
+    group by e.measure_code, e.period, e.region_level
+),
+
+scored as (
+    select
+        h.*,
+        pm.peer_count,
+        pm.peer_median,
+        ps.peer_mad,
+        h.measure_kind = 'rate' as is_rate,
+        case
+            when h.history_count >= {{ min_history }}
+                then h.history_intercept + h.history_slope * h.period_seq
+        end as trajectory_expected,
+        case
+            when h.measure_kind <> 'rate' and abs(h.previous_value) >= {{ min_base }}
+                then h.value / h.previous_value
+        end as change_ratio,
+        case when h.measure_kind = 'rate' then h.value - h.previous_value end as change_points,
+        -- Robust scale: MAD / 0.6745 (i.e. 1.4826 MAD); when more than half the peers report
+        -- the same value (MAD = 0), the mean absolute deviation x 1.2533; never below a floor,
+        -- so that near-identical peers do not turn a small difference into an alarm.
+        greatest(
+            coalesce(nullif(ps.peer_mad, 0) / 0.6745, ps.peer_mean_ad * 1.2533, 0),
+            case
+                when h.measure_kind = 'rate' then {{ rate_scale_floor }}
+                else {{ rel_scale_floor }} * abs(pm.peer_median)
+            end
+        ) as peer_scale
+    from history as h
+    inner join peer_medians as pm
+        on
+            h.measure_code = pm.measure_code
+            and h.period = pm.period
+            and h.region_level = pm.region_level
+    left join peer_spread as ps
+        on
+            h.measure_code = ps.measure_code
+            and h.period = ps.period
+            and h.region_level = ps.region_level
+),
+
+measured as (
+    select
+        s.*,
+        case
+            when s.peer_count >= {{ min_peers }} and s.peer_scale > 0 and s.peer_basis is not null
+                then (s.peer_basis - s.peer_median) / s.peer_scale
+        end as robust_z,
+        s.value - s.trajectory_expected as trajectory_deviation,
+        coalesce(
+            abs(s.value - s.previous_value)
+            > {{ min_units }} * greatest(s.granularity, coalesce(s.previous_granularity, 0)),
+            false
+        ) as material_change,
+        coalesce(abs(s.value - s.trajectory_expected) > {{ min_units }} * s.granularity, false)
+            as material_deviation,
+        case
+            when not s.is_rate and abs(s.trajectory_expected) >= {{ min_base }}
+                then s.value / s.trajectory_expected
+        end as trajectory_ratio
+    from scored as s
+),
+
+signalled as (
+    select
+        m.*,
+        m.material_change and coalesce(
+            abs(m.change_ratio - 1) >= {{ change_moderate }}
+            or abs(m.change_points) >= {{ points_moderate }},
+            false
+        ) as change_signal,
+        m.material_deviation and coalesce(
+            abs(m.trajectory_ratio - 1) >= {{ change_moderate }}
+            or (m.is_rate and abs(m.trajectory_deviation) >= {{ points_moderate }}),
+            false
+        ) as trajectory_signal
+    from measured as m
+),
+
+rules as (
+    select
+        m.*,
+        -- change against the previous period
+        case
+            when not m.material_change then null
+            when m.change_ratio >= {{ ratio_severe }} or m.change_ratio <= 1.0 / {{ ratio_severe }} then 'severe'
+            when abs(m.change_ratio - 1) >= {{ change_moderate }} then 'moderate'
+            when abs(m.change_points) >= {{ points_severe }} then 'severe'
+            when abs(m.change_points) >= {{ points_moderate }} then 'moderate'
+        end as change_level,
+        -- deviation from the region's own trajectory
+        case
+            when not m.material_deviation then null
+            when m.trajectory_ratio >= {{ ratio_severe }} or m.trajectory_ratio <= 1.0 / {{ ratio_severe }} then 'severe'
+            when abs(m.trajectory_ratio - 1) >= {{ change_moderate }} then 'moderate'
+            when m.is_rate and abs(m.trajectory_deviation) >= {{ points_severe }} then 'severe'
+            when m.is_rate and abs(m.trajectory_deviation) >= {{ points_moderate }} then 'moderate'
+        end as trajectory_level,
+        -- distance from the peers: severe only when the value is also unusual for the region
+        -- itself (a change or trajectory rule fires); a region that has always been far from
+        -- its peers is a structural difference, reported as moderate
+        case
+            when abs(m.robust_z) >= {{ z_severe }} and (m.change_signal or m.trajectory_signal) then 'severe'
+            when abs(m.robust_z) >= {{ z_moderate }} then 'moderate'
+        end as peer_level
+    from signalled as m
+),
+
+explained as (
+    select
+        r.*,
+        case
+            when 'severe' in (r.change_level, r.trajectory_level, r.peer_level) then 'severe'
+            when 'moderate' in (r.change_level, r.trajectory_level, r.peer_level) then 'moderate'
+            else 'none'
+        end as severity,
+        concat_ws(
+            '; ',
+            case
+                when r.change_level is not null and r.change_ratio is not null
+                    then printf(
+                        '%s: %.6g is %.2fx the previous period (%s: %.6g)',
+                        r.change_level, r.value, r.change_ratio, r.previous_period, r.previous_value
+                    )
+                when r.change_level is not null
+                    then printf(
+                        '%s: %.6g is %+.1f points against the previous period (%s: %.6g)',
+                        r.change_level, r.value, r.change_points, r.previous_period, r.previous_value
+                    )
+            end,
+            case
+                when r.trajectory_level is not null
+                    then printf(
+                        '%s: %.6g is off its own trajectory (expected %.6g from %d earlier periods)',
+                        r.trajectory_level, r.value, r.trajectory_expected, r.history_count
+                    )
+            end,
+            case
+                when r.peer_level is not null
+                    then printf(
+                        '%s: robust z = %.1f against %d %s peers (median %.6g%s)',
+                        r.peer_level, r.robust_z, r.peer_count, r.region_level, r.peer_median,
+                        case when r.measure_kind in ('count', 'amount') then ' per 10k residents' else '' end
+                    )
+            end
+        ) as reason_en,
+        concat_ws(
+            '；',
+            case
+                when r.change_level is not null and r.change_ratio is not null
+                    then printf(
+                        '%s：%.6g 为上期（%s：%.6g）的 %.2f 倍',
+                        case r.change_level when 'severe' then '严重' else '中度' end,
+                        r.value, r.previous_period, r.previous_value, r.change_ratio
+                    )
+                when r.change_level is not null
+                    then printf(
+                        '%s：%.6g 较上期（%s：%.6g）变动 %+.1f 个百分点',
+                        case r.change_level when 'severe' then '严重' else '中度' end,
+                        r.value, r.previous_period, r.previous_value, r.change_points
+                    )
+            end,
+            case
+                when r.trajectory_level is not null
+                    then printf(
+                        '%s：%.6g 偏离自身历史趋势（按此前 %d 期推算应为 %.6g）',
+                        case r.trajectory_level when 'severe' then '严重' else '中度' end,
+                        r.value, r.history_count, r.trajectory_expected
+                    )
+            end,
+            case
+                when r.peer_level is not null
+                    then printf(
+                        '%s：与 %d 个同级地区相比稳健Z值为 %.1f（中位数 %.6g%s）',
+                        case r.peer_level when 'severe' then '严重' else '中度' end,
+                        r.peer_count, r.robust_z, r.peer_median,
+                        case when r.measure_kind in ('count', 'amount') then '，按每万常住人口' else '' end
+                    )
+            end
+        ) as reason_zh
+    from rules as r
+)
+
+select
+    md5(concat_ws('|', measure_code, region_code, period)) as anomaly_id,
+    measure_code,
+    measure_kind,
+    region_code,
+    region_level,
+    period,
+    period_kind,
+    value,
+    previous_period,
+    previous_value,
+    change_ratio,
+    change_points,
+    history_count,
+    trajectory_expected,
+    trajectory_deviation,
+    peer_count,
+    peer_median,
+    peer_scale,
+    robust_z,
+    change_level,
+    trajectory_level,
+    peer_level,
+    severity,
+    nullif(reason_zh, '') as reason_zh,
+    nullif(reason_en, '') as reason_en
+from explained

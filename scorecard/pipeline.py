@@ -1,0 +1,173 @@
+"""``scorecard run PATH...`` (全流程): ingest, build, check, publish and alert, without Airflow.
+
+For development and for users without a scheduler. The steps are the same library calls the
+Airflow tasks make, in the same order, in one process (dbt runs as a child process, see
+``warehouse.dbt``):
+
+1. ingest  ``ingest.loader.load_paths`` (no PATH: the inbox)
+2. build   ``warehouse.dbt.dbt_build``; a failed build stops the run (the gate would be checking
+           a half-built warehouse)
+3. check   ``quality.gate.run_gate``
+4. publish ``warehouse.publish.publish`` when the gate passed; otherwise nothing is published and
+           the previous snapshot stays
+5. alerts  ``warehouse.alerts.deliver_alerts``: always after the check, so quality failures go
+           out even when nothing was published
+
+The run fails (exit 1) when a file failed to load, the build failed, the gate failed, publication
+failed or an alert could not be delivered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from scorecard.config import Settings, get_settings
+
+if TYPE_CHECKING:
+    from quality.gate import GateResult
+    from warehouse.alerts import DeliveryReport
+    from warehouse.publish import PublishResult
+
+
+@dataclass
+class StepResult:
+    name: str
+    ok: bool
+    summary: str
+    seconds: float = 0.0
+    skipped: bool = False
+
+
+@dataclass
+class PipelineResult:
+    """Every step's outcome; ``ok`` when all steps that ran succeeded and none was skipped for a failure."""
+
+    steps: list[StepResult] = field(default_factory=list)
+    loads: list[Any] = field(default_factory=list)
+    gate: GateResult | None = None
+    publication: PublishResult | None = None
+    delivery: DeliveryReport | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(step.ok for step in self.steps)
+
+    @property
+    def published(self) -> bool:
+        return bool(self.publication and self.publication.published)
+
+    def step(self, name: str) -> StepResult | None:
+        return next((s for s in self.steps if s.name == name), None)
+
+
+def _timed(result: PipelineResult, name: str, func: Any) -> Any:
+    started = time.monotonic()
+    value, ok, summary = func()
+    result.steps.append(StepResult(name, ok, summary, round(time.monotonic() - started, 2)))
+    return value
+
+
+def run_pipeline(
+    paths: Iterable[str | os.PathLike[str]] | None, settings: Settings | None = None
+) -> PipelineResult:
+    """Ingest ``paths`` (files or folders; none: the inbox), build, check, publish, alert."""
+    from ingest.loader import load_paths
+    from quality.gate import run_gate
+    from warehouse.alerts import deliver_alerts
+    from warehouse.dbt import dbt_build
+    from warehouse.publish import publish
+
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    result = PipelineResult()
+
+    def ingest() -> tuple[Any, bool, str]:
+        loads = load_paths(list(paths or []), settings=settings)
+        by_status: dict[str, int] = {}
+        for load in loads:
+            by_status[load.status] = by_status.get(load.status, 0) + 1
+        failed = by_status.get("failed", 0)
+        text = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) or "no files"
+        return loads, failed == 0, f"{len(loads)} files: {text}"
+
+    result.loads = _timed(result, "ingest", ingest)
+
+    def build() -> tuple[Any, bool, str]:
+        dbt = dbt_build(settings)
+        tail = (dbt.stdout.strip().splitlines() or [""])[-1]
+        return dbt, dbt.ok, tail if dbt.ok else f"dbt build failed (rc {dbt.returncode}): {tail}"
+
+    dbt_result = _timed(result, "build", build)
+    if not dbt_result.ok:
+        for name in ("check", "publish", "alerts"):
+            result.steps.append(StepResult(name, False, "not run: the build failed", skipped=True))
+        return result
+
+    def check() -> tuple[Any, bool, str]:
+        gate = run_gate(settings)
+        counts = gate.counts()
+        text = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        flagged = f", {len(gate.anomalies)} flagged values" if gate.anomalies else ""
+        return gate, gate.ok, f"{'passed' if gate.ok else 'FAILED'}: {text}{flagged}"
+
+    result.gate = _timed(result, "check", check)
+
+    if result.gate.ok:
+
+        def do_publish() -> tuple[Any, bool, str]:
+            publication = publish(settings, gate=result.gate)
+            return publication, publication.published, publication.reason
+
+        result.publication = _timed(result, "publish", do_publish)
+    else:
+        result.steps.append(
+            StepResult(
+                "publish",
+                False,
+                "not published: the quality gate failed; previous snapshot kept",
+                skipped=True,
+            )
+        )
+
+    def alerts() -> tuple[Any, bool, str]:
+        report = deliver_alerts(settings)
+        parts = [
+            f"{n}: {c.sent} sent, {c.skipped} already sent, {c.failed} failed"
+            for n, c in report.channels.items()
+        ]
+        return report, report.ok, f"{report.alerts} alerts; " + "; ".join(parts)
+
+    result.delivery = _timed(result, "alerts", alerts)
+    return result
+
+
+def print_result(result: PipelineResult) -> None:
+    for step in result.steps:
+        mark = "ok " if step.ok else ("-- " if step.skipped else "ERR")
+        print(f"[{mark}] {step.name:<8} {step.seconds:>6.1f}s  {step.summary}")
+    verdict = "完成 done" if result.ok else "失败 failed"
+    print(f"scorecard run {verdict}")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", help="submission files or folders (default: the inbox)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the full check table")
+
+
+def run(args: argparse.Namespace) -> int:
+    from quality.cli import print_gate
+
+    result = run_pipeline(getattr(args, "paths", None) or [])
+    if result.gate is not None and (getattr(args, "verbose", False) or not result.gate.ok):
+        print_gate(result.gate, only_problems=not getattr(args, "verbose", False))
+        print()
+    print_result(result)
+    return 0 if result.ok else 1
+
+
+__all__: Sequence[str] = ("PipelineResult", "StepResult", "run_pipeline")

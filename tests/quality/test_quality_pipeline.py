@@ -1,0 +1,135 @@
+"""``scorecard run`` end to end on generated data (generate -> ingest -> build -> check -> publish -> alert).
+
+These are the issue's acceptance tests; they need the whole project (generator, loader, models).
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from scorecard.config import REPO_ROOT, Settings, get_settings
+from warehouse.publish import sha256_of, snapshot_path
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def generated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """One clean generated data set, run through the pipeline once: (home, files)."""
+    from ingest.generate import generate
+    from scorecard.pipeline import run_pipeline
+
+    work = tmp_path_factory.mktemp("quality-e2e")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCORECARD_HOME", str(work / "home"))
+        mp.setenv("SCORECARD_AS_OF", "2026-01-15")
+        mp.setenv("DBT_TARGET_PATH", str(work / "dbt-target"))
+        mp.setenv("DBT_LOG_PATH", str(work / "dbt-logs"))
+        mp.delenv("SCORECARD_ALERT_WEBHOOK_URL", raising=False)
+        settings = get_settings()
+        files = work / "files"
+        generate(files, settings=settings)
+        result = run_pipeline([files], settings)
+        assert result.ok, [(s.name, s.summary) for s in result.steps] + [
+            (r.dataset, r.check, r.diagnostic) for r in (result.gate.failures if result.gate else [])
+        ]
+    return work / "home", files
+
+
+@pytest.fixture
+def e2e_settings(generated_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    home = tmp_path / "home"
+    shutil.copytree(generated_run[0], home, symlinks=True)
+    monkeypatch.setenv("SCORECARD_HOME", str(home))
+    monkeypatch.setenv("SCORECARD_AS_OF", "2026-01-15")
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt-target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt-logs"))
+    return get_settings()
+
+
+def test_clean_generated_data_is_published(e2e_settings: Settings) -> None:
+    snapshot = snapshot_path(e2e_settings)
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        marts = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+            ).fetchall()
+        ]
+        assert {"fct_indicator_progress", "fct_alerts", "fct_value_anomalies"} <= set(marts)
+        for mart in marts:
+            con.execute(f'select count(*) from marts."{mart}"').fetchone()
+    for mart in marts:
+        assert (e2e_settings.publish / "parquet" / f"{mart}.parquet").exists()
+
+
+def test_reader_reads_every_mart_while_another_run_is_in_progress(
+    e2e_settings: Settings, generated_run
+) -> None:
+    snapshot = snapshot_path(e2e_settings)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scorecard.cli", "run", str(generated_run[1])],
+        cwd=REPO_ROOT,
+        env=e2e_settings.subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    reads = 0
+    try:
+        while proc.poll() is None:
+            with duckdb.connect(str(snapshot), read_only=True) as con:
+                for (mart,) in con.execute(
+                    "select table_name from information_schema.tables where table_schema = 'marts'"
+                ).fetchall():
+                    con.execute(f'select * from marts."{mart}" limit 1').fetchall()
+            reads += 1
+    finally:
+        out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out.decode()[-3000:]
+    assert reads > 0
+
+
+def _inject(target: Path) -> None:
+    """Extra files after the clean set: a 10x jump of a count (CH01A, 16 -> 160), a rate falling to
+    0 after years near 90 (CH03), a county far from its peers (PP01, about 3x the county median;
+    social_assistance reports quarterly, so 2025-Q4)."""
+    header = ["region_code", "measure_code", "period", "value"]
+    files = {
+        "charity_social_work": [["330102", "CH01A", "2025", "160"], ["330105", "CH03", "2025", "0"]],
+        "social_assistance": [["330106", "PP01", "2025-Q4", "40000"]],
+    }
+    for department, rows in files.items():
+        folder = target / department
+        folder.mkdir(parents=True)
+        with (folder / "zz_corrections.csv").open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle).writerows([header, *rows])
+
+
+def test_injected_anomalies_block_publication(e2e_settings: Settings, tmp_path: Path) -> None:
+    from scorecard.pipeline import run_pipeline
+
+    snapshot = snapshot_path(e2e_settings)
+    before = (sha256_of(snapshot), snapshot.stat().st_mtime_ns)
+    injected = tmp_path / "injected"
+    _inject(injected)
+    result = run_pipeline([injected], e2e_settings)
+    assert not result.ok and result.gate is not None and not result.gate.ok
+    assert not result.published
+    severe = {
+        (a.measure_code, a.region_code, a.period) for a in result.gate.anomalies if a.severity == "severe"
+    }
+    assert {
+        ("CH01A", "330102", "2025"),
+        ("PP04", "330105", "2025-Q4"),
+        ("PP01", "330106", "2025-Q4"),
+    } <= severe
+    assert (sha256_of(snapshot), snapshot.stat().st_mtime_ns) == before
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_indicator_progress").fetchone()[0] > 0

@@ -1,0 +1,301 @@
+"""Publication (atomic, only after a passing gate) and alert delivery (once per alert and channel)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from quality.gate import run_gate
+from scorecard.config import REPO_ROOT, Settings
+from tests.quality.conftest import GATE_ONLY, build_anomalies, inject_anomalies
+from warehouse.alerts import DeliveryReport, deliver_alerts, pending_alerts
+from warehouse.publish import manifest_path, open_snapshot, publish, sha256_of, snapshot_path
+
+
+def _publish_clean(settings: Settings):
+    gate = run_gate(settings, only=GATE_ONLY)
+    assert gate.ok
+    result = publish(settings, gate=gate)
+    assert result.published, result.reason
+    return result
+
+
+def test_publish_writes_snapshot_parquet_and_manifest(home_settings: Settings) -> None:
+    result = _publish_clean(home_settings)
+    snapshot = snapshot_path(home_settings)
+    assert snapshot == result.snapshot and snapshot.exists()
+    assert not os.access(snapshot, os.W_OK) or os.geteuid() == 0  # read-only file mode
+    assert oct(snapshot.stat().st_mode & 0o777) == "0o444"
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        marts = {
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+            ).fetchall()
+        }
+        assert marts == {"fct_alerts", "fct_value_anomalies"}
+        assert con.execute("select count(*) from marts.fct_value_anomalies").fetchone()[0] == 1350
+        assert con.execute("select run_id from meta.publication").fetchone()[0] == result.run_id
+    parquet = home_settings.publish / "parquet"
+    for mart in marts:
+        assert pq.read_table(parquet / f"{mart}.parquet").num_rows > 0
+    manifest = json.loads(manifest_path(home_settings).read_text(encoding="utf-8"))
+    assert manifest["run_id"] == result.run_id
+    assert manifest["snapshot"]["sha256"] == sha256_of(snapshot)
+    assert {m["name"] for m in manifest["marts"]} == marts
+    assert manifest["source_files"][0]["sha256"] == f"{1:064x}"
+    assert manifest["checks"]["ok"] is True and manifest["checks"]["results"]
+    # No temporary files are left behind.
+    assert not [p for p in home_settings.publish.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_publish_refuses_without_a_passing_gate(home_settings: Settings) -> None:
+    first = _publish_clean(home_settings)
+    snapshot = snapshot_path(home_settings)
+    before = (
+        sha256_of(snapshot),
+        snapshot.stat().st_mtime_ns,
+        os.readlink(home_settings.publish / "current"),
+    )
+    inject_anomalies(home_settings.warehouse_path)
+    build_anomalies(home_settings)
+    gate = run_gate(home_settings, only=GATE_ONLY)
+    assert not gate.ok
+    result = publish(home_settings, gate=gate)
+    assert not result.published and "quality gate failed" in result.reason
+    assert (
+        sha256_of(snapshot),
+        snapshot.stat().st_mtime_ns,
+        os.readlink(home_settings.publish / "current"),
+    ) == before
+    with open_snapshot(settings=home_settings) as con:  # still readable, still the old data
+        assert con.execute("select run_id from meta.publication").fetchone()[0] == first.run_id
+        assert (
+            con.execute(
+                "select count(*) from marts.fct_value_anomalies where severity = 'severe'"
+            ).fetchone()[0]
+            == 0
+        )
+    # publish() without a gate runs the full gate itself, which also fails here.
+    assert not publish(home_settings).published
+
+
+_PUBLISH_LOOP = """
+import sys
+from quality.gate import run_gate
+from warehouse.publish import publish
+only = sys.argv[2:]
+for _ in range(int(sys.argv[1])):
+    assert publish(gate=run_gate(only=only)).published
+"""
+
+
+def test_readers_keep_reading_while_another_publication_runs(home_settings: Settings) -> None:
+    _publish_clean(home_settings)
+    snapshot = snapshot_path(home_settings)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _PUBLISH_LOOP, "3", *GATE_ONLY],
+        cwd=REPO_ROOT,
+        env=home_settings.subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    reads = 0
+    seen_runs = set()
+    try:
+        while proc.poll() is None or reads == 0:
+            con = duckdb.connect(str(snapshot), read_only=True)
+            try:
+                for (mart,) in con.execute(
+                    "select table_name from information_schema.tables where table_schema = 'marts'"
+                ).fetchall():
+                    assert con.execute(f'select count(*) from marts."{mart}"').fetchone()[0] > 0
+                seen_runs.add(con.execute("select run_id from meta.publication").fetchone()[0])
+            finally:
+                con.close()
+            reads += 1
+    finally:
+        _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert reads > 1
+    assert len(seen_runs) >= 1
+    releases = [p for p in (home_settings.publish / "releases").iterdir() if not p.name.startswith(".")]
+    assert len(releases) == 3  # the newest three are kept
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict]] = []
+    fail_next = 0
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if type(self).fail_next > 0:
+            type(self).fail_next -= 1
+            self.send_response(503)
+            self.end_headers()
+            return
+        payload = json.loads(body)
+        payload["idempotency_key"] = self.headers["Idempotency-Key"]
+        type(self).received.append(payload)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def webhook(monkeypatch: pytest.MonkeyPatch):
+    _Receiver.received = []
+    _Receiver.fail_next = 0
+    server = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("SCORECARD_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/alerts")
+    yield _Receiver
+    server.shutdown()
+    server.server_close()
+
+
+def test_missed_target_alerts_reach_the_webhook_once_across_two_runs(
+    home_settings: Settings, webhook
+) -> None:
+    reports: list[DeliveryReport] = []
+    for _ in range(2):
+        _publish_clean(home_settings)
+        reports.append(deliver_alerts(home_settings, backoff_seconds=0.01))
+    missed = [a["alert"] for a in webhook.received if a["alert"]["alert_kind"] == "target_missed"]
+    with open_snapshot(settings=home_settings) as con:
+        expected = {
+            r[0]
+            for r in con.execute(
+                "select alert_id from marts.fct_alerts where alert_kind = 'target_missed'"
+            ).fetchall()
+        }
+    assert len(expected) == 3
+    assert sorted(a["alert_id"] for a in missed) == sorted(expected)  # each exactly once
+    assert all(a["idempotency_key"] == a["alert"]["alert_id"] for a in webhook.received)
+    assert reports[0].channels["webhook"].sent == len(webhook.received)
+    assert reports[1].channels["webhook"].sent == 0 and reports[1].channels["webhook"].skipped > 0
+    lines = (home_settings.alerts_dir / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len({json.loads(line)["alert_id"] for line in lines}) == reports[0].alerts
+
+
+def test_transient_webhook_failures_are_retried_and_still_sent_once(home_settings: Settings, webhook) -> None:
+    _publish_clean(home_settings)
+    webhook.fail_next = 1  # one 503, then success within the same run
+    report = deliver_alerts(home_settings, backoff_seconds=0.01)
+    assert report.ok and report.channels["webhook"].sent == report.alerts
+    ids = [a["alert"]["alert_id"] for a in webhook.received]
+    assert len(ids) == len(set(ids)) == report.alerts
+
+
+def test_failed_delivery_is_retried_on_the_next_run(home_settings: Settings, monkeypatch) -> None:
+    _publish_clean(home_settings)
+    monkeypatch.setenv("SCORECARD_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/unreachable")
+    first = deliver_alerts(home_settings, retries=2, backoff_seconds=0.01)
+    assert not first.ok and first.channels["webhook"].failed == first.alerts
+    assert first.channels["jsonl"].sent == first.alerts  # other channels are unaffected
+
+
+def test_quality_failures_and_anomalies_become_alerts(home_settings: Settings) -> None:
+    _publish_clean(home_settings)
+    inject_anomalies(home_settings.warehouse_path)
+    build_anomalies(home_settings)
+    assert not run_gate(home_settings, only=GATE_ONLY).ok
+    alerts = pending_alerts(home_settings)
+    kinds = {a.alert_kind for a in alerts}
+    assert {"target_missed", "quality_fail", "anomaly_severe"} <= kinds
+    flagged = {(a.measure_code, a.region_code, a.period) for a in alerts if a.alert_kind == "anomaly_severe"}
+    assert ("PP03A", "330105", "2025") in flagged
+    # A second gate run that sees the same problems produces the same alert ids.
+    run_gate(home_settings, only=GATE_ONLY)
+    assert {a.alert_id for a in pending_alerts(home_settings)} == {a.alert_id for a in alerts}
+
+
+def test_smtp_channel_is_configured_from_the_environment(home_settings: Settings) -> None:
+    from warehouse.alerts import SmtpChannel, configured_channels
+
+    env = {
+        "SCORECARD_SMTP_HOST": "127.0.0.1",
+        "SCORECARD_SMTP_PORT": "2525",
+        "SCORECARD_SMTP_FROM": "scorecard@example.org",
+        "SCORECARD_SMTP_TO": "a@example.org, b@example.org",
+    }
+    channels = configured_channels(home_settings, env)
+    assert [c.name for c in channels] == ["jsonl", "smtp"]
+    smtp = channels[1]
+    assert (
+        isinstance(smtp, SmtpChannel)
+        and smtp.port == 2525
+        and smtp.recipients == ["a@example.org", "b@example.org"]
+    )
+
+
+def test_smtp_delivery_to_a_local_server(home_settings: Settings) -> None:
+    """A minimal SMTP sink on 127.0.0.1 receives one message per alert, once."""
+    import socketserver
+
+    messages: list[bytes] = []
+
+    class Sink(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 sink\r\n")
+            data = False
+            buf: list[bytes] = []
+            while line := self.rfile.readline():
+                if data:
+                    if line == b".\r\n":
+                        messages.append(b"".join(buf))
+                        data, buf = False, []
+                        self.wfile.write(b"250 ok\r\n")
+                    else:
+                        buf.append(line)
+                    continue
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    self.wfile.write(b"250 sink\r\n")
+                elif verb == b"DATA":
+                    data = True
+                    self.wfile.write(b"354 go\r\n")
+                elif verb == b"QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from warehouse.alerts import SmtpChannel
+
+        _publish_clean(home_settings)
+        channel = SmtpChannel("127.0.0.1", server.server_address[1], "s@example.org", ["o@example.org"])
+        first = deliver_alerts(home_settings, channels=[channel])
+        second = deliver_alerts(home_settings, channels=[channel])
+        deadline = time.monotonic() + 5
+        while len(messages) < first.alerts and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert first.channels["smtp"].sent == first.alerts == len(messages) > 0
+    assert second.channels["smtp"].sent == 0
+    assert any(b"X-Scorecard-Alert-Id" in m for m in messages)
+
+
+def test_nothing_published_means_no_mart_alerts(home_settings: Settings) -> None:
+    assert not Path(snapshot_path(home_settings)).exists()
+    run_gate(home_settings, only=GATE_ONLY)
+    assert [a for a in pending_alerts(home_settings) if a.source == "fct_alerts"] == []
