@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export SODA_CORE_TELEMETRY_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install demo test lint unit bench test-distributed clean help
+.PHONY: install browser demo test lint unit bench test-distributed clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -25,6 +25,9 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock
 
 install: $(VENV)/.installed  ## create .venv with every dependency (locked)
 
+browser:  ## Debian's headless Chromium and a CJK font, for the report's browser test
+	bash tests/report/ensure_chromium.sh
+
 lint: install  ## ruff and sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -33,7 +36,7 @@ lint: install  ## ruff and sqlfluff
 unit: install  ## the test suite only
 	$(BIN)/pytest
 
-test: install lint  ## install, lint and run the whole suite
+test: install browser lint  ## install, lint and run the whole suite
 	$(BIN)/pytest
 
 demo: install  ## the main job, start to finish

@@ -1,0 +1,153 @@
+"""The HTML report: self-contained, every section and chart present, figures equal to the marts."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+from tests.report.conftest import Publication
+from warehouse.report import connect_snapshot, fmt_number, heat_colour, nice_ticks, write_report
+
+SECTIONS = ("indices", "trajectories", "counties", "missed", "alerts", "quality", "sources")
+
+
+def expected_charts(snapshot: Path) -> set[str]:
+    """The charts the report must draw, from the marts (independently of the report's code)."""
+    con = connect_snapshot(snapshot)
+    try:
+        zones = [r[0] for r in con.execute("select zone_code from marts.dim_zone").fetchall()]
+        measures = [
+            r[0]
+            for r in con.execute(
+                "select distinct measure_code from marts.fct_indicator_progress "
+                "where region_level = 'province' and target_value is not null"
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    return {"province-indices", *(f"city-ranking-{z}" for z in zones), *(f"trajectory-{m}" for m in measures)}
+
+
+def chart_ids(document: str) -> list[str]:
+    return re.findall(r'<svg class="chart" data-chart="([^"]+)"', document)
+
+
+def test_report_is_self_contained(report_html: Path) -> None:
+    document = report_html.read_text(encoding="utf-8")
+    assert report_html.name == "report.html"
+    assert document.startswith("<!DOCTYPE html>")
+    assert '<meta charset="utf-8">' in document
+    # nothing is fetched: no external scripts, styles, images, fonts
+    assert not re.search(r"<(script|img|link|iframe)[^>]+(src|href)=", document)
+    assert "@import" not in document and "url(" not in document
+    urls = set(re.findall(r"https?://[^\s\"'<>]+", document))
+    assert urls <= {"http://www.w3.org/2000/svg"}, urls
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in document, section
+
+
+def test_every_chart_is_drawn(publication: Publication, report_html: Path) -> None:
+    ids = chart_ids(report_html.read_text(encoding="utf-8"))
+    expected = expected_charts(publication.snapshot)
+    assert len(ids) == len(set(ids))
+    assert set(ids) == expected
+    assert len(expected) >= 1 + 5 + 29  # the province, five rankings, at least one series per indicator
+
+
+def test_province_indices_and_city_ranking_equal_the_marts(
+    publication: Publication, report_html: Path
+) -> None:
+    document = report_html.read_text(encoding="utf-8")
+    con = connect_snapshot(publication.snapshot)
+    try:
+        zones = con.execute(
+            "select zone_code, index_name_zh, index_fact_table from marts.dim_zone"
+        ).fetchall()
+        for code, index_name_zh, table in zones:
+            year = con.execute(
+                f'select max(year) from marts."{table}" where index_score is not null'
+            ).fetchone()[0]
+            province = con.execute(
+                f"select index_score from marts.\"{table}\" where region_level = 'province' and year = ?",
+                [year],
+            ).fetchone()[0]
+            province_chart = re.search(r'data-chart="province-indices".*?</svg>', document, re.S).group(0)
+            assert f"<title>{index_name_zh} " in province_chart
+            assert f": {fmt_number(province, 1)}</title>" in province_chart
+            cities = con.execute(
+                f'select r.name_zh from marts."{table}" as f join marts.dim_region as r using (region_code) '
+                "where f.region_level = 'city' and f.year = ? order by f.rank_in_level, f.region_code",
+                [year],
+            ).fetchall()
+            chart = re.search(rf'data-chart="city-ranking-{code}".*?</svg>', document, re.S).group(0)
+            drawn = re.findall(r'<text [^>]*class="name">([^ <]+) ', chart)
+            assert drawn == [c[0] for c in cities], code
+    finally:
+        con.close()
+
+
+def test_missed_targets_count_equals_the_marts(publication: Publication, report_html: Path) -> None:
+    document = report_html.read_text(encoding="utf-8")
+    con = connect_snapshot(publication.snapshot)
+    try:
+        year = con.execute(
+            "select max(year) from marts.fct_indicator_progress where year_status in ('met', 'not_met')"
+        ).fetchone()[0]
+        missed = con.execute(
+            "select count(*) from marts.fct_indicator_progress where year = ? and year_status = 'not_met'",
+            [year],
+        ).fetchone()[0]
+        missed += con.execute(
+            "select count(*) from marts.fct_milestone_status where year = ? and year_status = 'not_met'",
+            [year],
+        ).fetchone()[0]
+        alerts = con.execute("select count(*) from marts.fct_alerts").fetchone()[0]
+    finally:
+        con.close()
+    assert missed > 0
+    assert f"未达标 {missed:,} 项" in document
+    assert f"{missed:,} missed" in document
+    assert f"共 {alerts:,} 条预警" in document
+
+
+def test_quality_and_manifest_sections(publication: Publication, report_html: Path) -> None:
+    document = report_html.read_text(encoding="utf-8")
+    manifest = publication.manifest
+    assert manifest["run_id"] in document
+    results = manifest["checks"]["results"]
+    assert f"全部检查（{len(results)} 项）" in document
+    files = manifest["source_files"]
+    assert files
+    assert f"依据以下 {len(files)} 份报送文件" in document
+    for f in files[:5]:
+        assert f["file_name"] in document
+        assert f"{f['sha256'][:12]}</code>" in document
+
+
+def test_manifest_falls_back_to_the_snapshot_meta(publication: Publication, tmp_path: Path) -> None:
+    """Without a manifest argument or manifest.json beside it, the snapshot's meta tables are used."""
+    alone = tmp_path / "alone" / "scorecards.duckdb"
+    alone.parent.mkdir()
+    shutil.copyfile(publication.snapshot, alone)
+    document = write_report(alone, tmp_path / "out").read_text(encoding="utf-8")
+    assert publication.manifest["run_id"] in document
+    assert f"依据以下 {len(publication.manifest['source_files'])} 份报送文件" in document
+
+
+def test_hostile_text_is_escaped(hostile_snapshot: Path, tmp_path: Path) -> None:
+    before = hashlib.sha256(hostile_snapshot.read_bytes()).hexdigest()
+    document = write_report(hostile_snapshot, tmp_path / "out").read_text(encoding="utf-8")
+    assert "<script>x()</script>" not in document
+    assert "&lt;script&gt;x()&lt;/script&gt;" in document
+    assert hashlib.sha256(hostile_snapshot.read_bytes()).hexdigest() == before
+
+
+def test_helpers() -> None:
+    assert nice_ticks(0, 100, 5) == [0, 20, 40, 60, 80, 100]
+    ticks = nice_ticks(9.3, 13.7, 4)
+    assert ticks[0] <= 9.3 and ticks[-1] >= 13.7
+    assert fmt_number(12345.678) == "12,346" and fmt_number(-0.001, 1) == "0.0" and fmt_number(None) == "—"
+    assert heat_colour(None, 0, 100) == "#eeeeee"
+    assert heat_colour(0, 0, 100) != heat_colour(100, 0, 100)

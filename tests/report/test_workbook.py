@@ -1,0 +1,207 @@
+"""The publication workbook: expected sheets, headers and formats, values equal to the marts,
+and no formula injection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from tests.report.conftest import HOSTILE, Publication
+from warehouse.report import ALERT_KIND, LEVEL, SEVERITY, TRAJECTORY_STATUS, YEAR_STATUS, connect_snapshot
+from warehouse.workbook import (
+    ABOUT_SHEET,
+    ALERTS_SHEET,
+    FMT_PERCENT,
+    FMT_SCORE,
+    FMT_VALUE,
+    INDEX_COLUMNS,
+    PROGRESS_COLUMNS,
+    cell_value,
+    escape_text,
+    write_workbook,
+)
+
+
+def _zones(snapshot: Path) -> list[tuple[str, str, str, str]]:
+    con = connect_snapshot(snapshot)
+    try:
+        return con.execute(
+            "select zone_code, name_zh, index_name_zh, index_fact_table from marts.dim_zone order by zone_no"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _rows(snapshot: Path, sql: str) -> list[dict[str, Any]]:
+    con = connect_snapshot(snapshot)
+    try:
+        cursor = con.execute(sql)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+    finally:
+        con.close()
+
+
+def _sheet_rows(sheet: Any) -> tuple[list[str], list[str], list[tuple[Any, ...]]]:
+    rows = list(sheet.iter_rows(values_only=True))
+    return list(rows[0]), list(rows[1]), rows[2:]
+
+
+def _label(vocabulary: dict[str, tuple[str, str]], code: str | None) -> str | None:
+    return None if code is None else " ".join(vocabulary.get(code, (code, code.replace("_", " "))))
+
+
+def _close(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a == pytest.approx(b, rel=1e-12, abs=1e-9)
+
+
+def test_escape_text_prefixes_formula_triggers() -> None:
+    for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"):
+        assert escape_text(text) == "'" + text
+    for text in ("浙江省", "PP01", "1-2", "a=b", "", "'quoted"):
+        assert escape_text(text) == text
+    assert cell_value(float("nan")) is None
+    assert cell_value(2.5) == 2.5
+
+
+def test_workbook_has_the_expected_sheets(publication: Publication, workbook_path: Path) -> None:
+    zones = _zones(publication.snapshot)
+    assert len(zones) == 5
+    expected = [ABOUT_SHEET]
+    for code, name_zh, index_name_zh, _table in zones:
+        expected += [f"{name_zh} {code}", f"{index_name_zh} {code}"]
+    expected.append(ALERTS_SHEET)
+    book = load_workbook(workbook_path)
+    assert book.sheetnames == expected
+    assert "精准保障 PP" in book.sheetnames and "预警 Alerts" in book.sheetnames
+    for name in expected[1:]:
+        sheet = book[name]
+        assert sheet.freeze_panes == "A3", name  # two header rows stay in view
+        assert sheet.auto_filter.ref and sheet.auto_filter.ref.startswith("A2:"), name
+        assert sheet.column_dimensions["A"].width and sheet.column_dimensions["A"].width > 5
+    about = [v for row in book[ABOUT_SHEET].iter_rows(values_only=True) for v in row if v]
+    assert publication.manifest["run_id"] in about
+
+
+def test_zone_sheets_equal_indicator_progress(publication: Publication, workbook_path: Path) -> None:
+    book = load_workbook(workbook_path)
+    facts = _rows(publication.snapshot, "select * from marts.fct_indicator_progress")
+    names = {r["region_code"]: r for r in _rows(publication.snapshot, "select * from marts.dim_region")}
+    measures = {r["measure_code"]: r for r in _rows(publication.snapshot, "select * from marts.dim_measure")}
+    assert facts
+    for code, name_zh, _index_name, _table in _zones(publication.snapshot):
+        zh, en, rows = _sheet_rows(book[f"{name_zh} {code}"])
+        assert zh == [c.zh for c in PROGRESS_COLUMNS] and en == [c.en for c in PROGRESS_COLUMNS]
+        col = {c.key: i for i, c in enumerate(PROGRESS_COLUMNS)}
+        mart = {(f["measure_code"], f["region_code"], f["year"]): f for f in facts if f["zone_code"] == code}
+        sheet = {(r[col["measure_code"]], r[col["region_code"]], r[col["year"]]): r for r in rows}
+        assert len(rows) == len(mart) == len(sheet) > 0, code
+        assert sheet.keys() == mart.keys()
+        for key, f in mart.items():
+            r = sheet[key]
+            assert _close(r[col["actual_value"]], f["actual_value"]), key
+            assert _close(r[col["target_value"]], f["target_value"]), key
+            expected_pct = None if f["attainment_pct"] is None else f["attainment_pct"] / 100
+            assert _close(r[col["attainment_pct"]], expected_pct), key
+            assert _close(r[col["final_target_value"]], f["final_target_value"]), key
+            assert r[col["year_status"]] == _label(YEAR_STATUS, f["year_status"]), key
+            assert r[col["trajectory_status"]] == _label(TRAJECTORY_STATUS, f["trajectory_status"]), key
+            assert r[col["region_level"]] == _label(LEVEL, f["region_level"]), key
+            assert r[col["region_name_zh"]] == names[f["region_code"]]["name_zh"]
+            assert r[col["measure_name_zh"]] == measures[f["measure_code"]]["name_zh"]
+
+
+def test_index_sheets_equal_index_marts(publication: Publication, workbook_path: Path) -> None:
+    book = load_workbook(workbook_path)
+    for code, _name, index_name_zh, table in _zones(publication.snapshot):
+        zh, en, rows = _sheet_rows(book[f"{index_name_zh} {code}"])
+        mart_rows = _rows(publication.snapshot, f'select * from marts."{table}"')
+        dimension_cols = [c for c in mart_rows[0] if c.endswith("_score") and c != "index_score"]
+        assert len(zh) == len(INDEX_COLUMNS) + len(dimension_cols)
+        # dimension headers carry the dimension's names (matched to the mart's values)
+        assert all(h.endswith("得分") for h in zh[len(INDEX_COLUMNS) :]), zh
+        assert all(h.endswith(" score") for h in en[len(INDEX_COLUMNS) :]), en
+        col = {c.key: i for i, c in enumerate(INDEX_COLUMNS)}
+        col.update({c: len(INDEX_COLUMNS) + i for i, c in enumerate(dimension_cols)})
+        sheet = {(r[col["region_code"]], r[col["year"]]): r for r in rows}
+        mart = {(m["region_code"], m["year"]): m for m in mart_rows}
+        assert len(rows) == len(sheet) == len(mart) and sheet.keys() == mart.keys(), code
+        for key, m in mart.items():
+            r = sheet[key]
+            assert _close(r[col["index_score"]], m["index_score"]), (code, key)
+            assert r[col["rank_in_level"]] == m["rank_in_level"], (code, key)
+            assert _close(
+                r[col["coverage_pct"]], None if m["coverage_pct"] is None else m["coverage_pct"] / 100
+            )
+            for c in dimension_cols:
+                assert _close(r[col[c]], m[c]), (code, key, c)
+
+
+def test_alerts_sheet_equals_fct_alerts(publication: Publication, workbook_path: Path) -> None:
+    book = load_workbook(workbook_path)
+    zh, _en, rows = _sheet_rows(book[ALERTS_SHEET])
+    alerts = {a["alert_id"]: a for a in _rows(publication.snapshot, "select * from marts.fct_alerts")}
+    assert alerts, "the generated data should raise alerts"
+    i_id, i_zh, i_en = zh.index("预警编号"), zh.index("预警内容"), zh.index("预警内容（英文）")
+    i_sev, i_kind = zh.index("级别"), zh.index("类型")
+    sheet = {r[i_id]: r for r in rows}
+    assert len(rows) == len(alerts) and sheet.keys() == alerts.keys()
+    for alert_id, a in alerts.items():
+        r = sheet[alert_id]
+        assert r[i_zh] == a["message_zh"] and r[i_en] == a["message_en"]
+        assert r[i_sev] == _label(SEVERITY, a["severity"])
+        assert r[i_kind] == _label(ALERT_KIND, a["alert_kind"])
+    # most serious first
+    severities = [r[i_sev] for r in rows]
+    assert severities == sorted(severities, key=lambda s: {"高 high": 0, "中 medium": 1}.get(s, 2))
+
+
+def test_number_formats(workbook_path: Path) -> None:
+    book = load_workbook(workbook_path)
+    sheet = book["精准保障 PP"]
+    header = [c.value for c in sheet[1]]
+    row = next(r for r in sheet.iter_rows(min_row=3) if r[header.index("完成率")].value is not None)
+    assert row[header.index("实际值")].number_format == FMT_VALUE
+    assert row[header.index("目标值")].number_format == FMT_VALUE
+    assert row[header.index("完成率")].number_format == FMT_PERCENT
+    index_sheet = book["精准保障指数 PP"]
+    index_header = [c.value for c in index_sheet[1]]
+    assert index_sheet.cell(3, index_header.index("指数") + 1).number_format == FMT_SCORE
+    assert index_sheet.cell(3, index_header.index("数据覆盖率") + 1).number_format == FMT_PERCENT
+    assert sheet["A1"].font.bold
+
+
+def test_formula_injection_is_escaped(hostile_snapshot: Path, tmp_path: Path) -> None:
+    out = write_workbook(hostile_snapshot, tmp_path / "hostile.xlsx")
+    book = load_workbook(out)
+    texts: list[str] = []
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str):
+                    texts.append(cell.value)
+                    assert not cell.value.startswith(("=", "+", "-", "@", "\t", "\r")), (
+                        sheet.title,
+                        cell.value,
+                    )
+    # XML stores a carriage return as a line feed when read back; the apostrophe is what matters
+    texts = [t.replace("\r", "\n") for t in texts]
+    for _table, _key, _value, _column, text in HOSTILE:
+        assert "'" + text.replace("\r", "\n") in texts, text
+    assert "'-2+3+cmd|' /C calc'!A0" in texts
+    assert "'@SUM(A1:A9)" in texts
+
+
+def test_snapshot_is_left_unchanged(publication: Publication, tmp_path: Path) -> None:
+    """The workbook reads the snapshot and never writes to it."""
+    import hashlib
+
+    before = hashlib.sha256(publication.snapshot.read_bytes()).hexdigest()
+    assert write_workbook(publication.snapshot, tmp_path / "again.xlsx").exists()
+    assert hashlib.sha256(publication.snapshot.read_bytes()).hexdigest() == before

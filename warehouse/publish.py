@@ -1,0 +1,407 @@
+"""Publication (发布): the marts, after a passing quality gate, as a read-only snapshot and Parquet.
+
+Layout under ``<home>/publish/``::
+
+    scorecards.duckdb            read-only DuckDB snapshot: schema ``marts`` (every mart) and
+                                 schema ``meta`` (publication, check_results, source_files)
+    manifest.json                the manifest of the current release
+    current -> releases/<run_id> symlink, flipped atomically
+    parquet -> current/parquet   one Parquet file per mart (stable path for BI tools)
+    report.html -> current/...   the bilingual HTML report of the current release
+    scorecards.xlsx -> current/… the Excel workbook for officials
+    releases/<run_id>/           manifest.json, parquet/<mart>.parquet, report.html and
+                                 scorecards.xlsx of each release
+                                 (the last few are kept)
+
+Atomicity: everything is written aside first (a temporary DuckDB file in ``publish/``, a
+temporary release directory), then moved into place with ``os.replace`` / ``os.rename``. A reader
+that already has the old snapshot open keeps reading the old file (POSIX keeps the inode); a new
+reader sees either the old or the new snapshot, never a partial one. A failed gate, or any error
+while writing, publishes nothing and leaves the previous snapshot in place.
+
+Within one process DuckDB caches open databases by path, so a second ``duckdb.connect(path)``
+in a process that still holds the old snapshot returns the old data; :func:`open_snapshot`
+attaches the file to a fresh in-memory database instead and always sees the current one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import stat
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scorecard.config import Settings, get_settings
+from warehouse.report import REPORT_NAME, write_report
+from warehouse.workbook import WORKBOOK_NAME, write_workbook
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from quality.gate import GateResult
+
+SNAPSHOT_NAME = "scorecards.duckdb"
+MANIFEST_NAME = "manifest.json"
+MARTS_SCHEMA = "marts"
+KEEP_RELEASES = 3
+#: File-ledger statuses whose rows are in the warehouse (the files the marts are built from).
+LOADED_STATUSES = ("loaded", "loaded_with_rejects")
+
+
+class PublishError(RuntimeError):
+    """Publication could not complete; nothing was swapped into place."""
+
+
+@dataclass
+class PublishResult:
+    """What ``publish`` did. ``published`` is False when the gate failed or writing failed."""
+
+    published: bool
+    reason: str
+    run_id: str | None = None
+    snapshot: Path | None = None
+    parquet_dir: Path | None = None
+    manifest_path: Path | None = None
+    marts: list[str] = field(default_factory=list)
+    gate: GateResult | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.published
+
+
+# --- paths and SQL helpers -------------------------------------------------------------------
+
+
+def snapshot_path(settings: Settings) -> Path:
+    return settings.publish / SNAPSHOT_NAME
+
+
+def manifest_path(settings: Settings) -> Path:
+    return settings.publish / MANIFEST_NAME
+
+
+def current_release(settings: Settings) -> Path | None:
+    """The directory of the current release, or None before the first publication."""
+    link = settings.publish / "current"
+    return link.resolve() if link.exists() else None
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier, quoted (names come from the catalog, never from input, but still)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_snapshot(path: Path | None = None, settings: Settings | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published snapshot (its tables under ``marts.*``, ``meta.*``).
+
+    Attached to a fresh in-memory database, so it always sees the file currently at the path.
+    """
+    import duckdb
+
+    path = path or snapshot_path(settings or get_settings())
+    if not path.exists():
+        raise FileNotFoundError(f"no published snapshot at {path}")
+    con = duckdb.connect(":memory:")
+    con.execute(f"ATTACH {quote_literal(str(path))} AS scorecards (READ_ONLY)")
+    con.execute("USE scorecards")
+    return con
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """Serialise publishers (Airflow runs one at a time anyway; the CLI may not)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- publication -------------------------------------------------------------------------------
+
+
+def publish(settings: Settings | None = None, gate: GateResult | None = None) -> PublishResult:
+    """Publish the marts if (and only if) the quality gate passes.
+
+    Args:
+        settings: runtime settings (default: from the environment).
+        gate: a gate result for the current warehouse; when None the gate is run here.
+    """
+    from quality.gate import new_run_id, run_gate
+
+    settings = settings or get_settings()
+    settings.publish.mkdir(parents=True, exist_ok=True)
+    if gate is None:
+        gate = run_gate(settings)
+    if not gate.ok:
+        failed = ", ".join(f"{r.dataset}: {r.check}" for r in gate.failures[:5]) or "no checks ran"
+        more = f" (+{len(gate.failures) - 5} more)" if len(gate.failures) > 5 else ""
+        return PublishResult(False, f"quality gate failed: {failed}{more}", gate=gate)
+
+    run_id = new_run_id()
+    with _exclusive_lock(settings.publish / ".publish.lock"):
+        try:
+            return _publish_locked(settings, gate, run_id)
+        except PublishError as exc:
+            return PublishResult(False, str(exc), run_id=run_id, gate=gate)
+
+
+def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> PublishResult:
+    import duckdb
+
+    publish_dir = settings.publish
+    releases = publish_dir / "releases"
+    releases.mkdir(parents=True, exist_ok=True)
+    tmp_snapshot = publish_dir / f".{SNAPSHOT_NAME}.{run_id}.tmp"
+    tmp_release = releases / f".{run_id}.tmp"
+    final_release = releases / run_id
+    published_at = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        (tmp_release / "parquet").mkdir(parents=True)
+        con = duckdb.connect(str(tmp_snapshot))
+        try:
+            try:
+                con.execute(f"ATTACH {quote_literal(str(settings.warehouse_path))} AS wh (READ_ONLY)")
+            except duckdb.Error as exc:
+                raise PublishError(f"cannot open the warehouse read-only: {exc}") from exc
+            marts = _copy_marts(con, tmp_release / "parquet")
+            if not marts:
+                raise PublishError("the warehouse has no marts to publish (run the build)")
+            source_files = _source_files(con)
+            _write_meta(con, run_id, published_at, settings, gate, source_files)
+            con.execute("DETACH wh")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.chmod(tmp_snapshot, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+
+        manifest = {
+            "run_id": run_id,
+            "published_at": published_at,
+            "as_of": settings.today().isoformat(),
+            "warehouse": str(settings.warehouse_path),
+            "snapshot": {
+                "path": SNAPSHOT_NAME,
+                "sha256": sha256_of(tmp_snapshot),
+                "bytes": tmp_snapshot.stat().st_size,
+            },
+            "marts": [
+                {
+                    "name": name,
+                    "rows": rows,
+                    "parquet": f"parquet/{name}.parquet",
+                    "sha256": sha256_of(tmp_release / "parquet" / f"{name}.parquet"),
+                }
+                for name, rows in marts
+            ],
+            "source_files": source_files,
+            "checks": gate.to_dict(),
+        }
+        text = json.dumps(manifest, ensure_ascii=False, indent=2, default=str)
+        _write_atomic(tmp_release / MANIFEST_NAME, text)
+        # What people read travels with the release it describes (issue 7): the HTML report and
+        # the Excel workbook, rendered from the snapshot about to be published.
+        write_report(tmp_snapshot, tmp_release, manifest)
+        write_workbook(tmp_snapshot, tmp_release / WORKBOOK_NAME)
+
+        # Into place: the release directory, the snapshot, then the `current` pointer.
+        os.rename(tmp_release, final_release)
+        os.replace(tmp_snapshot, snapshot_path(settings))
+        _point(publish_dir / "current", Path("releases") / run_id)
+        for stable_name in ("parquet", REPORT_NAME, WORKBOOK_NAME):
+            if not (publish_dir / stable_name).is_symlink():
+                _point(publish_dir / stable_name, Path("current") / stable_name)
+        _write_atomic(manifest_path(settings), text)
+        _fsync_dir(publish_dir)
+    except BaseException:
+        tmp_snapshot.unlink(missing_ok=True)
+        Path(f"{tmp_snapshot}.wal").unlink(missing_ok=True)
+        shutil.rmtree(tmp_release, ignore_errors=True)
+        raise
+    _prune_releases(releases, keep=final_release)
+    return PublishResult(
+        True,
+        f"published {len(marts)} marts",
+        run_id=run_id,
+        snapshot=snapshot_path(settings),
+        parquet_dir=final_release / "parquet",
+        manifest_path=manifest_path(settings),
+        marts=[name for name, _ in marts],
+        gate=gate,
+    )
+
+
+def _copy_marts(con: duckdb.DuckDBPyConnection, parquet_dir: Path) -> list[tuple[str, int]]:
+    """Copy every table and view of ``wh.marts`` into the snapshot and to Parquet; (name, rows)."""
+    names = [
+        row[0]
+        for row in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_catalog = 'wh' and table_schema = ? order by table_name",
+            [MARTS_SCHEMA],
+        ).fetchall()
+    ]
+    con.execute(f"CREATE SCHEMA {quote_ident(MARTS_SCHEMA)}")
+    copied: list[tuple[str, int]] = []
+    for name in names:
+        source = f"wh.{quote_ident(MARTS_SCHEMA)}.{quote_ident(name)}"
+        target = f"{quote_ident(MARTS_SCHEMA)}.{quote_ident(name)}"
+        con.execute(f"CREATE TABLE {target} AS SELECT * FROM {source}")
+        parquet = parquet_dir / f"{name}.parquet"
+        con.execute(f"COPY {target} TO {quote_literal(str(parquet))} (FORMAT parquet)")
+        rows = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+        copied.append((name, int(rows)))
+    return copied
+
+
+def _source_files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The loaded files behind the marts, with their sha256, from ``raw.file_ledger``."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_catalog = 'wh' and table_schema = 'raw' and table_name = 'file_ledger'"
+    ).fetchone()[0]
+    if not exists:
+        return []
+    cursor = con.execute(
+        "select file_id, file_name, department_code, sha256, size_bytes, received_at, status "
+        "from wh.raw.file_ledger where status in (?, ?) order by file_id",
+        list(LOADED_STATUSES),
+    )
+    columns = [d[0] for d in cursor.description]
+    return [
+        {c: (v.isoformat() if hasattr(v, "isoformat") else v) for c, v in zip(columns, row, strict=True)}
+        for row in cursor.fetchall()
+    ]
+
+
+def _write_meta(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    published_at: str,
+    settings: Settings,
+    gate: GateResult,
+    source_files: list[dict[str, Any]],
+) -> None:
+    """``meta.publication``, ``meta.check_results`` and ``meta.source_files`` in the snapshot."""
+    con.execute("CREATE SCHEMA meta")
+    con.execute(
+        "CREATE TABLE meta.publication (run_id VARCHAR, published_at VARCHAR, as_of DATE, "
+        "gate_run_id VARCHAR, checks_passed INTEGER, checks_warned INTEGER)"
+    )
+    counts = gate.counts()
+    con.execute(
+        "INSERT INTO meta.publication VALUES (?, ?, ?, ?, ?, ?)",
+        [run_id, published_at, settings.today(), gate.run_id, counts.get("pass", 0), counts.get("warn", 0)],
+    )
+    con.execute(
+        "CREATE TABLE meta.check_results (stage VARCHAR, contract VARCHAR, dataset VARCHAR, "
+        "check_name VARCHAR, outcome VARCHAR, diagnostic VARCHAR)"
+    )
+    rows = [(r.stage, r.contract, r.dataset, r.check, r.outcome, r.diagnostic) for r in gate.results]
+    if rows:
+        con.executemany("INSERT INTO meta.check_results VALUES (?, ?, ?, ?, ?, ?)", rows)
+    con.execute(
+        "CREATE TABLE meta.source_files (file_id BIGINT, file_name VARCHAR, department_code VARCHAR, "
+        "sha256 VARCHAR, size_bytes BIGINT, received_at VARCHAR, status VARCHAR)"
+    )
+    if source_files:
+        con.executemany(
+            "INSERT INTO meta.source_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [tuple(f[c] for c in f) for f in source_files],
+        )
+
+
+def _point(link: Path, target: Path) -> None:
+    """Make ``link`` a symlink to ``target`` atomically (a new link renamed over the old one)."""
+    tmp = link.with_name(f".{link.name}.{uuid.uuid4().hex}.tmp")
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def _prune_releases(releases: Path, keep: Path, count: int = KEEP_RELEASES) -> None:
+    """Keep the newest ``count`` releases (run ids sort by time) and never the current one."""
+    done = sorted(p for p in releases.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for old in done[:-count]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# --- CLI -----------------------------------------------------------------------------------------
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from quality.cli import print_gate
+
+    settings = get_settings()
+    result = publish(settings)
+    if getattr(args, "json", False):
+        print(
+            json.dumps(
+                {
+                    "published": result.published,
+                    "reason": result.reason,
+                    "run_id": result.run_id,
+                    "snapshot": str(result.snapshot) if result.snapshot else None,
+                    "manifest": str(result.manifest_path) if result.manifest_path else None,
+                    "marts": result.marts,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        if result.gate is not None and not result.gate.ok:
+            print_gate(result.gate, only_problems=True)
+        if result.published:
+            print(f"已发布 published {result.run_id}: {len(result.marts)} marts -> {result.snapshot}")
+            print(f"Parquet: {settings.publish / 'parquet'}  manifest: {result.manifest_path}")
+        else:
+            print(f"未发布 not published: {result.reason}")
+            print(f"The previous snapshot (if any) is unchanged: {snapshot_path(settings)}")
+    return 0 if result.published else 1

@@ -1,0 +1,1457 @@
+"""The publication report 评价报告: one self-contained, bilingual HTML page per publication.
+
+``write_report(snapshot, out_dir, manifest)`` reads the published snapshot (read-only) and writes
+``<out_dir>/report.html``: Chinese first with English beside it, inline CSS, charts drawn here as
+inline SVG (no chart library, no CDN, no network at all), so the file opens offline on any
+machine and can be mailed or archived as it is.
+
+Sections 章节:
+
+1. 五大指数 the five composite indices for the province (bars) and the ranking of cities per
+   index (horizontal bars with rank and change against the previous year);
+2. 指标进展 every indicator's provincial trajectory 2021-2025 against its targets (lines with
+   target markers; dots coloured met / not met);
+3. 县级指数热力表 counties x five indices, coloured by score, values printed;
+4. 未达标目标 targets missed in the latest assessed year, and 预警 the alerts;
+5. 数据质量 the quality-gate results the publication passed;
+6. 数据来源 the manifest: which submissions (files, departments, sha256) the figures rest on.
+
+The manifest comes from the ``manifest`` argument, else ``manifest.json`` beside the snapshot,
+else the ``meta`` schema of the snapshot (``meta.publication``, ``meta.check_results``,
+``meta.source_files``); any of them may be absent, the section then says so.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import math
+import os
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
+
+REPORT_NAME = "report.html"
+ASSETS = Path(__file__).with_name("report_assets")
+PROVINCE_LEVEL = "province"
+CITY_LEVEL = "city"
+COUNTY_LEVEL = "county"
+#: Rows listed in full in the report (the workbook carries everything).
+TOP_ALERTS = 40
+TOP_COUNTIES = 15
+TOP_ANOMALIES = 20
+
+#: Used only when the snapshot has no ``marts.dim_zone`` (its contract carries the same data).
+FALLBACK_ZONES: tuple[tuple[str, int, str, str, str, str, str], ...] = (
+    ("PP", 1, "精准保障", "Precise social protection", "精准保障指数", "Precise Protection Index",
+     "fct_index_precise_protection"),
+    ("EC", 2, "幸福颐养", "Happy elderly care", "幸福颐养指数", "Happy Elderly Care Index",
+     "fct_index_elderly_care"),
+    ("CH", 3, "人人慈善", "Charity for all", "人人慈善指数", "Charity for All Index", "fct_index_charity"),
+    ("SG", 4, "和谐自治", "Harmonious self-governance", "和谐自治指数", "Harmonious Self-Governance Index",
+     "fct_index_self_governance"),
+    ("WS", 5, "暖心服务", "Warm-hearted services", "暖心服务指数", "Warm-Hearted Services Index",
+     "fct_index_warm_services"),
+)  # fmt: skip
+ZONE_COLOURS = {"PP": "#3566a8", "EC": "#d9822b", "CH": "#b83b76", "SG": "#2f8f5b", "WS": "#6f55a3"}
+DEFAULT_COLOUR = "#4a5568"
+MET_COLOUR = "#2f8f46"
+MISSED_COLOUR = "#c8372d"
+TARGET_COLOUR = "#c8372d"
+NEUTRAL_COLOUR = "#3566a8"
+
+#: Status vocabularies of the marts, in Chinese and English.
+YEAR_STATUS = {
+    "met": ("达标", "met"),
+    "not_met": ("未达标", "not met"),
+    "no_target": ("无年度目标", "no target this year"),
+    "no_data": ("无数据", "no data"),
+}
+TRAJECTORY_STATUS = {
+    "on_track": ("进度正常", "on track"),
+    "at_risk": ("有风险", "at risk"),
+    "off_track": ("进度滞后", "off track"),
+}
+STATUS_BASIS = {"final": ("终值", "final"), "provisional": ("暂定", "provisional")}
+SEVERITY = {
+    "high": ("高", "high"),
+    "medium": ("中", "medium"),
+    "low": ("低", "low"),
+    "severe": ("严重", "severe"),
+    "moderate": ("中度", "moderate"),
+}
+SEVERITY_ORDER = {"high": 0, "severe": 0, "medium": 1, "moderate": 1, "low": 2}
+ALERT_KIND = {
+    "target_missed": ("未完成年度目标", "target missed"),
+    "late_submission": ("逾期报送", "late submission"),
+    "missing_submission": ("未报送", "missing submission"),
+    "off_track": ("进度滞后", "off track"),
+    "at_risk": ("进度有风险", "at risk"),
+    "milestone_missed": ("里程碑未达成", "milestone missed"),
+    "work_item_overdue": ("工作任务逾期", "work item overdue"),
+    "anomaly": ("异常值", "anomaly"),
+}
+CHECK_OUTCOME = {
+    "pass": ("通过", "pass"),
+    "warn": ("警告", "warn"),
+    "fail": ("未通过", "fail"),
+    "error": ("无法评估", "error"),
+    "skipped": ("跳过", "skipped"),
+}
+LEVEL = {"province": ("省", "province"), "city": ("市", "city"), "county": ("县", "county")}
+DIRECTION = {
+    "higher_is_better": ("越高越好", "higher is better"),
+    "lower_is_better": ("越低越好", "lower is better"),
+}
+FILE_STATUS = {"loaded": ("已入库", "loaded"), "loaded_with_rejects": ("部分入库", "loaded with rejects")}
+
+
+# --- reading the snapshot -------------------------------------------------------------------------
+
+
+def connect_snapshot(snapshot: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to a published snapshot; its tables resolve as ``marts.*``/``meta.*``.
+
+    The file is attached READ_ONLY to a fresh in-memory database rather than opened with
+    ``duckdb.connect(path)``: DuckDB caches databases by path within a process, so a plain connect
+    could return a stale, already-open copy of a snapshot that publication has since replaced.
+    The caller closes the connection.
+    """
+    import duckdb
+
+    if not snapshot.exists():
+        raise FileNotFoundError(f"no published snapshot at {snapshot}")
+    con = duckdb.connect(":memory:")
+    try:
+        literal = "'" + str(snapshot).replace("'", "''") + "'"
+        con.execute(f"ATTACH {literal} AS snapshot (READ_ONLY)")
+        con.execute("USE snapshot")
+    except Exception:
+        con.close()
+        raise
+    return con
+
+
+def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists in the attached snapshot."""
+    row = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_catalog = 'snapshot' and table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    """The column names of ``schema.table`` in order (empty when the table is absent)."""
+    rows = con.execute(
+        "select column_name from information_schema.columns "
+        "where table_catalog = 'snapshot' and table_schema = ? and table_name = ? order by ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Run ``sql`` and return the rows as dicts keyed by column name."""
+    cursor = con.execute(sql, list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One of the five zones 五大领域 and its index fact table."""
+
+    code: str
+    no: int
+    name_zh: str
+    name_en: str
+    index_name_zh: str
+    index_name_en: str
+    index_table: str
+
+    @property
+    def colour(self) -> str:
+        return ZONE_COLOURS.get(self.code, DEFAULT_COLOUR)
+
+
+def load_zones(con: duckdb.DuckDBPyConnection) -> list[Zone]:
+    """The zones in programme order, from ``marts.dim_zone`` (or the built-in list without it)."""
+    if has_table(con, "marts", "dim_zone") and "index_fact_table" in table_columns(con, "marts", "dim_zone"):
+        rows = con.execute(
+            "select zone_code, zone_no, name_zh, name_en, index_name_zh, index_name_en, index_fact_table "
+            "from marts.dim_zone order by zone_no, zone_code"
+        ).fetchall()
+        zones = [Zone(*row) for row in rows]
+    else:
+        zones = [Zone(*row) for row in FALLBACK_ZONES]
+    return [z for z in zones if has_table(con, "marts", z.index_table)]
+
+
+@dataclass
+class Region:
+    code: str
+    name_zh: str
+    name_en: str
+    level: str
+    city_code: str | None
+
+
+def load_regions(con: duckdb.DuckDBPyConnection) -> dict[str, Region]:
+    """Region code -> names, level and city, from ``marts.dim_region``."""
+    if not has_table(con, "marts", "dim_region"):
+        return {}
+    rows = con.execute("select region_code, name_zh, name_en, region_level, city_code from marts.dim_region")
+    return {r[0]: Region(*r) for r in rows.fetchall()}
+
+
+def load_measures(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    """Measure code -> its ``marts.dim_measure`` row."""
+    if not has_table(con, "marts", "dim_measure"):
+        return {}
+    return {r["measure_code"]: r for r in fetch_dicts(con, "select * from marts.dim_measure")}
+
+
+def load_departments(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
+    """Department code -> (name_zh, name_en)."""
+    if not has_table(con, "marts", "dim_department"):
+        return {}
+    rows = con.execute("select department_code, name_zh, name_en from marts.dim_department").fetchall()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def load_manifest(
+    con: duckdb.DuckDBPyConnection, snapshot: Path, manifest: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The publication's manifest: given, else ``manifest.json`` beside the snapshot, else ``meta.*``."""
+    if manifest is not None:
+        return manifest
+    beside = snapshot.parent / "manifest.json"
+    if beside.exists():
+        try:
+            return json.loads(beside.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    found: dict[str, Any] = {}
+    if has_table(con, "meta", "publication"):
+        rows = fetch_dicts(con, "select * from meta.publication limit 1")
+        if rows:
+            found.update({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in rows[0].items()})
+    if has_table(con, "meta", "check_results"):
+        results = [
+            {
+                "stage": r.get("stage"),
+                "contract": r.get("contract"),
+                "dataset": r.get("dataset"),
+                "check": r.get("check_name"),
+                "outcome": r.get("outcome"),
+                "diagnostic": r.get("diagnostic"),
+            }
+            for r in fetch_dicts(con, "select * from meta.check_results")
+        ]
+        found["checks"] = {"results": results, "counts": dict(Counter(r["outcome"] for r in results))}
+    if has_table(con, "meta", "source_files"):
+        found["source_files"] = fetch_dicts(con, "select * from meta.source_files order by file_id")
+    return found
+
+
+# --- formatting -----------------------------------------------------------------------------------
+
+
+def esc(value: Any) -> str:
+    """HTML-escaped text (None as an empty string)."""
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
+def bi(zh: str, en: str, *, tag: str = "span") -> str:
+    """Chinese with the English beside it, as markup."""
+    return f'<{tag} class="bi">{esc(zh)} <span class="en">{esc(en)}</span></{tag}>'
+
+
+def label(vocabulary: dict[str, tuple[str, str]], code: str | None) -> tuple[str, str]:
+    """(zh, en) of a vocabulary code; unknown codes are shown as they are."""
+    if code is None:
+        return ("—", "—")
+    return vocabulary.get(code, (code, code.replace("_", " ")))
+
+
+def fmt_number(value: float | None, digits: int | None = None) -> str:
+    """A value for people: thousands separators, fewer decimals as the value grows."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if digits is None:
+        magnitude = abs(value)
+        digits = 0 if magnitude >= 1000 else 1 if magnitude >= 10 else 2
+    text = f"{value:,.{digits}f}"
+    if text.startswith("-") and not text.strip("-0.,"):
+        text = text[1:]  # no "-0.0"
+    return text
+
+
+def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    """Round tick values covering [low, high] (about ``count`` intervals)."""
+    if not math.isfinite(low) or not math.isfinite(high):
+        return [0.0, 1.0]
+    if high <= low:
+        high = low + (abs(low) * 0.1 or 1.0)
+    raw = (high - low) / max(count, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    start = math.floor(low / step) * step
+    ticks = []
+    value = start
+    while value < high + step * 0.5:
+        ticks.append(round(value, 10))
+        value += step
+        if len(ticks) > 20:
+            break
+    return ticks
+
+
+def tick_digits(ticks: Sequence[float]) -> int:
+    """Decimals that show every tick of an axis distinctly, the same for all of them."""
+    if len(ticks) < 2:
+        return 0
+    step = abs(ticks[1] - ticks[0]) or 1.0
+    return next((d for d in range(5) if abs(round(step, d) - step) < 1e-9 * max(1.0, step)), 4)
+
+
+def heat_colour(value: float | None, low: float, high: float) -> str:
+    """Red (low) - amber - green (high) background for a score, as a CSS colour."""
+    if value is None:
+        return "#eeeeee"
+    share = 0.5 if high <= low else min(1.0, max(0.0, (value - low) / (high - low)))
+    stops = [(0.0, (230, 124, 115)), (0.5, (255, 214, 102)), (1.0, (87, 187, 138))]
+    for (s0, c0), (s1, c1) in itertools.pairwise(stops):
+        if share <= s1:
+            t = (share - s0) / (s1 - s0)
+            r, g, b = (round(a + (b_ - a) * t) for a, b_ in zip(c0, c1, strict=True))
+            return f"rgb({r},{g},{b})"
+    return "rgb(87,187,138)"
+
+
+# --- SVG charts -----------------------------------------------------------------------------------
+
+
+def _svg_open(chart_id: str, width: int, height: int, title: str, kind: str) -> str:
+    return (
+        f'<svg class="chart" data-chart="{esc(chart_id)}" data-kind="{esc(kind)}" role="img" '
+        f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}"'
+        f' height="{height}" '
+        f'aria-label="{esc(title)}"><title>{esc(title)}</title>'
+    )
+
+
+def _text(
+    x: float, y: float, text: str, *, anchor: str = "start", cls: str = "", size: int | None = None
+) -> str:
+    attrs = f'x="{x:.1f}" y="{y:.1f}" text-anchor="{anchor}"'
+    if cls:
+        attrs += f' class="{cls}"'
+    if size:
+        attrs += f' font-size="{size}"'
+    return f"<text {attrs}>{esc(text)}</text>"
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of the province index chart."""
+
+    label_zh: str
+    label_en: str
+    value: float | None
+    colour: str
+    reference: float | None = None  # e.g. the mean of the cities, drawn as a tick
+
+
+def province_bar_chart(chart_id: str, title: str, bars: Sequence[Bar], maximum: float = 100.0) -> str:
+    """Vertical bars 0-``maximum`` with the value above each bar and an optional reference tick."""
+    width, height = 1100, 300
+    left, right, top, bottom = 44, 16, 28, 64
+    plot_w, plot_h = width - left - right, height - top - bottom
+    parts = [_svg_open(chart_id, width, height, title, "province-bars")]
+    for tick in nice_ticks(0, maximum, 5):
+        if tick > maximum + 1e-9:
+            continue
+        y = top + plot_h - tick / maximum * plot_h
+        parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(_text(left - 6, y + 4, fmt_number(tick, 0), anchor="end", cls="tick"))
+    slot = plot_w / max(len(bars), 1)
+    bar_w = min(110.0, slot * 0.5)
+    for i, bar in enumerate(bars):
+        cx = left + slot * (i + 0.5)
+        if bar.value is not None:
+            h = max(0.0, min(bar.value, maximum)) / maximum * plot_h
+            y = top + plot_h - h
+            parts.append(
+                f'<rect class="bar" x="{cx - bar_w / 2:.1f}" y="{y:.1f}" width="{bar_w:.1f}"'
+                f' height="{h:.1f}" '
+                f'fill="{bar.colour}"><title>{esc(bar.label_zh)} {esc(bar.label_en)}: '
+                f"{fmt_number(bar.value, 1)}</title></rect>"
+            )
+            parts.append(_text(cx, y - 6, fmt_number(bar.value, 1), anchor="middle", cls="value"))
+        else:
+            parts.append(_text(cx, top + plot_h - 6, "无数据 n/a", anchor="middle", cls="muted"))
+        if bar.reference is not None:
+            ry = top + plot_h - max(0.0, min(bar.reference, maximum)) / maximum * plot_h
+            parts.append(
+                f'<line class="ref" x1="{cx - bar_w / 2 - 6:.1f}" x2="{cx + bar_w / 2 + 6:.1f}" '
+                f'y1="{ry:.1f}" y2="{ry:.1f}"><title>地市平均 city mean: {fmt_number(bar.reference, 1)}'
+                "</title></line>"
+            )
+        parts.append(_text(cx, top + plot_h + 20, bar.label_zh, anchor="middle", cls="axis-zh"))
+        parts.append(_text(cx, top + plot_h + 36, bar.label_en, anchor="middle", cls="axis-en"))
+    parts.append(
+        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>'
+    )
+    legend_y = height - 8
+    parts.append(f'<rect x="{left}" y="{legend_y - 9}" width="12" height="10" fill="#8a96a3"/>')
+    parts.append(_text(left + 16, legend_y, "全省指数 province index", cls="legend"))
+    parts.append(
+        f'<line class="ref" x1="{left + 190}" x2="{left + 210}" y1="{legend_y - 4}" y2="{legend_y - 4}"/>'
+    )
+    parts.append(_text(left + 216, legend_y, "地市平均 mean of the cities", cls="legend"))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class RankRow:
+    """One city in a ranking chart."""
+
+    rank: int | None
+    name_zh: str
+    name_en: str
+    value: float | None
+    change: int | None  # positive: moved up this many places since the previous year
+
+
+def ranking_chart(
+    chart_id: str, title: str, rows: Sequence[RankRow], colour: str, maximum: float = 100.0
+) -> str:
+    """Horizontal bars, one per city in rank order, with the score and the change of rank."""
+    row_h = 24
+    width = 560
+    label_w, value_w, change_w, top = 178, 48, 44, 8
+    height = top + row_h * max(len(rows), 1) + 10
+    bar_x = label_w
+    bar_max = width - label_w - value_w - change_w
+    parts = [_svg_open(chart_id, width, height, title, "ranking")]
+    for i, row in enumerate(rows):
+        y = top + i * row_h
+        rank = "—" if row.rank is None else str(row.rank)
+        parts.append(_text(4, y + 16, rank, cls="rank"))
+        parts.append(_text(28, y + 16, f"{row.name_zh} {row.name_en.removesuffix(' City')}", cls="name"))
+        if row.value is not None:
+            w = max(0.0, min(row.value, maximum)) / maximum * bar_max
+            parts.append(
+                f'<rect class="bar" x="{bar_x}" y="{y + 4}" width="{w:.1f}" height="{row_h - 8}"'
+                f' fill="{colour}">'
+                f"<title>{esc(row.name_zh)} {esc(row.name_en)}: {fmt_number(row.value, 1)}"
+                f"（第 {rank} 名 rank {rank}）</title></rect>"
+            )
+            parts.append(_text(bar_x + w + 6, y + 16, fmt_number(row.value, 1), cls="value"))
+        if row.change is None:
+            change, cls = "", "muted"
+        elif row.change > 0:
+            change, cls = f"▲{row.change}", "up"
+        elif row.change < 0:
+            change, cls = f"▼{-row.change}", "down"
+        else:
+            change, cls = "＝", "muted"
+        parts.append(_text(width - 4, y + 16, change, anchor="end", cls=cls))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One year of an indicator's provincial series."""
+
+    year: int
+    actual: float | None
+    target: float | None
+    status: str | None  # year_status
+
+
+def line_chart(chart_id: str, title: str, points: Sequence[Point], years: Sequence[int], unit: str) -> str:
+    """Actual values as a line (dots coloured by met / not met) and targets as diamond markers."""
+    width, height = 400, 230
+    left, right, top, bottom = 62, 14, 26, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [v for p in points for v in (p.actual, p.target) if v is not None]
+    parts = [_svg_open(chart_id, width, height, title, "trajectory")]
+    if not values or not years:
+        parts.append(_text(width / 2, height / 2, "无数据 no data", anchor="middle", cls="muted"))
+        parts.append("</svg>")
+        return "".join(parts)
+    low, high = min(values), max(values)
+    span = high - low or (abs(high) * 0.1 or 1.0)
+    low, high = low - span * 0.12, high + span * 0.12
+    if min(values) >= 0 > low:
+        low = 0.0
+    ticks = nice_ticks(low, high, 4)
+    low, high = min(ticks[0], low), max(ticks[-1], high)
+
+    def x_of(year: int) -> float:
+        if len(years) == 1:
+            return left + plot_w / 2
+        return left + (year - years[0]) / (years[-1] - years[0]) * plot_w
+
+    def y_of(value: float) -> float:
+        return top + plot_h - (value - low) / (high - low) * plot_h
+
+    digits = tick_digits(ticks)
+    for tick in ticks:
+        if low - 1e-9 <= tick <= high + 1e-9:
+            y = y_of(tick)
+            parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
+            parts.append(_text(left - 6, y + 4, fmt_number(tick, digits), anchor="end", cls="tick"))
+    for year in years:
+        parts.append(_text(x_of(year), height - bottom + 18, str(year), anchor="middle", cls="tick"))
+    parts.append(
+        f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}"/>'
+    )
+    # the actual line, broken where a year has no value
+    segment: list[str] = []
+    for p in sorted(points, key=lambda p: p.year):
+        if p.actual is None:
+            if len(segment) > 1:
+                parts.append(f'<polyline class="actual" points="{" ".join(segment)}"/>')
+            segment = []
+            continue
+        segment.append(f"{x_of(p.year):.1f},{y_of(p.actual):.1f}")
+    if len(segment) > 1:
+        parts.append(f'<polyline class="actual" points="{" ".join(segment)}"/>')
+    for p in points:
+        if p.target is not None:
+            x, y = x_of(p.year), y_of(p.target)
+            parts.append(
+                f'<path class="target" d="M{x:.1f},{y - 6:.1f} L{x + 6:.1f},{y:.1f} L{x:.1f},{y + 6:.1f} '
+                f'L{x - 6:.1f},{y:.1f} Z"><title>{p.year} 目标 target: {fmt_number(p.target)} {esc(unit)}'
+                "</title></path>"
+            )
+    for p in points:
+        if p.actual is None:
+            continue
+        colour = {"met": MET_COLOUR, "not_met": MISSED_COLOUR}.get(p.status or "", NEUTRAL_COLOUR)
+        zh, en = label(YEAR_STATUS, p.status) if p.status else ("", "")
+        parts.append(
+            f'<circle class="point" cx="{x_of(p.year):.1f}" cy="{y_of(p.actual):.1f}" r="4.5"'
+            f' fill="{colour}">'
+            f"<title>{p.year} 实际 actual: {fmt_number(p.actual)} {esc(unit)} {esc(zh)} {esc(en)}</title>"
+            "</circle>"
+        )
+    last = max((p for p in points if p.actual is not None), key=lambda p: p.year, default=None)
+    if last is not None and last.actual is not None:
+        x, y = x_of(last.year), y_of(last.actual)
+        anchor = "end" if x > left + plot_w * 0.7 else "start"
+        dx = -8 if anchor == "end" else 8
+        parts.append(_text(x + dx, y - 8, fmt_number(last.actual), anchor=anchor, cls="value"))
+    # legend
+    parts.append(f'<line class="actual" x1="{left}" x2="{left + 18}" y1="12" y2="12"/>')
+    parts.append(f'<circle cx="{left + 9}" cy="12" r="3.5" fill="{NEUTRAL_COLOUR}"/>')
+    parts.append(_text(left + 22, 16, "实际 actual", cls="legend"))
+    lx = left + 100
+    parts.append(f'<path class="target" d="M{lx},6 L{lx + 6},12 L{lx},18 L{lx - 6},12 Z"/>')
+    parts.append(_text(lx + 10, 16, "目标 target", cls="legend"))
+    parts.append(_text(width - right, 16, unit, anchor="end", cls="unit"))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# --- the report's content -------------------------------------------------------------------------
+
+
+@dataclass
+class ReportContext:
+    """Everything read from the snapshot that the sections need."""
+
+    zones: list[Zone]
+    regions: dict[str, Region]
+    measures: dict[str, dict[str, Any]]
+    departments: dict[str, tuple[str, str]]
+    manifest: dict[str, Any]
+    index_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    years: list[int] = field(default_factory=list)
+    index_year: int | None = None
+    assessed_year: int | None = None
+
+    def region_name(self, code: str | None) -> tuple[str, str]:
+        region = self.regions.get(code or "")
+        return (region.name_zh, region.name_en) if region else (code or "—", code or "—")
+
+    def measure_name(self, code: str | None) -> tuple[str, str]:
+        measure = self.measures.get(code or "")
+        return (measure["name_zh"], measure["name_en"]) if measure else (code or "—", code or "—")
+
+
+def build_context(
+    con: duckdb.DuckDBPyConnection, snapshot: Path, manifest: dict[str, Any] | None
+) -> ReportContext:
+    """Read the dimensions, index tables and manifest once."""
+    ctx = ReportContext(
+        zones=load_zones(con),
+        regions=load_regions(con),
+        measures=load_measures(con),
+        departments=load_departments(con),
+        manifest=load_manifest(con, snapshot, manifest),
+    )
+    years: set[int] = set()
+    for zone in ctx.zones:
+        rows = fetch_dicts(
+            con,
+            "select region_code, region_level, city_code, year, index_score, coverage_pct, rank_in_level, "
+            f"regions_ranked from marts.{quote_ident(zone.index_table)} order by year, region_code",
+        )
+        ctx.index_rows[zone.code] = rows
+        years.update(int(r["year"]) for r in rows if r["index_score"] is not None)
+    if has_table(con, "marts", "fct_indicator_progress"):
+        row = con.execute(
+            "select min(year), max(year), max(case when year_status in ('met', 'not_met') then year end) "
+            "from marts.fct_indicator_progress"
+        ).fetchone()
+        if row and row[0] is not None:
+            years.update(range(int(row[0]), int(row[1]) + 1))
+            ctx.assessed_year = None if row[2] is None else int(row[2])
+    ctx.years = sorted(years)
+    index_years = [
+        int(r["year"]) for rows in ctx.index_rows.values() for r in rows if r["index_score"] is not None
+    ]
+    ctx.index_year = max(index_years) if index_years else None
+    return ctx
+
+
+def _index_at(ctx: ReportContext, zone: Zone, year: int | None, level: str) -> list[dict[str, Any]]:
+    return [r for r in ctx.index_rows.get(zone.code, []) if r["year"] == year and r["region_level"] == level]
+
+
+def section_indices(ctx: ReportContext) -> str:
+    """The five indices for the province and the city rankings, latest year."""
+    year = ctx.index_year
+    out = ['<section id="indices">', '<h2>一、五大指数 <span class="en">The five indices</span></h2>']
+    if year is None:
+        out.append('<p class="muted">暂无指数数据 No index data in this publication.</p></section>')
+        return "".join(out)
+    out.append(
+        f'<p class="lead">{year} 年全省五大领域综合评价指数（0-100），以及各设区市排名。横线为 11'
+        " 个地市的平均值；"
+        f"排名旁的 ▲/▼ 为较上一年的名次变化。"
+        f'<br><span class="en">Composite indices (0-100) of the five zones for the province in {year},'
+        " and the "
+        f"ranking of the cities. The dark tick is the mean of the cities; ▲/▼ beside a rank is the change of "
+        f"places since the previous year.</span></p>"
+    )
+    bars = []
+    for zone in ctx.zones:
+        province = _index_at(ctx, zone, year, PROVINCE_LEVEL)
+        cities = [
+            r["index_score"] for r in _index_at(ctx, zone, year, CITY_LEVEL) if r["index_score"] is not None
+        ]
+        bars.append(
+            Bar(
+                zone.index_name_zh,
+                zone.index_name_en.removesuffix(" Index"),
+                province[0]["index_score"] if province else None,
+                zone.colour,
+                sum(cities) / len(cities) if cities else None,
+            )
+        )
+    out.append('<div class="chart-box wide">')
+    out.append(f'<h3>全省五大指数 <span class="en">Province, {year}</span></h3>')
+    out.append(
+        province_bar_chart("province-indices", f"全省五大指数 {year} The five indices of the province", bars)
+    )
+    out.append("</div>")
+    out.append('<div class="grid-2">')
+    for zone in ctx.zones:
+        now = _index_at(ctx, zone, year, CITY_LEVEL)
+        before = {r["region_code"]: r["rank_in_level"] for r in _index_at(ctx, zone, year - 1, CITY_LEVEL)}
+        now.sort(key=lambda r: (r["rank_in_level"] is None, r["rank_in_level"] or 0, r["region_code"]))
+        rows = []
+        for r in now:
+            name_zh, name_en = ctx.region_name(r["region_code"])
+            previous = before.get(r["region_code"])
+            change = None if previous is None or r["rank_in_level"] is None else previous - r["rank_in_level"]
+            rows.append(RankRow(r["rank_in_level"], name_zh, name_en, r["index_score"], change))
+        out.append('<div class="chart-box">')
+        out.append(
+            f'<h3>{esc(zone.index_name_zh)} <span class="en">{esc(zone.index_name_en)} — cities, {year}'
+            "</span></h3>"
+        )
+        out.append(
+            ranking_chart(
+                f"city-ranking-{zone.code}",
+                f"{zone.index_name_zh} 地市排名 {year} {zone.index_name_en}: city ranking",
+                rows,
+                zone.colour,
+            )
+        )
+        out.append("</div>")
+    out.append("</div></section>")
+    return "".join(out)
+
+
+def trajectory_measures(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> list[dict[str, Any]]:
+    """The value measures that carry targets at province level (one chart each), in programme order."""
+    if not has_table(con, "marts", "fct_indicator_progress"):
+        return []
+    rows = con.execute(
+        "select measure_code, count(target_value) from marts.fct_indicator_progress "
+        "where region_level = ? group by measure_code having count(target_value) > 0",
+        [PROVINCE_LEVEL],
+    ).fetchall()
+    with_targets = {r[0] for r in rows}
+    zone_no = {z.code: z.no for z in ctx.zones}
+    chosen = [m for code, m in ctx.measures.items() if code in with_targets]
+    chosen += [{"measure_code": code} for code in sorted(with_targets - set(ctx.measures))]
+    return sorted(chosen, key=lambda m: (zone_no.get(m.get("zone_code") or "", 99), m["measure_code"]))
+
+
+def section_trajectories(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
+    """Each indicator's provincial trajectory against its targets, grouped by zone."""
+    out = [
+        '<section id="trajectories">',
+        '<h2>二、指标进展 <span class="en">Indicators against their 2021-2025 targets</span></h2>',
+        '<p class="lead">全省实际值（折线）与年度目标（◇）。圆点绿色为达标、红色为未达标、蓝色为当年无目标。'
+        "只有期末目标的指标仅在目标年份显示 ◇。"
+        '<br><span class="en">The province\'s actual values (line) against the targets (◇). A green dot is a '
+        "year that met its target, red one that missed it, blue a year without a target. Indicators"
+        " with only "
+        "an end-of-plan target show one ◇ in the target year.</span></p>",
+    ]
+    measures = trajectory_measures(con, ctx)
+    if not measures:
+        out.append('<p class="muted">暂无指标数据 No indicator data.</p></section>')
+        return "".join(out)
+    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in fetch_dicts(
+        con,
+        "select measure_code, year, actual_value, target_value, target_type, year_status, status_basis, "
+        "trajectory_status, attainment_pct from marts.fct_indicator_progress where region_level = ? "
+        "order by measure_code, year",
+        [PROVINCE_LEVEL],
+    ):
+        series[r["measure_code"]].append(r)
+    by_zone: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for m in measures:
+        by_zone[m.get("zone_code") or "?"].append(m)
+    zones = [
+        *ctx.zones,
+        *[Zone(c, 99, c, c, c, c, "") for c in by_zone if c not in {z.code for z in ctx.zones}],
+    ]
+    for zone in zones:
+        items = by_zone.get(zone.code)
+        if not items:
+            continue
+        out.append(
+            f'<h3 class="zone" style="border-color:{zone.colour}">{esc(zone.name_zh)} '
+            f'<span class="en">{esc(zone.name_en)}</span></h3><div class="grid-3">'
+        )
+        for m in items:
+            code = m["measure_code"]
+            rows = series.get(code, [])
+            points = [
+                Point(int(r["year"]), r["actual_value"], r["target_value"], r["year_status"]) for r in rows
+            ]
+            unit = m.get("unit_zh") or m.get("unit") or ""
+            name_zh, name_en = m.get("name_zh", code), m.get("name_en", code)
+            latest = next((r for r in reversed(rows) if r["year_status"] in ("met", "not_met")), None)
+            badge = ""
+            if latest is not None:
+                zh, en = label(YEAR_STATUS, latest["year_status"])
+                basis = "" if latest["status_basis"] in (None, "final") else "（暂定 provisional）"
+                cls = "ok" if latest["year_status"] == "met" else "bad"
+                badge = f'<span class="badge {cls}">{latest["year"]} {esc(zh)} {esc(en)}{basis}</span>'
+            last = rows[-1] if rows else None
+            if last is not None and last.get("trajectory_status"):
+                zh, en = label(TRAJECTORY_STATUS, last["trajectory_status"])
+                cls = {"on_track": "ok", "at_risk": "warn", "off_track": "bad"}.get(
+                    last["trajectory_status"], ""
+                )
+                badge += f' <span class="badge {cls}">{esc(zh)} {esc(en)}</span>'
+            direction = m.get("direction")
+            note = ""
+            if direction == "lower_is_better":
+                zh, en = label(DIRECTION, direction)
+                note = f' <span class="muted">（{esc(zh)} {esc(en)}）</span>'
+            out.append('<div class="chart-box small">')
+            out.append(
+                f'<h4><span class="code">{esc(code)}</span> {esc(name_zh)}{note}<br>'
+                f'<span class="en">{esc(name_en)}</span></h4><div class="badges">{badge}</div>'
+            )
+            out.append(
+                line_chart(f"trajectory-{code}", f"{code} {name_zh} {name_en}", points, ctx.years, unit)
+            )
+            out.append("</div>")
+        out.append("</div>")
+    out.append(section_milestones(con, ctx))
+    out.append("</section>")
+    return "".join(out)
+
+
+def milestone_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """``marts.fct_milestone_status`` (empty without it)."""
+    if not has_table(con, "marts", "fct_milestone_status"):
+        return []
+    return fetch_dicts(
+        con,
+        "select measure_code, region_code, region_level, year, status_name_zh, status_name_en,"
+        " target_text_zh, "
+        "target_text_en, year_status, status_basis from marts.fct_milestone_status order by"
+        " measure_code, year",
+    )
+
+
+def section_milestones(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
+    """Milestone measures (e.g. EC02): per year, the target stage and how many regions reached it."""
+    rows = milestone_rows(con)
+    if not rows:
+        return ""
+    out = ['<h3 class="zone">里程碑指标 <span class="en">Milestone indicators</span></h3>']
+    for code in sorted({r["measure_code"] for r in rows}):
+        name_zh, name_en = ctx.measure_name(code)
+        out.append(
+            f'<h4 class="plain"><span class="code">{esc(code)}</span> {esc(name_zh)} '
+            f'<span class="en">{esc(name_en)}</span></h4>'
+        )
+        out.append(
+            '<table class="data"><thead><tr><th>年度<br><span class="en">Year</span></th>'
+            '<th>年度目标<br><span class="en">Target stage</span></th>'
+            '<th>报告层级<br><span class="en">Reported by</span></th>'
+            '<th class="num">达标<br><span class="en">Met</span></th>'
+            '<th class="num">未达标<br><span class="en">Not met</span></th>'
+            '<th>当年进度分布<br><span class="en">Stages reported</span></th></tr></thead><tbody>'
+        )
+        mine = [r for r in rows if r["measure_code"] == code]
+        for year in sorted({r["year"] for r in mine}):
+            assessed = [r for r in mine if r["year"] == year and r["year_status"] in ("met", "not_met")]
+            target = next((r for r in mine if r["year"] == year and r["target_text_zh"]), None)
+            levels = sorted(
+                {r["region_level"] for r in assessed}, key=lambda v: list(LEVEL).index(v) if v in LEVEL else 9
+            )
+            met = sum(1 for r in assessed if r["year_status"] == "met")
+            stages = Counter((r["status_name_zh"] or "—", r["status_name_en"] or "") for r in assessed)
+            stage_text = "；".join(
+                f'{esc(zh)} <span class="en">{esc(en)}</span> {n}' for (zh, en), n in stages.most_common()
+            )
+            level_text = "、".join(
+                f'{LEVEL[v][0]} <span class="en">{LEVEL[v][1]}</span>' for v in levels if v in LEVEL
+            )
+            target_html = bi(target["target_text_zh"], target["target_text_en"] or "") if target else "—"
+            bad = ' class="num bad-text"' if len(assessed) - met else ' class="num"'
+            out.append(
+                f"<tr><td>{year}</td><td>{target_html}</td><td>{level_text or '—'}</td>"
+                f'<td class="num">{met}</td><td{bad}>{len(assessed) - met}</td><td>{stage_text or "—"}'
+                "</td></tr>"
+            )
+        out.append("</tbody></table>")
+    return "".join(out)
+
+
+def section_heat_table(ctx: ReportContext) -> str:
+    """Counties x five indices in the latest year, coloured by score, sortable by column."""
+    year = ctx.index_year
+    out = [
+        '<section id="counties">',
+        '<h2>三、县级指数热力表 <span class="en">Counties by index (heat table)</span></h2>',
+    ]
+    if year is None:
+        out.append('<p class="muted">暂无指数数据 No index data.</p></section>')
+        return "".join(out)
+    scores: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+    for zone in ctx.zones:
+        for r in _index_at(ctx, zone, year, COUNTY_LEVEL):
+            scores[r["region_code"]][zone.code] = r
+    values = [
+        r["index_score"] for per in scores.values() for r in per.values() if r["index_score"] is not None
+    ]
+    low = math.floor(min(values) / 10) * 10 if values else 0.0
+    high = 100.0
+    out.append(
+        f'<p class="lead">{year}'
+        " 年各县（市、区）五大指数，颜色由红（低）到绿（高），格内为指数值与县级排名。点击列标题可排序。"
+        f'<br><span class="en">Each county\'s five indices in {year}, coloured from red (low) to green'
+        " (high); each "
+        f"cell shows the index and the county's rank. Click a column header to sort.</span></p>"
+    )
+    legend = "".join(
+        f'<span class="swatch" style="background:{heat_colour(v, low, high)}">{fmt_number(v, 0)}</span>'
+        for v in nice_ticks(low, high, 5)
+        if low <= v <= high
+    )
+    out.append(f'<div class="legend-row">色阶 <span class="en">scale</span>: {legend}</div>')
+    out.append('<div class="table-wrap"><table class="heat sortable" id="heat-table"><thead><tr>')
+    out.append('<th data-type="text">地市<br><span class="en">City</span></th>')
+    out.append('<th data-type="text">县（市、区）<br><span class="en">County</span></th>')
+    for zone in ctx.zones:
+        out.append(
+            f'<th data-type="num">{esc(zone.index_name_zh)}<br><span'
+            f' class="en">{esc(zone.index_name_en)}</span></th>'
+        )
+    out.append("</tr></thead><tbody>")
+
+    def order(code: str) -> tuple[str, str]:
+        region = ctx.regions.get(code)
+        return ((region.city_code or "") if region else "", code)
+
+    for code in sorted(scores, key=order):
+        region = ctx.regions.get(code)
+        city_zh, city_en = ctx.region_name(region.city_code if region else None)
+        name_zh, name_en = ctx.region_name(code)
+        out.append(
+            f'<tr><td data-sort="{esc(region.city_code if region else "")}">{esc(city_zh)} <span class="en">'
+            f"{esc(city_en.removesuffix(' City'))}</span></td>"
+            f'<td data-sort="{esc(code)}">{esc(name_zh)} <span class="en">{esc(name_en)}</span></td>'
+        )
+        for zone in ctx.zones:
+            r = scores[code].get(zone.code)
+            value = r["index_score"] if r else None
+            rank = r["rank_in_level"] if r else None
+            sort_key = "" if value is None else f"{value:.6f}"
+            rank_text = f'<span class="rank-small">#{rank}</span>' if rank is not None else ""
+            out.append(
+                f'<td class="num" data-sort="{sort_key}" style="background:{heat_colour(value, low, high)}">'
+                f"{fmt_number(value, 1)}{rank_text}</td>"
+            )
+        out.append("</tr>")
+    out.append("</tbody></table></div></section>")
+    return "".join(out)
+
+
+def section_missed(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
+    """Targets missed in the latest assessed year: by indicator, the counties missing most, all rows."""
+    year = ctx.assessed_year
+    out = ['<section id="missed">', '<h2>四、未达标目标 <span class="en">Missed targets</span></h2>']
+    if year is None:
+        out.append('<p class="muted">暂无已评估的年度目标 No assessed targets yet.</p></section>')
+        return "".join(out)
+    rows = fetch_dicts(
+        con,
+        "select measure_code, region_code, region_level, actual_value, target_value, attainment_pct,"
+        " year_status, "
+        "status_basis, unit from marts.fct_indicator_progress where year = ? and year_status in ('met',"
+        " 'not_met')",
+        [year],
+    )
+    for r in milestone_rows(con):
+        if r["year"] == year and r["year_status"] in ("met", "not_met"):
+            rows.append(
+                {
+                    "measure_code": r["measure_code"],
+                    "region_code": r["region_code"],
+                    "region_level": r["region_level"],
+                    "actual_value": None,
+                    "target_value": None,
+                    "attainment_pct": None,
+                    "actual_text": r["status_name_zh"] or "—",
+                    "target_text": r["target_text_zh"] or "—",
+                    "year_status": r["year_status"],
+                    "status_basis": r["status_basis"],
+                    "unit": None,
+                }
+            )
+    missed = [r for r in rows if r["year_status"] == "not_met"]
+    assessed: Counter[tuple[str, str]] = Counter((r["measure_code"], r["region_level"]) for r in rows)
+    provisional = any(r["status_basis"] not in (None, "final") for r in rows)
+    basis = "（暂定 provisional）" if provisional else ""
+    out.append(
+        f'<p class="lead">{year} 年{basis}：共评估 {len(rows):,} 项“地区×指标”年度目标，未达标'
+        f" {len(missed):,}"
+        " 项。"
+        f'<br><span class="en">{year}{" (provisional)" if provisional else ""}: {len(rows):,} region ×'
+        " indicator "
+        f"targets assessed, {len(missed):,} missed.</span></p>"
+    )
+    per_measure: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in missed:
+        per_measure[r["measure_code"]][r["region_level"]].append(r)
+    out.append(
+        '<h3>按指标 <span class="en">By indicator</span></h3><div class="table-wrap"><table class="data">'
+        "<thead><tr>"
+        '<th>指标<br><span class="en">Indicator</span></th><th>全省<br><span class="en">Province</span></th>'
+        '<th class="num">未达标地市<br><span class="en">Cities missed</span></th>'
+        '<th class="num">未达标县<br><span class="en">Counties missed</span></th>'
+        '<th>完成率最低的县<br><span class="en">Lowest county attainment</span></th></tr></thead><tbody>'
+    )
+
+    def ordering(code: str) -> tuple[int, str]:
+        return (-len(per_measure[code][COUNTY_LEVEL]) - len(per_measure[code][CITY_LEVEL]), code)
+
+    for code in sorted(per_measure, key=ordering):
+        levels = per_measure[code]
+        name_zh, name_en = ctx.measure_name(code)
+        province = levels.get(PROVINCE_LEVEL)
+        province_cell = (
+            '<span class="badge bad">未达标 missed</span>'
+            if province
+            else ('<span class="badge ok">达标 met</span>' if assessed[(code, PROVINCE_LEVEL)] else "—")
+        )
+        counties = sorted(
+            levels.get(COUNTY_LEVEL, []), key=lambda r: (r["attainment_pct"] is None, r["attainment_pct"])
+        )
+        worst = ""
+        if counties:
+            w = counties[0]
+            wz, we = ctx.region_name(w["region_code"])
+            worst = f'{esc(wz)} <span class="en">{esc(we)}</span> {_percent(w["attainment_pct"])}'
+        out.append(
+            f'<tr><td><span class="code">{esc(code)}</span> {esc(name_zh)}<br><span'
+            f' class="en">{esc(name_en)}</span></td>'
+            f"<td>{province_cell}</td>"
+            f'<td class="num">{len(levels.get(CITY_LEVEL, []))} / {assessed[(code, CITY_LEVEL)]}</td>'
+            f'<td class="num">{len(levels.get(COUNTY_LEVEL, []))} / {assessed[(code, COUNTY_LEVEL)]}</td>'
+            f"<td>{worst}</td></tr>"
+        )
+    out.append("</tbody></table></div>")
+    by_county: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in missed:
+        if r["region_level"] == COUNTY_LEVEL:
+            by_county[r["region_code"]].append(r)
+    top = sorted(by_county.items(), key=lambda kv: (-len(kv[1]), kv[0]))[:TOP_COUNTIES]
+    out.append(
+        f'<h3>未达标最多的县 <span class="en">Counties that missed the most targets (top {TOP_COUNTIES})'
+        "</span></h3>"
+        '<div class="table-wrap"><table class="data"><thead><tr><th>县（市、区）<br><span class="en">County'
+        "</span></th>"
+        '<th>地市<br><span class="en">City</span></th><th class="num">未达标数<br><span class="en">Missed'
+        "</span></th>"
+        '<th>未达标指标<br><span class="en">Indicators missed</span></th></tr></thead><tbody>'
+    )
+    for code, items in top:
+        region = ctx.regions.get(code)
+        name_zh, name_en = ctx.region_name(code)
+        city_zh, city_en = ctx.region_name(region.city_code if region else None)
+        codes = ", ".join(sorted(r["measure_code"] for r in items))
+        out.append(
+            f'<tr><td>{esc(name_zh)} <span class="en">{esc(name_en)}</span></td><td>{esc(city_zh)} '
+            f'<span class="en">{esc(city_en)}</span></td><td class="num">{len(items)}</td>'
+            f"<td>{esc(codes)}</td></tr>"
+        )
+    out.append("</tbody></table></div>")
+    out.append(
+        f'<details><summary>全部未达标项（{len(missed):,} 项）<span class="en">All missed targets'
+        f" ({len(missed):,})"
+        '</span></summary><div class="table-wrap"><table class="data compact"><thead><tr>'
+        '<th>地区<br><span class="en">Region</span></th><th>指标<br><span class="en">Indicator</span></th>'
+        '<th class="num">实际<br><span class="en">Actual</span></th><th class="num">目标<br><span'
+        ' class="en">Target</span></th>'
+        '<th class="num">完成率<br><span class="en">Attainment</span></th></tr></thead><tbody>'
+    )
+    level_rank = {PROVINCE_LEVEL: 0, CITY_LEVEL: 1, COUNTY_LEVEL: 2}
+    for r in sorted(
+        missed, key=lambda r: (level_rank.get(r["region_level"], 3), r["region_code"], r["measure_code"])
+    ):
+        name_zh, name_en = ctx.region_name(r["region_code"])
+        unit = (ctx.measures.get(r["measure_code"]) or {}).get("unit_zh") or r.get("unit") or ""
+        out.append(
+            f'<tr><td>{esc(name_zh)} <span class="en">{esc(name_en)}</span></td>'
+            f"<td>{esc(r['measure_code'])}</td>"
+            f'<td class="num">{esc(r.get("actual_text") or fmt_number(r["actual_value"]) + " " + unit)}</td>'
+            f'<td class="num">{esc(r.get("target_text") or fmt_number(r["target_value"]))}</td>'
+            f'<td class="num">{_percent(r["attainment_pct"])}</td></tr>'
+        )
+    out.append("</tbody></table></div></details></section>")
+    return "".join(out)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{fmt_number(value, 1)}%"
+
+
+def section_alerts(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
+    """The alerts of this publication: counts by kind and severity, the most serious listed."""
+    out = ['<section id="alerts">', '<h2>五、预警 <span class="en">Alerts</span></h2>']
+    if not has_table(con, "marts", "fct_alerts"):
+        out.append('<p class="muted">本次发布无预警表 This publication has no alerts table.</p></section>')
+        return "".join(out)
+    columns = set(table_columns(con, "marts", "fct_alerts"))
+    order = "attainment_pct" if "attainment_pct" in columns else "alert_id"
+    rows = fetch_dicts(con, f"select * from marts.fct_alerts order by period desc, {order}, alert_id")
+    if not rows:
+        out.append('<p class="ok-text">无预警 No alerts.</p></section>')
+        return "".join(out)
+    counts = Counter((r.get("alert_kind"), r.get("severity")) for r in rows)
+    severities = sorted({s for _, s in counts}, key=lambda s: (SEVERITY_ORDER.get(s or "", 9), s or ""))
+    kinds = sorted({k for k, _ in counts}, key=lambda k: k or "")
+    out.append(
+        f'<p class="lead">共 {len(rows):,} 条预警；下表为按类型和级别的统计，其后列出最近期、最严重的'
+        f" {TOP_ALERTS}"
+        " 条。"
+        f'完整列表见 Excel 工作簿“预警 Alerts”工作表。<br><span class="en">{len(rows):,} alerts in all:'
+        " counts"
+        " "
+        f"by kind and severity, then the {TOP_ALERTS} most recent and most serious. The workbook's “预警"
+        " Alerts” "
+        f"sheet lists every one.</span></p>"
+    )
+    out.append('<table class="data narrow"><thead><tr><th>类型<br><span class="en">Kind</span></th>')
+    for s in severities:
+        zh, en = label(SEVERITY, s)
+        out.append(f'<th class="num">{esc(zh)}<br><span class="en">{esc(en)}</span></th>')
+    out.append('<th class="num">合计<br><span class="en">Total</span></th></tr></thead><tbody>')
+    for k in kinds:
+        zh, en = label(ALERT_KIND, k)
+        cells = "".join(f'<td class="num">{counts.get((k, s), 0):,}</td>' for s in severities)
+        total = sum(counts.get((k, s), 0) for s in severities)
+        out.append(f'<tr><td>{bi(zh, en)}</td>{cells}<td class="num">{total:,}</td></tr>')
+    out.append("</tbody></table>")
+    ranked = sorted(
+        rows,
+        key=lambda r: (
+            -int(str(r.get("period") or "0")[:4] or 0) if str(r.get("period") or "")[:4].isdigit() else 0,
+            SEVERITY_ORDER.get(r.get("severity") or "", 9),
+        ),
+    )[:TOP_ALERTS]
+    out.append(
+        '<div class="table-wrap"><table class="data compact"><thead><tr><th>级别<br><span'
+        ' class="en">Severity</span></th>'
+        '<th>期间<br><span class="en">Period</span></th><th>预警内容<br><span class="en">Message</span></th>'
+        "</tr></thead><tbody>"
+    )
+    for r in ranked:
+        zh, en = label(SEVERITY, r.get("severity"))
+        cls = "bad" if SEVERITY_ORDER.get(r.get("severity") or "", 9) == 0 else "warn"
+        out.append(
+            f'<tr><td><span class="badge {cls}">{esc(zh)} {esc(en)}</span></td>'
+            f"<td>{esc(r.get('period'))}</td>"
+            f'<td>{esc(r.get("message_zh"))}<br><span class="en">{esc(r.get("message_en"))}</span></td></tr>'
+        )
+    out.append("</tbody></table></div></section>")
+    return "".join(out)
+
+
+def section_quality(ctx: ReportContext) -> str:
+    """The quality-gate results the publication rests on (from the manifest)."""
+    out = ['<section id="quality">', '<h2>六、数据质量 <span class="en">Data quality</span></h2>']
+    checks = ctx.manifest.get("checks") or {}
+    results: list[dict[str, Any]] = list(checks.get("results") or [])
+    if not results:
+        out.append(
+            '<p class="muted">本次发布未附带检查结果 No check results accompany this publication.</p>'
+            "</section>"
+        )
+        return "".join(out)
+    counts = Counter(r.get("outcome") for r in results)
+    gate_ok = checks.get("ok")
+    if gate_ok is None:
+        gate_ok = not (counts.get("fail") or counts.get("error"))
+    verdict = (
+        '<span class="badge ok big">质量门禁通过 Quality gate passed</span>'
+        if gate_ok
+        else '<span class="badge bad big">质量门禁未通过 Quality gate failed</span>'
+    )
+    run = checks.get("run_id")
+    checked = checks.get("checked_at")
+    out.append(
+        f'<p class="lead">{verdict} 发布前，Soda 数据契约逐项检查原始层与数据集市。'
+        f'{"检查批次 " + esc(run) if run else ""} {esc(checked or "")}<br><span class="en">Before'
+        " publication the "
+        f"Soda data contracts check the raw layer and the marts, one check at a time.</span></p>"
+    )
+    badges = "".join(
+        f'<span class="badge {"ok" if o == "pass" else "warn" if o == "warn" else "bad"}">'
+        f"{esc(label(CHECK_OUTCOME, o)[0])} {esc(label(CHECK_OUTCOME, o)[1])}: {n}</span> "
+        for o, n in sorted(
+            counts.items(), key=lambda kv: list(CHECK_OUTCOME).index(kv[0]) if kv[0] in CHECK_OUTCOME else 9
+        )
+    )
+    out.append(f'<p class="badges">{badges}</p>')
+    problems = [r for r in results if r.get("outcome") != "pass"]
+    if problems:
+        out.append('<h3>需关注的检查 <span class="en">Checks that did not pass</span></h3>')
+        out.append(_checks_table(problems))
+    out.append(
+        f'<details><summary>全部检查（{len(results)} 项）<span class="en">All checks ({len(results)})</span>'
+        "</summary>"
+        f"{_checks_table(results)}</details>"
+    )
+    anomalies = list(checks.get("anomalies") or [])
+    if anomalies:
+        by_severity = Counter(a.get("severity") for a in anomalies)
+        summary = "，".join(f"{label(SEVERITY, s)[0]} {n}" for s, n in by_severity.items())
+        summary_en = ", ".join(f"{label(SEVERITY, s)[1]} {n}" for s, n in by_severity.items())
+        out.append(
+            f'<h3>可疑数值 <span class="en">Flagged values</span></h3><p>异常检测标记 {len(anomalies):,}'
+            f" 个数值（{summary}），"
+            f'请报送处室核实。<br><span class="en">The anomaly screen flagged {len(anomalies):,} values'
+            f" ({summary_en}) "
+            f"for the submitting divisions to confirm.</span></p>"
+        )
+        ranked = sorted(
+            sorted(anomalies, key=lambda a: str(a.get("period") or ""), reverse=True),
+            key=lambda a: SEVERITY_ORDER.get(a.get("severity") or "", 9),
+        )  # most severe first; within a severity (stable sort), the latest period first
+        out.append(
+            '<div class="table-wrap"><table class="data compact"><thead><tr><th>级别<br><span'
+            ' class="en">Severity</span>'
+            '</th><th>指标<br><span class="en">Measure</span></th><th>地区<br><span class="en">Region'
+            "</span></th>"
+            '<th>期间<br><span class="en">Period</span></th><th class="num">数值<br><span class="en">Value'
+            "</span></th>"
+            '<th>原因<br><span class="en">Reason</span></th></tr></thead><tbody>'
+        )
+        for a in ranked[:TOP_ANOMALIES]:
+            zh, en = label(SEVERITY, a.get("severity"))
+            rz, re_ = ctx.region_name(a.get("region_code"))
+            out.append(
+                f'<tr><td>{esc(zh)} <span class="en">{esc(en)}</span></td>'
+                f"<td>{esc(a.get('measure_code'))}</td>"
+                f'<td>{esc(rz)} <span class="en">{esc(re_)}</span></td><td>{esc(a.get("period"))}</td>'
+                f'<td class="num">{fmt_number(a.get("value"))}</td>'
+                f'<td>{esc(a.get("reason_zh"))}<br><span class="en">{esc(a.get("reason_en"))}</span>'
+                "</td></tr>"
+            )
+        out.append("</tbody></table></div>")
+        if len(anomalies) > TOP_ANOMALIES:
+            out.append(
+                f'<p class="muted">另有 {len(anomalies) - TOP_ANOMALIES:,} 个，见发布清单 manifest.json。'
+                f'<span class="en"> {len(anomalies) - TOP_ANOMALIES:,} more in manifest.json.</span></p>'
+            )
+    out.append("</section>")
+    return "".join(out)
+
+
+def _checks_table(results: Iterable[dict[str, Any]]) -> str:
+    out = [
+        '<div class="table-wrap"><table class="data compact"><thead><tr><th>结果<br><span'
+        ' class="en">Outcome</span></th>'
+        '<th>数据集<br><span class="en">Dataset</span></th><th>检查<br><span class="en">Check</span></th>'
+        '<th>诊断<br><span class="en">Diagnostic</span></th></tr></thead><tbody>'
+    ]
+    for r in results:
+        outcome = r.get("outcome")
+        zh, en = label(CHECK_OUTCOME, outcome)
+        cls = "ok" if outcome == "pass" else "warn" if outcome in ("warn", "skipped") else "bad"
+        out.append(
+            f'<tr><td><span class="badge {cls}">{esc(zh)} {esc(en)}</span></td>'
+            f"<td>{esc(r.get('dataset'))}</td>"
+            f'<td>{esc(r.get("check"))}</td><td class="diag">{esc(r.get("diagnostic"))}</td></tr>'
+        )
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
+def section_sources(ctx: ReportContext) -> str:
+    """The manifest: the publication and the submissions (files) it rests on."""
+    m = ctx.manifest
+    out = ['<section id="sources">', '<h2>七、数据来源 <span class="en">Sources (the manifest)</span></h2>']
+    files: list[dict[str, Any]] = list(m.get("source_files") or [])
+    snapshot = m.get("snapshot") if isinstance(m.get("snapshot"), dict) else {}
+    facts = [
+        ("发布批次", "Run id", m.get("run_id")),
+        ("发布时间", "Published at", m.get("published_at")),
+        ("数据截至", "As of", m.get("as_of")),
+        ("快照 SHA-256", "Snapshot SHA-256", (snapshot or {}).get("sha256")),
+        ("数据集市表", "Marts", len(m.get("marts") or []) or None),
+        ("报送文件", "Submission files", len(files)),
+    ]
+    out.append('<table class="facts">')
+    for zh, en, value in facts:
+        out.append(
+            f'<tr><th>{esc(zh)} <span class="en">{esc(en)}</span></th>'
+            f"<td>{esc(value if value is not None else '—')}</td></tr>"
+        )
+    out.append("</table>")
+    if not files:
+        out.append(
+            '<p class="muted">清单未列出报送文件 The manifest lists no submission files.</p></section>'
+        )
+        return "".join(out)
+    per_department: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for f in files:
+        per_department[f.get("department_code") or "?"].append(f)
+    out.append(
+        f'<p class="lead">本次发布依据以下 {len(files)} 份报送文件（SHA-256 可与原件核对）。'
+        f'<br><span class="en">This publication rests on the {len(files)} submission files below (the'
+        " SHA-256 lets "
+        f"anyone check a file against the original).</span></p>"
+    )
+    out.append(
+        '<table class="data narrow"><thead><tr><th>报送处室<br><span class="en">Division</span></th>'
+        '<th class="num">文件数<br><span class="en">Files</span></th><th>最近接收<br><span class="en">Latest'
+        " received"
+        "</span></th></tr></thead><tbody>"
+    )
+    for code in sorted(per_department):
+        zh, en = ctx.departments.get(code, (code, code))
+        latest = max((str(f.get("received_at") or "") for f in per_department[code]), default="")
+        out.append(
+            f'<tr><td>{bi(zh, en)}</td><td class="num">{len(per_department[code])}</td>'
+            f"<td>{esc(latest[:19])}</td></tr>"
+        )
+    out.append("</tbody></table>")
+    out.append(
+        f'<details><summary>全部文件（{len(files)} 份）<span class="en">All files ({len(files)})</span>'
+        "</summary>"
+        '<div class="table-wrap"><table class="data compact"><thead><tr><th>文件<br><span class="en">File'
+        "</span></th>"
+        '<th>报送处室<br><span class="en">Division</span></th><th>接收时间<br><span class="en">Received'
+        "</span>"
+        "</th>"
+        '<th>状态<br><span class="en">Status</span></th><th>SHA-256</th></tr></thead><tbody>'
+    )
+    for f in files:
+        zh, en = ctx.departments.get(f.get("department_code") or "", (f.get("department_code") or "—", ""))
+        szh, sen = label(FILE_STATUS, f.get("status"))
+        sha = str(f.get("sha256") or "")
+        out.append(
+            f'<tr><td>{esc(f.get("file_name"))}</td><td>{esc(zh)} <span class="en">{esc(en)}</span></td>'
+            f"<td>{esc(str(f.get('received_at') or '')[:19])}</td><td>{esc(szh)} <span"
+            f' class="en">{esc(sen)}</span></td>'
+            f'<td><code title="{esc(sha)}">{esc(sha[:12])}</code></td></tr>'
+        )
+    out.append("</tbody></table></div></details></section>")
+    return "".join(out)
+
+
+def section_header(ctx: ReportContext, con: duckdb.DuckDBPyConnection) -> str:
+    """Title, publication facts and the key figures at a glance."""
+    m = ctx.manifest
+    facts = [
+        ("发布时间", "Published", m.get("published_at") or "—"),
+        ("数据截至", "As of", m.get("as_of") or "—"),
+        ("发布批次", "Run id", m.get("run_id") or "—"),
+        ("指数年度", "Index year", ctx.index_year or "—"),
+    ]
+    fact_html = "".join(
+        f'<div class="fact"><div class="k">{esc(zh)} <span class="en">{esc(en)}</span></div>'
+        f'<div class="v">{esc(v)}</div></div>'
+        for zh, en, v in facts
+    )
+    kpis = []
+    year = ctx.assessed_year
+    if year is not None and has_table(con, "marts", "fct_indicator_progress"):
+        met, missed = con.execute(
+            "select count(*) filter (where year_status = 'met'), count(*) filter (where year_status ="
+            " 'not_met') "
+            "from marts.fct_indicator_progress where year = ? and region_level = ?",
+            [year, PROVINCE_LEVEL],
+        ).fetchone()
+        kpis.append((f"{year} 全省达标", f"province targets met {year}", f"{met} / {met + missed}", "ok"))
+        county_missed = con.execute(
+            "select count(distinct region_code) from marts.fct_indicator_progress "
+            "where year = ? and region_level = ? and year_status = 'not_met'",
+            [year, COUNTY_LEVEL],
+        ).fetchone()[0]
+        kpis.append((f"{year} 有未达标项的县", "counties with a missed target", str(county_missed), "warn"))
+    if has_table(con, "marts", "fct_alerts"):
+        alerts = con.execute("select count(*) from marts.fct_alerts").fetchone()[0]
+        kpis.append(("预警", "alerts", f"{alerts:,}", "bad" if alerts else "ok"))
+    results = (m.get("checks") or {}).get("results") or []
+    if results:
+        passed = sum(1 for r in results if r.get("outcome") == "pass")
+        kpis.append(("质量检查通过", "quality checks passed", f"{passed} / {len(results)}", "ok"))
+    kpi_html = "".join(
+        f'<div class="kpi {cls}"><div class="v">{esc(v)}</div><div class="k">{esc(zh)}<br>'
+        f'<span class="en">{esc(en)}</span></div></div>'
+        for zh, en, v, cls in kpis
+    )
+    nav = "".join(
+        f'<a href="#{a}">{esc(zh)} <span class="en">{esc(en)}</span></a>'
+        for a, zh, en in (
+            ("indices", "五大指数", "Indices"),
+            ("trajectories", "指标进展", "Indicators"),
+            ("counties", "县级热力表", "Counties"),
+            ("missed", "未达标", "Missed targets"),
+            ("alerts", "预警", "Alerts"),
+            ("quality", "数据质量", "Data quality"),
+            ("sources", "数据来源", "Sources"),
+        )
+    )
+    return (
+        '<header><div class="title"><h1>民政共同富裕评价报告 <span class="en">Common Prosperity Scorecard — '
+        'Civil Affairs</span></h1><p class="sub">浙江省民政厅 “四个体系”清单 2021-2025 ·'
+        " 五大领域指标、目标与综合评价指数"
+        '<br><span class="en">Zhejiang Department of Civil Affairs, “four systems” list 2021-2025:'
+        " indicators, targets "
+        "and composite indices of the five zones</span></p></div>"
+        f'<div class="facts-row">{fact_html}</div><div class="kpis">{kpi_html}</div><nav>{nav}</nav></header>'
+    )
+
+
+def render_report(
+    con: duckdb.DuckDBPyConnection, snapshot: Path, manifest: dict[str, Any] | None = None
+) -> str:
+    """The report as one HTML document (inline CSS, inline SVG, a few lines of inline JS)."""
+    ctx = build_context(con, snapshot, manifest)
+    css = (ASSETS / "report.css").read_text(encoding="utf-8")
+    script = (ASSETS / "report.js").read_text(encoding="utf-8")
+    generated = datetime.now(UTC).isoformat(timespec="seconds")
+    body = [
+        section_header(ctx, con),
+        "<main>",
+        section_indices(ctx),
+        section_trajectories(con, ctx),
+        section_heat_table(ctx),
+        section_missed(con, ctx),
+        section_alerts(con, ctx),
+        section_quality(ctx),
+        section_sources(ctx),
+        "</main>",
+        f"<footer>由发布流程自动生成 Generated by the publication step at {esc(generated)} ·"
+        " 离线可读，无外部资源"
+        " "
+        "works offline, no external resources</footer>",
+    ]
+    title = "民政共同富裕评价报告 Common Prosperity Scorecard"
+    run_id = ctx.manifest.get("run_id")
+    if run_id:
+        title += f" · {run_id}"
+    return (
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src'
+        " 'unsafe-inline'; "
+        "script-src 'unsafe-inline'; img-src data:\">"
+        f"<title>{esc(title)}</title><style>{css}</style></head><body>"
+        + "".join(body)
+        + f"<script>{script}</script></body></html>\n"
+    )
+
+
+def write_report(snapshot: Path, out_dir: Path, manifest: dict[str, Any] | None = None) -> Path:
+    """Write ``<out_dir>/report.html`` for the published ``snapshot``; return its path.
+
+    Args:
+        snapshot: the published DuckDB snapshot (opened read-only, closed before returning).
+        out_dir: the folder to write into (created if missing); the file is written aside and
+            moved into place, so a reader never sees a half-written report.
+        manifest: the publication's manifest; when None, ``manifest.json`` beside the snapshot
+            or the snapshot's ``meta`` tables are used.
+    """
+    snapshot = Path(snapshot)
+    out_dir = Path(out_dir)
+    con = connect_snapshot(snapshot)
+    try:
+        document = render_report(con, snapshot, manifest)
+    finally:
+        con.close()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / REPORT_NAME
+    tmp = out_dir / f".{REPORT_NAME}.{uuid.uuid4().hex}.tmp"
+    try:
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(document)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target

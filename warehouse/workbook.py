@@ -1,0 +1,477 @@
+"""The publication workbook 评价工作簿: one Excel file per publication, for officials.
+
+``write_workbook(snapshot, out_path)`` reads the published snapshot (read-only) and writes:
+
+- ``说明 About``: what the publication is and what each sheet holds;
+- per zone, ``<领域> <code>`` (e.g. ``精准保障 PP``): every indicator's progress, one row per
+  measure x region x year, from ``marts.fct_indicator_progress``;
+- per zone, ``<领域>指数 <code>`` (e.g. ``精准保障指数 PP``): the composite index table, one row per
+  region x year, with the score of every dimension, from ``marts.fct_index_<zone>``;
+- ``预警 Alerts``: every row of ``marts.fct_alerts``.
+
+Headers are two frozen rows (Chinese, then English), numbers keep their number formats (``0.0``,
+``0.0%``, ``#,##0.00``), columns have widths and an auto-filter. Every text cell that a
+spreadsheet could take for a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage
+return) is written with a leading apostrophe, so a hostile region name or alert message can never
+run as a formula (CSV/formula injection).
+
+The workbook is written in openpyxl's streaming (write-only) mode and moved into place at the
+end, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from warehouse.report import (
+    ALERT_KIND,
+    LEVEL,
+    SEVERITY,
+    STATUS_BASIS,
+    TRAJECTORY_STATUS,
+    YEAR_STATUS,
+    Zone,
+    connect_snapshot,
+    fetch_dicts,
+    has_table,
+    label,
+    load_zones,
+    quote_ident,
+    table_columns,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+    from openpyxl.workbook.workbook import Workbook
+    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+WORKBOOK_NAME = "scorecards.xlsx"
+#: Characters that make a spreadsheet treat a text cell as a formula (OWASP CSV injection).
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+ALERTS_SHEET = "预警 Alerts"
+ABOUT_SHEET = "说明 About"
+HEADER_ROWS = 2
+INVALID_SHEET_CHARS = str.maketrans({c: " " for c in "[]:*?/\\"})
+
+FMT_VALUE = "#,##0.00"
+FMT_PERCENT = "0.0%"
+FMT_SCORE = "0.0"
+FMT_INTEGER = "0"
+
+
+def escape_text(value: str) -> str:
+    """``value`` made safe for a spreadsheet cell: a leading apostrophe when it could be a formula."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
+
+
+def cell_value(value: Any) -> Any:
+    """A Python value as a cell value: text escaped, NaN and infinities empty, others unchanged."""
+    if isinstance(value, str):
+        return escape_text(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def sheet_title(text: str) -> str:
+    """A valid, at most 31-character worksheet title."""
+    return " ".join(text.translate(INVALID_SHEET_CHARS).split())[:31]
+
+
+def bilingual(vocabulary: dict[str, tuple[str, str]]) -> Callable[[Any], Any]:
+    """A converter from a status code to "中文 English" (unknown codes kept as they are)."""
+
+    def convert(code: Any) -> Any:
+        if code is None:
+            return None
+        zh, en = label(vocabulary, str(code))
+        return f"{zh} {en}"
+
+    return convert
+
+
+def percent(value: Any) -> Any:
+    """A percentage value (0-100) as a fraction for a ``0.0%`` cell."""
+    return None if value is None else value / 100.0
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a sheet: where its value comes from and how it looks."""
+
+    zh: str
+    en: str
+    key: str
+    width: float = 12.0
+    number_format: str | None = None
+    convert: Callable[[Any], Any] | None = None
+
+    def value(self, row: dict[str, Any]) -> Any:
+        raw = row.get(self.key)
+        return cell_value(self.convert(raw) if self.convert else raw)
+
+
+PROGRESS_COLUMNS: tuple[Column, ...] = (
+    Column("指标代码", "Measure code", "measure_code", 10),
+    Column("指标名称", "Indicator", "measure_name_zh", 34),
+    Column("指标（英文）", "Indicator (English)", "measure_name_en", 40),
+    Column("地区代码", "Region code", "region_code", 10),
+    Column("地区", "Region", "region_name_zh", 18),
+    Column("地区（英文）", "Region (English)", "region_name_en", 24),
+    Column("层级", "Level", "region_level", 12, None, bilingual(LEVEL)),
+    Column("年度", "Year", "year", 7, FMT_INTEGER),
+    Column("实际值", "Actual", "actual_value", 13, FMT_VALUE),
+    Column("目标值", "Target", "target_value", 13, FMT_VALUE),
+    Column("单位", "Unit", "unit_zh", 14),
+    Column("完成率", "Attainment", "attainment_pct", 11, FMT_PERCENT, percent),
+    Column("年度状态", "Year status", "year_status", 14, None, bilingual(YEAR_STATUS)),
+    Column("状态依据", "Status basis", "status_basis", 14, None, bilingual(STATUS_BASIS)),
+    Column("期末目标值", "End-of-plan target", "final_target_value", 13, FMT_VALUE),
+    Column("预计期末值", "Projected end value", "projected_final_value", 13, FMT_VALUE),
+    Column("预计期末完成率", "Projected attainment", "projected_attainment_pct", 13, FMT_PERCENT, percent),
+    Column("进度判断", "Trajectory", "trajectory_status", 16, None, bilingual(TRAJECTORY_STATUS)),
+)
+
+INDEX_COLUMNS: tuple[Column, ...] = (
+    Column("地区代码", "Region code", "region_code", 10),
+    Column("地区", "Region", "region_name_zh", 18),
+    Column("地区（英文）", "Region (English)", "region_name_en", 24),
+    Column("层级", "Level", "region_level", 12, None, bilingual(LEVEL)),
+    Column("所属地市", "City", "city_name_zh", 10),
+    Column("年度", "Year", "year", 7, FMT_INTEGER),
+    Column("指数", "Index", "index_score", 9, FMT_SCORE),
+    Column("排名", "Rank", "rank_in_level", 7, FMT_INTEGER),
+    Column("参评地区数", "Regions ranked", "regions_ranked", 10, FMT_INTEGER),
+    Column("数据覆盖率", "Coverage", "coverage_pct", 10, FMT_PERCENT, percent),
+    Column("已评维度", "Dimensions scored", "dimensions_scored", 10, FMT_INTEGER),
+)
+#: Columns of an index fact table that are not dimension scores.
+INDEX_FIXED = {
+    "zone_code",
+    "region_code",
+    "region_name_zh",
+    "region_name_en",
+    "region_level",
+    "city_code",
+    "period",
+    "year",
+    "index_score",
+    "coverage_pct",
+    "rank_in_level",
+    "regions_ranked",
+    "dimensions_scored",
+    "dimension_count",
+}
+
+ALERT_COLUMNS: tuple[Column, ...] = (
+    Column("级别", "Severity", "severity", 10, None, bilingual(SEVERITY)),
+    Column("类型", "Kind", "alert_kind", 20, None, bilingual(ALERT_KIND)),
+    Column("期间", "Period", "period", 9),
+    Column("指标代码", "Measure code", "measure_code", 10),
+    Column("指标名称", "Indicator", "measure_name_zh", 30),
+    Column("地区代码", "Region code", "region_code", 10),
+    Column("地区", "Region", "region_name_zh", 16),
+    Column("报送处室", "Division", "department_name_zh", 18),
+    Column("实际值", "Actual", "actual_value", 12, FMT_VALUE),
+    Column("目标值", "Target", "target_value", 12, FMT_VALUE),
+    Column("完成率", "Attainment", "attainment_pct", 10, FMT_PERCENT, percent),
+    Column("预警内容", "Message", "message_zh", 70),
+    Column("预警内容（英文）", "Message (English)", "message_en", 70),
+    Column("预警编号", "Alert id", "alert_id", 34),
+)  # fmt: skip
+
+LEVEL_ORDER = "case region_level when 'province' then 0 when 'city' then 1 when 'county' then 2 else 3 end"
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+class SheetWriter:
+    """Writes one streaming sheet: two header rows, frozen, widths, filter, formatted cells."""
+
+    def __init__(self, workbook: Workbook, title: str, columns: Sequence[Column]) -> None:
+        from openpyxl.styles import Alignment, Font, PatternFill
+        from openpyxl.utils import get_column_letter
+
+        self.sheet: WriteOnlyWorksheet = workbook.create_sheet(sheet_title(title))
+        self.columns = list(columns)
+        self.rows = 0
+        for i, column in enumerate(self.columns, start=1):
+            self.sheet.column_dimensions[get_column_letter(i)].width = column.width
+        self.sheet.freeze_panes = f"A{HEADER_ROWS + 1}"
+        self._zh = (Font(bold=True), PatternFill("solid", fgColor="DCE6F1"), Alignment(vertical="center"))
+        self._en = (Font(italic=True, color="555555"), PatternFill("solid", fgColor="EEF3F8"), None)
+        self._formats = {c.number_format for c in self.columns if c.number_format}
+        self._letter = get_column_letter(len(self.columns))
+        self._header()
+
+    def _styled(self, value: Any, font: Any, fill: Any, alignment: Any) -> Any:
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(self.sheet, value=cell_value(value))
+        cell.font = font
+        cell.fill = fill
+        if alignment is not None:
+            cell.alignment = alignment
+        return cell
+
+    def _header(self) -> None:
+        self.sheet.append([self._styled(c.zh, *self._zh) for c in self.columns])
+        self.sheet.append([self._styled(c.en, *self._en) for c in self.columns])
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Write one data row (values by column key)."""
+        from openpyxl.cell import WriteOnlyCell
+
+        cells: list[Any] = []
+        for column in self.columns:
+            value = column.value(row)
+            if column.number_format and isinstance(value, (int, float)) and not isinstance(value, bool):
+                cell = WriteOnlyCell(self.sheet, value=value)
+                cell.number_format = column.number_format
+                cells.append(cell)
+            else:
+                cells.append(value)
+        self.sheet.append(cells)
+        self.rows += 1
+
+    def extend(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self.append(row)
+
+    def finish(self) -> None:
+        """Set the auto-filter over the data (the second header row carries the filter buttons)."""
+        self.sheet.auto_filter.ref = f"A{HEADER_ROWS}:{self._letter}{HEADER_ROWS + max(self.rows, 1)}"
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def progress_rows(con: duckdb.DuckDBPyConnection, zone_code: str) -> list[dict[str, Any]]:
+    """The zone's indicator progress with measure and region names, in a stable order."""
+    measure_join = region_join = ""
+    measure_cols = "null as measure_name_zh, null as measure_name_en, null as unit_zh"
+    region_cols = "null as region_name_zh, null as region_name_en"
+    if has_table(con, "marts", "dim_measure"):
+        measure_join = "left join marts.dim_measure as m on p.measure_code = m.measure_code"
+        measure_cols = "m.name_zh as measure_name_zh, m.name_en as measure_name_en, m.unit_zh"
+    if has_table(con, "marts", "dim_region"):
+        region_join = "left join marts.dim_region as r on p.region_code = r.region_code"
+        region_cols = "r.name_zh as region_name_zh, r.name_en as region_name_en"
+    available = set(table_columns(con, "marts", "fct_indicator_progress"))
+    wanted = {c.key for c in PROGRESS_COLUMNS} & available
+    fact_cols = ", ".join(f"p.{quote_ident(c)}" for c in sorted(wanted))
+    return fetch_dicts(
+        con,
+        f"select {fact_cols}, {measure_cols}, {region_cols} from marts.fct_indicator_progress as p "
+        f"{measure_join} {region_join} where p.zone_code = ? "
+        f"order by p.measure_code, {LEVEL_ORDER.replace('region_level', 'p.region_level')},"
+        " p.region_code, p.year",
+        [zone_code],
+    )
+
+
+def dimension_columns(con: duckdb.DuckDBPyConnection, zone: Zone) -> list[Column]:
+    """The zone's dimension-score columns, headed by the dimension's Chinese and English names.
+
+    The names come from ``marts.fct_index_dimension_scores``; a column is matched to the dimension
+    whose scores it equals on every row (so the pairing is checked, not assumed). A column that
+    matches none is headed by its own name.
+    """
+    score_cols = [c for c in table_columns(con, "marts", zone.index_table) if c not in INDEX_FIXED]
+    names: dict[str, tuple[str, str]] = {}
+    if has_table(con, "marts", "fct_index_dimension_scores"):
+        dims = con.execute(
+            "select distinct dimension_code, dimension_no, dimension_name_zh, dimension_name_en "
+            "from marts.fct_index_dimension_scores where zone_code = ? order by dimension_no",
+            [zone.code],
+        ).fetchall()
+        for column in score_cols:
+            for code, _no, name_zh, name_en in dims:
+                col, table = quote_ident(column), quote_ident(zone.index_table)
+                mismatches, matched = con.execute(
+                    f"select count(*) filter (where abs(f.{col} - d.dimension_score) > 1e-9 "
+                    f"or (f.{col} is null) <> (d.dimension_score is null)), count(*) "
+                    f"from marts.{table} as f join marts.fct_index_dimension_scores as d "
+                    "on d.region_code = f.region_code and d.year = f.year and d.dimension_code = ?",
+                    [code],
+                ).fetchone()
+                if matched and not mismatches:
+                    names[column] = (f"{name_zh}得分", f"{name_en} score")
+                    break
+    return [
+        Column(*names.get(c, (c, c.replace("_", " "))), key=c, width=14, number_format=FMT_SCORE)
+        for c in score_cols
+    ]
+
+
+def index_rows(con: duckdb.DuckDBPyConnection, zone: Zone) -> list[dict[str, Any]]:
+    """The zone's index fact table with the city name, in a stable order."""
+    city = "null as city_name_zh"
+    join = ""
+    if has_table(con, "marts", "dim_region"):
+        city = "c.name_zh as city_name_zh"
+        join = "left join marts.dim_region as c on f.city_code = c.region_code"
+    return fetch_dicts(
+        con,
+        f"select f.*, {city} from marts.{quote_ident(zone.index_table)} as f {join} "
+        f"order by f.year, {LEVEL_ORDER.replace('region_level', 'f.region_level')}, f.rank_in_level,"
+        " f.region_code",
+    )
+
+
+def alert_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every alert with measure, region and division names, most serious and most recent first."""
+    if not has_table(con, "marts", "fct_alerts"):
+        return []
+    available = set(table_columns(con, "marts", "fct_alerts"))
+    cols = ", ".join(f"a.{quote_ident(c)}" for c in sorted(available))
+    extra, joins = [], []
+    if has_table(con, "marts", "dim_measure") and "measure_code" in available:
+        extra.append("m.name_zh as measure_name_zh")
+        joins.append("left join marts.dim_measure as m on a.measure_code = m.measure_code")
+    if has_table(con, "marts", "dim_region") and "region_code" in available:
+        extra.append("r.name_zh as region_name_zh")
+        joins.append("left join marts.dim_region as r on a.region_code = r.region_code")
+    if has_table(con, "marts", "dim_department") and "department_code" in available:
+        extra.append("d.name_zh as department_name_zh")
+        joins.append("left join marts.dim_department as d on a.department_code = d.department_code")
+    select = ", ".join([cols, *extra])
+    order = [
+        "case a.severity when 'high' then 0 when 'medium' then 1 else 2 end"
+        if "severity" in available
+        else None,
+        "a.period desc" if "period" in available else None,
+        "a.measure_code" if "measure_code" in available else None,
+        "a.region_code" if "region_code" in available else None,
+        "a.alert_id" if "alert_id" in available else None,
+    ]
+    order_by = ", ".join(o for o in order if o) or "1"
+    return fetch_dicts(
+        con, f"select {select} from marts.fct_alerts as a {' '.join(joins)} order by {order_by}"
+    )
+
+
+def publication_facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """``meta.publication`` of the snapshot (empty when absent)."""
+    if not has_table(con, "meta", "publication"):
+        return {}
+    rows = fetch_dicts(con, "select * from meta.publication limit 1")
+    return rows[0] if rows else {}
+
+
+def write_about(
+    workbook: Workbook, con: duckdb.DuckDBPyConnection, sheets: list[tuple[str, str, str]]
+) -> None:
+    """The first sheet: the publication and a guide to the other sheets."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    sheet = workbook.create_sheet(ABOUT_SHEET)
+    sheet.column_dimensions["A"].width = 28
+    sheet.column_dimensions["B"].width = 60
+    sheet.column_dimensions["C"].width = 70
+    title = WriteOnlyCell(sheet, value="民政共同富裕评价 工作簿 Common Prosperity Scorecard workbook")
+    title.font = Font(bold=True, size=14)
+    sheet.append([title])
+    facts = publication_facts(con)
+    for zh, en, key in (
+        ("发布批次", "Run id", "run_id"),
+        ("发布时间", "Published at", "published_at"),
+        ("数据截至", "As of", "as_of"),
+    ):
+        value = facts.get(key)
+        sheet.append([f"{zh} {en}", cell_value(value.isoformat() if hasattr(value, "isoformat") else value)])
+    sheet.append([])
+    header = [WriteOnlyCell(sheet, value=v) for v in ("工作表 Sheet", "内容", "Contents")]
+    for cell in header:
+        cell.font = Font(bold=True)
+    sheet.append(header)
+    for name, zh, en in sheets:
+        sheet.append([name, zh, en])
+    sheet.append([])
+    for zh, en in (
+        ("完成率：实际值相对年度目标的完成程度（%）；是否达标见“年度状态”列。",
+         "Attainment: the actual value against the year's target (%); Year status says if it was met."),
+        ("指数为 0-100 分；排名在同一层级（地市或县）内。",
+         "Indices are 0-100; ranks are within one level (cities or counties)."),
+        ("以 ' 开头的文字是为防止公式注入而转义的原文。",
+         "Text starting with ' is the original text, escaped so that it can never run as a formula."),
+    ):  # fmt: skip
+        sheet.append([None, zh, en])
+
+
+def write_workbook(snapshot: Path, out_path: Path) -> Path:
+    """Write the publication workbook for ``snapshot`` to ``out_path``; return ``out_path``.
+
+    Args:
+        snapshot: the published DuckDB snapshot (opened read-only, closed before returning).
+        out_path: the ``.xlsx`` file to write (its folder is created if missing); written aside
+            and moved into place.
+    """
+    from openpyxl import Workbook
+
+    snapshot = Path(snapshot)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex}.tmp")
+    con = connect_snapshot(snapshot)
+    try:
+        workbook = Workbook(write_only=True)
+        zones = load_zones(con)
+        guide: list[tuple[str, str, str]] = []
+        for zone in zones:
+            guide.append(
+                (
+                    sheet_title(f"{zone.name_zh} {zone.code}"),
+                    f"{zone.name_zh}领域各指标进展：指标×地区×年度的实际值、目标值、完成率与状态",
+                    f"{zone.name_en}: every indicator's progress by region and year (actual, target,"
+                    " attainment)",
+                )
+            )
+            guide.append(
+                (
+                    sheet_title(f"{zone.index_name_zh} {zone.code}"),
+                    f"{zone.index_name_zh}：各地区各年度指数、排名、覆盖率与各维度得分",
+                    f"{zone.index_name_en}: index, rank, coverage and dimension scores by region and year",
+                )
+            )
+        guide.append(
+            (
+                ALERTS_SHEET,
+                "全部预警（未完成目标、逾期报送等）",
+                "Every alert (missed targets, late submissions, ...)",
+            )
+        )
+        write_about(workbook, con, guide)
+        has_progress = has_table(con, "marts", "fct_indicator_progress")
+        for zone in zones:
+            progress = SheetWriter(workbook, f"{zone.name_zh} {zone.code}", PROGRESS_COLUMNS)
+            if has_progress:
+                progress.extend(progress_rows(con, zone.code))
+            progress.finish()
+            index = SheetWriter(
+                workbook,
+                f"{zone.index_name_zh} {zone.code}",
+                INDEX_COLUMNS + tuple(dimension_columns(con, zone)),
+            )
+            index.extend(index_rows(con, zone))
+            index.finish()
+        alerts = SheetWriter(workbook, ALERTS_SHEET, ALERT_COLUMNS)
+        alerts.extend(alert_rows(con))
+        alerts.finish()
+        workbook.save(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        con.close()
+    return out_path
