@@ -1,0 +1,69 @@
+{#- The spine of the indicator facts: every value measure x applicable region x programme year,
+    with the value submitted for that region (if any) beside the roll-up from below (if any).
+    A value submitted directly for a city or the province is used as submitted; the roll-up is
+    kept beside it and their difference is a quality signal (fct_rollup_differences).
+    Applicable regions: the base level and every level above it for measures that roll up; the
+    levels listed in measures.region_levels for measures that do not. -#}
+with measures as (
+    select * from {{ ref('int_measures_classified') }}
+    where is_value_measure
+),
+
+years as (
+    {{ programme_years() }}
+),
+
+spine as (
+    select
+        m.measure_code,
+        r.region_code,
+        r.region_level,
+        y.year
+    from measures as m
+    inner join {{ ref('regions') }} as r
+        on
+            (
+                m.rollup_rule <> 'none'
+                and {{ region_level_rank('r.region_level') }} >= m.base_level_rank
+            )
+            or (
+                m.rollup_rule = 'none'
+                and {{ sc_concat(["'|'", "m.region_levels", "'|'"]) }}
+                like {{ sc_concat(["'%|'", "r.region_level", "'|%'"]) }}
+            )
+    cross join years as y
+)
+
+select
+    s.measure_code,
+    s.region_code,
+    s.region_level,
+    s.year,
+    v.source_period,
+    v.source_period_kind,
+    v.file_id as source_file_id,
+    v.row_ref as source_row_ref,
+    v.value as submitted_value,
+    u.rolled_up_value,
+    u.rolled_up_min_value,
+    u.children_level,
+    u.children_expected,
+    u.children_reporting,
+    coalesce(v.value, u.rolled_up_value) as actual_value,
+    case when v.value is not null then v.numerator else u.rolled_up_numerator end as actual_numerator,
+    case when v.value is not null then v.denominator else u.rolled_up_denominator end as actual_denominator,
+    case
+        when v.value is not null then 'submitted'
+        when u.rolled_up_value is not null then 'rolled_up'
+    end as value_source
+from spine as s
+left join {{ ref('int_measure_values_annualised') }} as v
+    on
+        s.measure_code = v.measure_code
+        and s.region_code = v.region_code
+        and s.year = v.year
+left join {{ ref('int_measure_values_rolled_up') }} as u
+    on
+        s.measure_code = u.measure_code
+        and s.region_code = u.region_code
+        and s.year = u.year

@@ -1,0 +1,160 @@
+{#- Alerts 预警: one row per
+      target_missed        an annual target not met in a year that is over;
+      projected_miss       the year in progress projects at_risk / off_track toward the
+                           end-of-plan target;
+      missing_submission   a monitored reporting period past its deadline with no file;
+      late_submission      a monitored reporting period whose first file came after the deadline.
+    alert_id = md5(kind|measure|region|department|period): the same finding gets the same id on
+    every run, so delivery can raise each alert once. Severity high / medium / low
+    (docs/methodology.md §8). -#}
+{%- set high_below = var('alert_high_below_attainment_pct') -%}
+with progress as (
+    select * from {{ ref('int_indicator_progress_assessed') }}
+),
+
+measures as (
+    select * from {{ ref('int_measures_classified') }}
+),
+
+regions as (
+    select * from {{ ref('regions') }}
+),
+
+target_missed as (
+    select
+        'target_missed' as alert_kind,
+        case
+            when p.attainment_pct is null or p.attainment_pct < {{ high_below }} then 'high'
+            else 'medium'
+        end as severity,
+        p.measure_code,
+        p.region_code,
+        cast(null as varchar) as department_code,
+        cast(p.year as varchar) as period,
+        p.year,
+        p.actual_value,
+        p.target_value,
+        p.attainment_pct,
+        {{ message_concat([
+            "r.name_zh", "'「'", "m.name_zh", "'」'", "cast(p.year as varchar)",
+            "'年未完成年度目标：实际 '", message_number('p.actual_value'), "' '", "m.unit_zh",
+            "'，目标 '", message_number('p.target_value'), "' '", "m.unit_zh",
+            "'，完成率 '", message_number('p.attainment_pct'), "'%。'"
+        ]) }} as message_zh,
+        {{ message_concat([
+            "r.name_en", "': '", "m.name_en", "' missed its '", "cast(p.year as varchar)",
+            "' target: actual '", message_number('p.actual_value'), "', target '",
+            message_number('p.target_value'), "' ('", "m.unit", "'), attainment '",
+            message_number('p.attainment_pct'), "'%.'"
+        ]) }} as message_en
+    from progress as p
+    inner join measures as m on p.measure_code = m.measure_code
+    inner join regions as r on p.region_code = r.region_code
+    where
+        p.year_status = 'not_met'
+        and p.is_year_over
+),
+
+projected_miss as (
+    select
+        'projected_miss' as alert_kind,
+        case when p.progress_status = 'off_track' then 'high' else 'medium' end as severity,
+        p.measure_code,
+        p.region_code,
+        cast(null as varchar) as department_code,
+        cast(p.year as varchar) as period,
+        p.year,
+        p.projected_final_value as actual_value,
+        p.final_target_value as target_value,
+        p.projected_attainment_pct as attainment_pct,
+        {{ message_concat([
+            "r.name_zh", "'「'", "m.name_zh", "'」按目前趋势预计'", "cast(p.final_target_year as varchar)",
+            "'年达到 '", message_number('p.projected_final_value'), "' '", "m.unit_zh",
+            "'，低于目标 '", message_number('p.final_target_value'), "' '", "m.unit_zh",
+            "case when p.progress_status = 'off_track' then '（严重滞后）。' else '（存在风险）。' end"
+        ]) }} as message_zh,
+        {{ message_concat([
+            "r.name_en", "': '", "m.name_en", "' is projected to reach '",
+            message_number('p.projected_final_value'), "' by '", "cast(p.final_target_year as varchar)",
+            "', short of the target '", message_number('p.final_target_value'), "' ('", "m.unit", "'); '",
+            "replace(p.progress_status, '_', ' ')", "'.'"
+        ]) }} as message_en
+    from progress as p
+    inner join measures as m on p.measure_code = m.measure_code
+    inner join regions as r on p.region_code = r.region_code
+    where p.progress_status in ('at_risk', 'off_track')
+),
+
+submissions as (
+    select
+        case c.submission_status
+            when 'missing' then 'missing_submission'
+            else 'late_submission'
+        end as alert_kind,
+        case
+            when c.submission_status = 'missing' then 'high'
+            when c.days_late > 7 then 'medium'
+            else 'low'
+        end as severity,
+        cast(null as varchar) as measure_code,
+        cast(null as varchar) as region_code,
+        c.department_code,
+        c.period,
+        c.year,
+        cast(null as double) as actual_value,
+        cast(null as double) as target_value,
+        cast(null as double) as attainment_pct,
+        case c.submission_status
+            when 'missing'
+                then {{ message_concat([
+                    "d.name_zh", "' '", "c.period", "' 期数据未报送（截止日期 '",
+                    "cast(c.deadline_date as varchar)", "'）。'"
+                ]) }}
+            else {{ message_concat([
+                "d.name_zh", "' '", "c.period", "' 期数据逾期 '", "cast(c.days_late as varchar)",
+                "' 天报送（截止日期 '", "cast(c.deadline_date as varchar)", "'）。'"
+            ]) }}
+        end as message_zh,
+        case c.submission_status
+            when 'missing'
+                then {{ message_concat([
+                    "d.name_en", "': no submission for '", "c.period", "' (deadline '",
+                    "cast(c.deadline_date as varchar)", "').'"
+                ]) }}
+            else {{ message_concat([
+                "d.name_en", "': the '", "c.period", "' submission came '", "cast(c.days_late as varchar)",
+                "' days after the deadline ('", "cast(c.deadline_date as varchar)", "').'"
+            ]) }}
+        end as message_en
+    from {{ ref('int_submission_deadlines_checked') }} as c
+    inner join {{ ref('departments') }} as d on c.department_code = d.department_code
+    where
+        c.is_monitored
+        and c.submission_status in ('missing', 'late')
+),
+
+alerts as (
+    select * from target_missed
+    union all
+    select * from projected_miss
+    union all
+    select * from submissions
+)
+
+select
+    cast({{ sc_hash(message_concat([
+        "alert_kind", "'|'", "measure_code", "'|'", "region_code", "'|'", "department_code", "'|'", "period"
+    ])) }} as varchar) as alert_id,
+    cast(alert_kind as varchar) as alert_kind,
+    cast(severity as varchar) as severity,
+    cast(measure_code as varchar) as measure_code,
+    cast(region_code as varchar) as region_code,
+    cast(department_code as varchar) as department_code,
+    cast(period as varchar) as period,
+    cast(year as integer) as year,
+    cast(actual_value as double) as actual_value,
+    cast(target_value as double) as target_value,
+    cast(attainment_pct as double) as attainment_pct,
+    cast(message_zh as varchar) as message_zh,
+    cast(message_en as varchar) as message_en
+from alerts

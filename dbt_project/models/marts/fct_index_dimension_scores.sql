@@ -1,0 +1,25 @@
+{#- The dimension scores behind the five indices, long form (one row per dimension x region x
+    year) 指数分项得分: the value, the target or goalposts used and the 0-100 score, for
+    drilling down from an index to what drives it (docs/methodology.md §5). -#}
+select
+    cast(s.zone_code as varchar) as zone_code,
+    cast(s.dimension_code as varchar) as dimension_code,
+    cast(s.dimension_no as integer) as dimension_no,
+    cast(d.name_zh as varchar) as dimension_name_zh,
+    cast(d.name_en as varchar) as dimension_name_en,
+    cast(s.weight as double) as weight,
+    cast(s.measure_code as varchar) as measure_code,
+    cast(s.scoring_method as varchar) as scoring_method,
+    cast(s.scoring_method_applied as varchar) as scoring_method_applied,
+    cast(s.region_code as varchar) as region_code,
+    cast(s.region_level as varchar) as region_level,
+    cast(s.year as varchar) as period,
+    cast(s.year as integer) as year,
+    cast(s.actual_value as double) as actual_value,
+    cast(s.target_value as double) as target_value,
+    cast(s.attainment_pct as double) as attainment_pct,
+    cast(s.goalpost_min as double) as goalpost_min,
+    cast(s.goalpost_max as double) as goalpost_max,
+    cast(s.dimension_score as double) as dimension_score
+from {{ ref('int_dimension_scores_scored') }} as s
+inner join {{ ref('index_dimensions') }} as d on s.dimension_code = d.dimension_code

@@ -1,0 +1,33 @@
+{#- Every reported status of a work item, policy item or milestone (EC02), typed, with its period
+    parsed and a flag for the version in force (most recent file). -#}
+with source as (
+    select * from {{ source('raw', 'status_reports') }}
+),
+
+typed as (
+    select
+        cast(file_id as bigint) as file_id,
+        cast(row_ref as {{ sc_type_string() }}) as row_ref,
+        cast(department_code as {{ sc_type_string() }}) as department_code,
+        cast(item_code as {{ sc_type_string() }}) as item_code,
+        cast(region_code as {{ sc_type_string() }}) as region_code,
+        cast(period as {{ sc_type_string() }}) as period,
+        {{ period_kind('period') }} as period_kind,
+        {{ period_year('period') }} as period_year,
+        {{ period_end_date('period') }} as period_end_date,
+        {{ period_grain_rank('period') }} as period_grain_rank,
+        cast(status as {{ sc_type_string() }}) as status_code,
+        cast(status_date as date) as status_date,
+        cast(evidence as {{ sc_type_string() }}) as evidence,
+        cast(note as {{ sc_type_string() }}) as note,
+        cast(loaded_at as {{ sc_type_timestamp() }}) as loaded_at
+    from source
+)
+
+select
+    *,
+    row_number() over (
+        partition by item_code, region_code, period
+        order by file_id desc, loaded_at desc
+    ) = 1 as is_latest
+from typed
