@@ -127,7 +127,7 @@ def test_injected_anomalies_block_publication(e2e_settings: Settings, tmp_path: 
     }
     assert {
         ("CH01A", "330102", "2025"),
-        ("PP04", "330105", "2025-Q4"),
+        ("CH03", "330105", "2025"),
         ("PP01", "330106", "2025-Q4"),
     } <= severe
     assert (sha256_of(snapshot), snapshot.stat().st_mtime_ns) == before

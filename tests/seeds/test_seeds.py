@@ -393,7 +393,9 @@ def test_count_target_allocation_is_valid() -> None:
 
 
 def _seed_build(settings: Settings):
-    return run_dbt(["build", "--select", "resource_type:seed"], settings)
+    # "cautious": only the tests whose every parent is a seed (not the singular tests that join a
+    # seed to a mart, which need the models built)
+    return run_dbt(["build", "--select", "resource_type:seed", "--indirect-selection", "cautious"], settings)
 
 
 @pytest.mark.slow
