@@ -80,6 +80,57 @@ FILE_REASONS = _reasons(
         "department conflict: the folder says '{folder}', the file says '{declared}'",
     ),
     Reason(
+        "FILE_ENCODING_MIXED",
+        "文件混用了多种文字编码：第 {utf8_line} 行为 UTF-8，第 {other_line} 行为 GB18030/GBK 等其他编码；"
+        "请将整个文件另存为 UTF-8 后重新报送",
+        "mixed text encodings in one file: line {utf8_line} is UTF-8 but line {other_line} is not "
+        "(GB18030/GBK?); save the whole file as UTF-8 and submit again",
+    ),
+    Reason(
+        "FILE_DELIMITER_UNSUPPORTED",
+        "分隔符「{delimiter}」不受支持（第 {row} 行按该分隔符才能识别表头）：请用逗号或制表符分隔",
+        "unsupported delimiter '{delimiter}' (row {row} is a header only when split on it): "
+        "separate columns with commas or tabs",
+    ),
+    Reason(
+        "FILE_TRUNCATED",
+        "文件不完整，在第 {row} 行中途截断（{detail}）：请重新导出并完整上传",
+        "the file is truncated in row {row} ({detail}): export it again and upload the whole file",
+    ),
+    Reason(
+        "FILE_TOO_WIDE",
+        "列数过多：第 {row} 行有 {columns} 列（上限 {limit} 列），请检查分隔符或删除多余列",
+        "too many columns: row {row} has {columns} (limit {limit}); check the delimiter or remove columns",
+    ),
+    Reason(
+        "XLSX_EXTERNAL_LINKS",
+        "工作簿引用了外部工作簿（{links}），其数值无法核实：请「选择性粘贴-数值」后重新报送",
+        "the workbook links to other workbooks ({links}), so its values cannot be verified: "
+        "paste the values (Paste Special > Values) and submit again",
+    ),
+    Reason(
+        "JSON_TOO_DEEP",
+        "JSON 嵌套层级过深（超过 {limit} 层）：请按规范报送记录列表",
+        "JSON nested deeper than {limit} levels: submit a flat list of records",
+    ),
+    Reason(
+        "COLUMN_MISSING",
+        "缺少必填列「{column_zh}」({column}){hint}。未识别的列：{unrecognized}",
+        "required column '{column}' ({column_zh}) not found{hint_en}. Unrecognised columns: {unrecognized}",
+    ),
+    Reason(
+        "FILE_CONTAINS_PERSONAL_DATA",
+        "文件含有个人信息：{kind_zh}（已隐去，共 {count} 处）。汇总报送不得包含身份证号、手机号等个人标识，"
+        "请删除后重新报送",
+        "the file contains personal data: {kind} (masked; {count} in all). Aggregate submissions must not "
+        "contain resident ID or mobile numbers: remove them and submit again",
+    ),
+    Reason(
+        "FILE_PATH_UNSAFE",
+        "路径「{path}」不在收件箱或待处理目录内（{detail}），拒绝读取",
+        "the path '{path}' is outside the inbox and processing folders ({detail}): refused, not read",
+    ),
+    Reason(
         "ALL_ROWS_REJECTED",
         "所有数据行均有错误，整个文件未入库",
         "every data row has an error: nothing loaded",
@@ -112,6 +163,19 @@ ROW_REASONS = _reasons(
         "measure {measure} is a milestone: submit it as a status report (item_code/status)",
     ),
     Reason("PERIOD_MISSING", "缺少统计期", "the period is missing"),
+    Reason(
+        "PERIOD_EXCEL_SERIAL",
+        "统计期「{value}」是 Excel 日期序列号（即 {date}），含义不明："
+        "请将该列设为文本格式，填写 2023、2023-Q1 或 2023-01",
+        "period '{value}' is an Excel date serial number ({date}), which is ambiguous: format the column as "
+        "text and write 2023, 2023-Q1 or 2023-01",
+    ),
+    Reason(
+        "FORMULA_NOT_COMPUTED",
+        "单元格为公式「{formula}」，没有保存的计算结果：请在 Excel 中「选择性粘贴-数值」后重新报送",
+        "the cell holds the formula '{formula}' without a saved result: paste the values (Paste Special > "
+        "Values) in Excel and submit again",
+    ),
     Reason(
         "PERIOD_INVALID",
         "统计期「{value}」格式错误，应为 YYYY、YYYY-Qn 或 YYYY-MM（如 2023、2023-Q2、2023-06）",
@@ -264,13 +328,19 @@ class Issue:
 
 
 class FileRejected(Exception):
-    """Raised while reading a file when the whole file must be refused."""
+    """Raised while reading a file when the whole file must be refused.
 
-    def __init__(self, code: str, **params: Any) -> None:
+    ``grids`` optionally carries what could still be read (e.g. each line of a mixed-encoding file
+    in its own encoding), so that its rows are quarantined with the file's reason rather than lost
+    from the accounting.
+    """
+
+    def __init__(self, code: str, *, grids: list[Any] | None = None, **params: Any) -> None:
         if code not in FILE_REASONS:
             raise ValueError(f"not a file-level reason code: {code}")
         self.code = code
         self.params = params
+        self.grids = grids or []
         super().__init__(render(code, params)[1])
 
 

@@ -171,6 +171,12 @@ class Extraction:
     header_found: bool
     title_text: str = ""
     columns: dict[str, int] = field(default_factory=dict)
+    # Grids only: the grid read, the header row (1-based number, cells; None when no row named
+    # two known columns) and the header cells that name no known column.
+    grid: Grid | None = None
+    header_row: int | None = None
+    header_cells: list[Any] = field(default_factory=list)
+    unrecognized: list[str] = field(default_factory=list)
 
 
 def _column_letter(index: int) -> str:
@@ -182,7 +188,7 @@ def _column_letter(index: int) -> str:
     return letters
 
 
-def _cell_ref(grid: Grid, row_number: int, first: int, last: int | None = None) -> str:
+def cell_ref(grid: Grid, row_number: int, first: int, last: int | None = None) -> str:
     if grid.sheet is None:
         if last is None:
             return f"row {row_number} col {_column_letter(first)}"
@@ -253,12 +259,12 @@ def extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
     header = find_header(grid, registry)
     if header is None:
         records = [
-            RawRecord(ref=_cell_ref(grid, number, 0, max(len(cells) - 1, 0)), values={}, cells=cells)
+            RawRecord(ref=cell_ref(grid, number, 0, max(len(cells) - 1, 0)), values={}, cells=cells)
             for number, cells in grid.rows
             if not _is_blank_row(cells)
         ]
-        return Extraction("unknown", records, header_found=False)
-    headers = grid.rows[header.position][1]
+        return Extraction("unknown", records, header_found=False, grid=grid)
+    header_row, headers = grid.rows[header.position]
     title_text = " ".join(
         normalize_text(cell)
         for _, cells in grid.rows[: header.position]
@@ -287,11 +293,25 @@ def extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
             last = max(len(cells), len(headers)) - 1
             records.append(
                 RawRecord(
-                    ref=_cell_ref(grid, number, 0, max(last, 0)), values=values, headers=headers, cells=cells
+                    ref=cell_ref(grid, number, 0, max(last, 0)), values=values, headers=headers, cells=cells
                 )
             )
+    known = set(fields.values()) | set(header.wide)
+    unrecognized = [
+        f"{normalize_text(cell)} ({_column_letter(index)})"
+        for index, cell in enumerate(headers)
+        if index not in known and not is_missing(cell) and match_header(cell) is None
+    ]
     return Extraction(
-        layout, records, header_found=layout != "unknown", title_text=title_text, columns=fields
+        layout,
+        records,
+        header_found=layout != "unknown",
+        title_text=title_text,
+        columns=fields,
+        grid=grid,
+        header_row=header_row,
+        header_cells=list(headers),
+        unrecognized=unrecognized,
     )
 
 
@@ -330,7 +350,7 @@ def _wide_records(
             first, last = present[0][0], present[-1][0]
             records.append(
                 RawRecord(
-                    ref=_cell_ref(grid, number, first, last if last != first else None),
+                    ref=cell_ref(grid, number, first, last if last != first else None),
                     values=values,
                     headers=headers,
                     cells=cells,

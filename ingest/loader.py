@@ -11,11 +11,13 @@ move leaves the file in the inbox, and the retry records it as a duplicate and m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import time
 import unicodedata
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -23,16 +25,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import FileRejected, Issue
-from ingest.layout import Extraction, extract_grid, extract_json, load_registry, period_from_title
+from ingest import pii
+from ingest.errors import FIELD_NAMES_ZH, FileRejected, Issue
+from ingest.layout import (
+    Extraction,
+    RawRecord,
+    cell_ref,
+    extract_grid,
+    extract_json,
+    find_header,
+    load_registry,
+    period_from_title,
+)
 from ingest.readers import (
     FORMAT_BY_EXTENSION,
     Grid,
+    JsonDocument,
     read_csv_grids,
     read_json_document,
     read_xlsx_grid,
 )
 from ingest.reference import Reference, load_reference
+from ingest.schema import RAW_TABLES
 from ingest.validate import (
     Rejection,
     StatusRow,
@@ -94,6 +108,7 @@ class ParsedFile:
     status_rows: list[StatusRow] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     file_issue: Issue | None = None
+    note: str | None = None  # for a file that loads: e.g. the columns that were ignored
 
     @property
     def rows_input(self) -> int:
@@ -122,14 +137,171 @@ def _declared_department(extraction: Extraction) -> str | None:
 
 
 def _reject_all(
-    parsed: ParsedFile, file_name: str, records: Iterable[Any], code: str, **params: Any
+    parsed: ParsedFile,
+    file_name: str,
+    records: Iterable[Any],
+    code: str,
+    *,
+    row_ref: str | None = None,
+    field_name: str | None = None,
+    **params: Any,
 ) -> ParsedFile:
     """Refuse the whole file; its readable rows all go to quarantine with the file's reason."""
-    parsed.file_issue = Issue(file_name, None, None, code, params)
+    parsed.file_issue = Issue(file_name, row_ref, field_name, code, params)
     parsed.rejections = [
         Rejection(Issue(file_name, record.ref, None, code, params), raw_json(record)) for record in records
     ]
     return parsed
+
+
+# Delimiters a clerk might have used that we do not accept (for a clear refusal, not for reading).
+_FOREIGN_DELIMITERS = ("|", "^", "~", "#", "!", ":")
+
+
+def _foreign_delimiter(grid: Grid) -> tuple[str, int] | None:
+    """For a CSV whose header was not found: the unsupported delimiter that would reveal one."""
+    import csv
+
+    for delimiter in _FOREIGN_DELIMITERS:
+        rows = [
+            (number, next(csv.reader([str(cells[0]) if len(cells) == 1 else ""], delimiter=delimiter), []))
+            for number, cells in grid.rows[:30]
+        ]
+        header = find_header(Grid(rows=rows), None)
+        if header is not None:
+            return delimiter, rows[header.position][0]
+    return None
+
+
+def _field_label(extraction: Extraction | None, grid: Grid, index: int) -> str | None:
+    """The field a cell belongs to: the canonical name of its column, else its header text."""
+    if extraction is None or extraction.grid is not grid or extraction.header_row is None:
+        return None
+    for name, column in extraction.columns.items():
+        if column == index:
+            return name
+    cells = extraction.header_cells
+    if index < len(cells) and cells[index] not in (None, ""):
+        return str(cells[index]).strip()[:60]
+    return None
+
+
+def _grid_cells(grid: Grid, extraction: Extraction | None) -> Iterator[tuple[str | None, str | None, Any]]:
+    """Every cell of a grid (and of an XLSX's other sheets) as (cell reference, field, value)."""
+    for sheet in (grid, *grid.others):
+        if sheet.sheet is not None:
+            yield f"sheet '{pii.mask(sheet.sheet)}'", None, sheet.sheet
+        for number, cells in sheet.rows:
+            if not pii.might_contain(cells):
+                continue
+            for index, cell in enumerate(cells):
+                if cell is None or isinstance(cell, bool):
+                    continue
+                yield cell_ref(sheet, number, index), _field_label(extraction, sheet, index), cell
+
+
+def _json_cells(document: JsonDocument) -> Iterator[tuple[str | None, str | None, Any]]:
+    for index, record in enumerate(document.records):
+        yield from pii.walk_json(record, f"records[{index}]")
+    if document.department is not None:
+        yield "document", "department", document.department
+    yield from pii.walk_json(document.extra, "document")
+
+
+def _personal_data(source: Any, extraction: Extraction | None) -> pii.Finding | None:
+    if isinstance(source, JsonDocument):
+        return pii.first_finding(_json_cells(source))
+    if isinstance(source, Grid):
+        return pii.first_finding(_grid_cells(source, extraction))
+    return None
+
+
+def _reject_personal_data(
+    parsed: ParsedFile, file_name: str, records: list[RawRecord], finding: pii.Finding
+) -> ParsedFile:
+    # The raw records are masked on their way to the quarantine (see ``_arrow_quarantine``).
+    return _reject_all(
+        parsed,
+        file_name,
+        records,
+        "FILE_CONTAINS_PERSONAL_DATA",
+        row_ref=finding.row_ref,
+        field_name=finding.field,
+        **finding.params(),
+    )
+
+
+def _salvaged(
+    rejected: FileRejected, file_format: str, registry: Any
+) -> tuple[list[RawRecord], pii.Finding | None]:
+    """The records a refused file still yields (for the quarantine), and any personal data in it."""
+    if file_format == "json":
+        documents = [item for item in rejected.grids if isinstance(item, JsonDocument)]
+        if not documents:
+            return [], None
+        return extract_json(documents[0].records).records, _personal_data(documents[0], None)
+    grids = [item for item in rejected.grids if isinstance(item, Grid)]
+    if not grids:
+        return [], None
+    extraction = _best_extraction(grids, registry)
+    assert extraction.grid is not None
+    return extraction.records, _personal_data(extraction.grid, extraction)
+
+
+_REQUIRED_ZH = {**FIELD_NAMES_ZH, "value": "数值"}
+
+
+def _missing_column(extraction: Extraction, default_period: str | None) -> tuple[str, str] | None:
+    """A required column a grid's header lacks: (field, alternative) or None."""
+    columns = extraction.columns
+    if extraction.header_row is None:
+        return None
+    if extraction.layout == "unknown":
+        if {"value", "numerator", "denominator"} & set(columns):
+            return "measure_code", ""
+        if "status" in columns:
+            return "item_code", ""
+        if "item_code" in columns:
+            return "status", ""
+        return None
+    required = {"long": ["region_code", "period"], "status": ["period"], "wide": ["region_code"]}
+    for name in required[extraction.layout]:
+        if name not in columns:
+            return name, ""
+    if (
+        extraction.layout == "long"
+        and "value" not in columns
+        and not {"numerator", "denominator"} <= set(columns)
+    ):
+        return "value", "numerator+denominator"
+    if extraction.layout == "wide" and "period" not in columns and not default_period:
+        return "period", "title"
+    return None
+
+
+_ALTERNATIVES = {
+    "numerator+denominator": ("（或 分子 和 分母）", " (or numerator and denominator)"),
+    "title": ("（或在标题行写明统计期）", " (or a period in the title rows)"),
+    "": ("", ""),
+}
+
+
+def _truncation(extraction: Extraction) -> tuple[int, str] | None:
+    """(row, detail) when a CSV ends mid-row: inside a quoted cell, or on a short last row without a
+    line break."""
+    grid = extraction.grid
+    if grid is None or grid.sheet is not None or not grid.rows:
+        return None
+    if grid.open_quote_row is not None:
+        return grid.open_quote_row, "it ends inside a quoted cell"
+    if grid.complete:
+        return None
+    number, cells = grid.rows[-1]
+    named = [index for index, cell in enumerate(extraction.header_cells) if cell not in (None, "")]
+    width = named[-1] + 1 if named else 0
+    if extraction.header_row is not None and number > extraction.header_row and 0 < len(cells) < width:
+        return number, f"the last row has {len(cells)} of {width} cells and no line break"
+    return None
 
 
 def parse_file(
@@ -141,7 +313,12 @@ def parse_file(
     settings: Settings,
 ) -> ParsedFile:
     """Read and validate a file's bytes. Never raises for bad content: a refused file comes back
-    with ``file_issue`` set."""
+    with ``file_issue`` set.
+
+    Order of the checks: extension, emptiness, reading (encoding, width, JSON depth, XLSX size),
+    personal data (before any other refusal could quarantine a raw cell), external links, the
+    department, truncation, the header and its required columns, then each row.
+    """
     extension = Path(file_name).suffix.lower()
     file_format = FORMAT_BY_EXTENSION.get(extension)
     parsed = ParsedFile(file_format=file_format, layout=None, department_code=None)
@@ -153,10 +330,25 @@ def parse_file(
     hint_known = department_hint if department_hint in reference.departments else None
     registry = load_registry(hint_known) if hint_known else None
     try:
-        extraction, declared = _extract(data, file_format, registry)
+        source = _read(data, file_format)
     except FileRejected as rejected:
-        return _reject_all(parsed, file_name, [], rejected.code, **rejected.params)
+        records, finding = _salvaged(rejected, file_format, registry)
+        if finding is not None:
+            return _reject_personal_data(parsed, file_name, records, finding)
+        params = rejected.params
+        where = f"row {params['row']}" if "row" in params else None
+        if "other_line" in params:
+            where = f"line {params['other_line']}"
+        return _reject_all(parsed, file_name, records, rejected.code, row_ref=where, **params)
+    extraction, declared = _extract(source, registry)
     parsed.layout = extraction.layout
+
+    finding = _personal_data(source if isinstance(source, JsonDocument) else extraction.grid, extraction)
+    if finding is not None:
+        return _reject_personal_data(parsed, file_name, extraction.records, finding)
+    if extraction.grid is not None and extraction.grid.external_links:
+        links = ", ".join(pii.mask(link) for link in extraction.grid.external_links[:3])
+        return _reject_all(parsed, file_name, extraction.records, "XLSX_EXTERNAL_LINKS", links=links)
 
     # The department: the folder (or the caller) and the file itself must agree.
     declared_code = reference.department_code(declared) if declared else None
@@ -178,14 +370,59 @@ def parse_file(
         # The department came from the file itself: its report form may now be recognisable.
         registry = load_registry(department)
         if registry is not None:
-            extraction, _ = _extract(data, file_format, registry)
+            extraction, _ = _extract(source, registry)
             parsed.layout = extraction.layout
 
+    truncated = _truncation(extraction)
+    if truncated is not None:
+        row, detail = truncated
+        return _reject_all(
+            parsed,
+            file_name,
+            extraction.records,
+            "FILE_TRUNCATED",
+            row_ref=f"row {row}",
+            row=row,
+            detail=detail,
+        )
     if not extraction.records:
         code = "FILE_HEADER_ONLY" if extraction.header_found else "FILE_EMPTY"
         return _reject_all(parsed, file_name, [], code)
+    default_period = period_from_title(extraction.title_text) if extraction.layout == "wide" else None
+    missing = _missing_column(extraction, default_period)
+    if missing is not None:
+        column, alternative = missing
+        hint_zh, hint_en = _ALTERNATIVES[alternative]
+        return _reject_all(
+            parsed,
+            file_name,
+            extraction.records,
+            "COLUMN_MISSING",
+            row_ref=f"row {extraction.header_row}",
+            field_name=column,
+            column=column,
+            column_zh=_REQUIRED_ZH.get(column, column),
+            hint=hint_zh,
+            hint_en=hint_en,
+            unrecognized=", ".join(extraction.unrecognized) or "(none)",
+        )
     if extraction.layout == "unknown":
+        grid = extraction.grid
+        foreign = _foreign_delimiter(grid) if grid is not None and file_format == "csv" else None
+        if foreign is not None:
+            delimiter, row = foreign
+            return _reject_all(
+                parsed,
+                file_name,
+                extraction.records,
+                "FILE_DELIMITER_UNSUPPORTED",
+                row_ref=f"row {row}",
+                delimiter=delimiter,
+                row=row,
+            )
         return _reject_all(parsed, file_name, extraction.records, "HEADER_UNRECOGNIZED")
+    if extraction.unrecognized:
+        parsed.note = "ignored unrecognised columns: " + ", ".join(extraction.unrecognized[:10])
 
     context = ValidationContext(
         file_name=file_name,
@@ -193,7 +430,7 @@ def parse_file(
         reference=reference,
         first_year=settings.first_year,
         last_year=settings.last_year,
-        default_period=period_from_title(extraction.title_text) if extraction.layout == "wide" else None,
+        default_period=default_period,
     )
     parsed.submissions, parsed.status_rows, parsed.rejections = validate_records(
         extraction.records, extraction.layout, context
@@ -201,18 +438,26 @@ def parse_file(
     return parsed
 
 
-def _extract(data: bytes, file_format: str, registry: Any) -> tuple[Extraction, str | None]:
+def _read(data: bytes, file_format: str) -> JsonDocument | list[Grid]:
+    """The file's content: a JSON document, or grids (one per CSV delimiter, or the XLSX data sheet)."""
     if file_format == "json":
-        document = read_json_document(data)
-        extraction = extract_json(document.records)
-        return extraction, document.department or _declared_department(extraction)
+        return read_json_document(data)
     if file_format == "xlsx":
-        grids: list[Grid] = [read_xlsx_grid(data)]
-    else:
-        grids = read_csv_grids(data)
-    extractions = [extract_grid(grid, registry) for grid in grids]
+        return [read_xlsx_grid(data)]
+    return read_csv_grids(data)
+
+
+def _best_extraction(grids: list[Grid], registry: Any) -> Extraction:
     # Among the delimiters tried, keep the reading whose header names the most known columns.
-    best = max(extractions, key=lambda extraction: (extraction.header_found, len(extraction.columns)))
+    extractions = [extract_grid(grid, registry) for grid in grids]
+    return max(extractions, key=lambda extraction: (extraction.header_found, len(extraction.columns)))
+
+
+def _extract(source: JsonDocument | list[Grid], registry: Any) -> tuple[Extraction, str | None]:
+    if isinstance(source, JsonDocument):
+        extraction = extract_json(source.records)
+        return extraction, source.department or _declared_department(extraction)
+    best = _best_extraction(source, registry)
     return best, _declared_department(best)
 
 
@@ -234,6 +479,29 @@ def _is_within(path: Path, folder: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def unsafe_path(path: str | os.PathLike[str], settings: Settings, *, confine: bool = False) -> str | None:
+    """Why the loader must not read ``path`` (None when it may).
+
+    Always: a path that names a place in the inbox or processing folder but leads elsewhere (a
+    ``..`` segment or a linked folder). With ``confine`` (paths that come from a request rather than
+    from an operator's command line, e.g. an Airflow run's conf): any path that does not lie in the
+    inbox or processing folder, and any path with a ``..`` segment.
+    """
+    raw = Path(path)
+    folders = (settings.inbox, settings.processing)
+    lexical = Path(os.path.abspath(raw))  # ".." collapsed by text, links not followed
+    named_inside = any(lexical.is_relative_to(Path(os.path.abspath(folder))) for folder in folders)
+    # The folder the file is in (a link as the file itself is refused later, as not a regular file).
+    inside = any(_is_within(raw.parent, folder) for folder in folders)
+    if named_inside and not inside:
+        return "it names the inbox but leads outside it"
+    if ".." in raw.parts and confine:
+        return "'..' in the path"
+    if confine and not inside:
+        return "only files in the inbox or processing folder may be loaded this way"
+    return None
 
 
 def infer_department(
@@ -312,16 +580,27 @@ def _arrow_quarantine(rejections: list[Rejection], file_id: int, at: Any) -> Any
             "reason_code": pa.array([issue.reason_code for issue in issues], pa.string()),
             "reason_zh": pa.array([issue.reason_zh for issue in issues], pa.string()),
             "reason_en": pa.array([issue.reason_en for issue in issues], pa.string()),
-            "raw_record": pa.array([rejection.raw_record for rejection in rejections], pa.string()),
+            # Personal identifiers never reach the warehouse, whatever the file was refused for.
+            "raw_record": pa.array([pii.mask(rejection.raw_record) for rejection in rejections], pa.string()),
             "quarantined_at": pa.array([at] * len(issues), pa.timestamp("us")),
         }
     )
+
+
+_RAW_COLUMNS = {
+    table: {line.split()[0] for line in columns.strip().splitlines() if line.strip()}
+    for table, columns in RAW_TABLES.items()
+}
 
 
 def _insert_arrow(con: Any, table_name: str, arrow_table: Any) -> None:
     """Bulk insert through a registered Arrow table (executemany is slow on DuckDB)."""
     if arrow_table.num_rows == 0:
         return
+    # Identifiers in this SQL are ours, never the input's: the table is one of the raw tables and
+    # the columns are the Arrow table's, built above from constant names. Values go in as data.
+    if table_name not in RAW_TABLES or not set(arrow_table.column_names) <= _RAW_COLUMNS[table_name]:
+        raise ValueError(f"not a raw table or its columns: {table_name} {arrow_table.column_names}")
     view = f"incoming_{table_name}"
     columns = ", ".join(arrow_table.column_names)
     con.register(view, arrow_table)
@@ -392,14 +671,46 @@ def _destination(
     return folder / (department or "_unknown") / f"{file_id}__{safe_file_name(file_name)}"
 
 
-@contextmanager
-def warehouse_connection(settings: Settings) -> Iterator[Any]:
-    """A short-lived connection to the warehouse with the raw schema in place."""
+# The loader reads submissions in Python and hands DuckDB only Arrow tables and parameters, so its
+# connection needs no file system access beyond the database itself (and DuckDB's own spill
+# directory beside it): no COPY, read_csv, ATTACH, INSTALL or extension loading, and the settings
+# cannot be changed back from SQL.
+HARDENED_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+# Another process (a second ingest, dbt, the gate) may hold DuckDB's single-writer lock: wait for
+# it rather than fail, up to SCORECARD_LOCK_WAIT_SECONDS (default 120).
+LOCK_WAIT_SECONDS = 120.0
+
+
+def _connect_waiting(path: str, wait_seconds: float) -> Any:
     import duckdb
 
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        try:
+            return duckdb.connect(path, config=dict(HARDENED_CONFIG))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+@contextmanager
+def warehouse_connection(settings: Settings) -> Iterator[Any]:
+    """A short-lived, locked-down connection to the warehouse with the raw schema in place; waits
+    while another process holds the warehouse's write lock."""
     from ingest.schema import ensure_raw_schema
 
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    wait = float(os.environ.get("SCORECARD_LOCK_WAIT_SECONDS") or LOCK_WAIT_SECONDS)
+    with _connect_waiting(str(settings.warehouse_path), wait) as con:
+        con.execute("SET lock_configuration = true")
         ensure_raw_schema(con)
         yield con
 
@@ -477,7 +788,7 @@ def _summary(parsed: ParsedFile) -> str | None:
         return f"all {len(parsed.rejections)} rows rejected; first: {parsed.rejections[0].issue.reason_en}"
     if parsed.rejections:
         return f"{len(parsed.rejections)} rows rejected; first: {parsed.rejections[0].issue.reason_en}"
-    return None
+    return parsed.note
 
 
 def _issues_of(parsed: ParsedFile, file_name: str) -> list[Issue]:
@@ -510,24 +821,42 @@ def load_file(
     *,
     department: str | None = None,
     settings: Settings | None = None,
+    confine: bool = False,
     _root: Path | None = None,
     _connection: Any | None = None,
 ) -> LoadResult:
     """Load one submission file into the raw layer; see the module docstring for the guarantees.
 
-    ``department`` overrides the department the file's folder implies.
+    ``department`` overrides the department the file's folder implies. ``confine`` refuses paths
+    outside the inbox and processing folders (use it for paths that arrive in a request, such as
+    an Airflow run's conf); see :func:`unsafe_path`. A refused path is neither read, recorded nor
+    moved: the result has status ``rejected``, reason ``FILE_PATH_UNSAFE`` and no file id.
     """
     settings = settings or get_settings()
     settings.ensure_dirs()
-    reference = load_reference(settings)
     path = Path(path)
-    file_name = path.name
+    # A name is data: one carrying a personal identifier is masked everywhere it is written.
+    file_name = pii.mask(path.name)
+    problem = unsafe_path(path, settings, confine=confine)
+    if problem is not None:
+        params = {"path": pii.mask(str(path)), "detail": problem}
+        issue = Issue(file_name, None, None, "FILE_PATH_UNSAFE", params)
+        return LoadResult(
+            path=path, file_name=file_name, status=REJECTED, issues=[issue], message=issue.reason_en
+        )
+    reference = load_reference(settings)
     if department is None:
         department = infer_department(path, settings, reference, _root)
     result = LoadResult(path=path, file_name=file_name, status=REJECTED, department_code=None)
 
     if path.is_symlink() or not path.is_file():
         parsed = _reject_all(ParsedFile(None, None, None), file_name, [], "FILE_NOT_REGULAR")
+    elif file_name != path.name:
+        result.sha256, result.size_bytes = sha256_of(path)
+        parsed = ParsedFile(FORMAT_BY_EXTENSION.get(path.suffix.lower()), None, None)
+        finding = pii.first_finding([(None, "file_name", path.name)])
+        assert finding is not None
+        _reject_personal_data(parsed, file_name, [], finding)
     else:
         result.sha256, result.size_bytes = sha256_of(path)
         if result.size_bytes > settings.max_file_bytes:
@@ -550,6 +879,10 @@ def load_file(
     assert result.stored_path is not None
     if path.exists() or path.is_symlink():
         _store(path, result.stored_path, result.issues, settings)
+        if parsed.file_issue is not None and parsed.file_issue.reason_code == "FILE_CONTAINS_PERSONAL_DATA":
+            # The original is kept as evidence, readable by its owner only.
+            with contextlib.suppress(OSError):
+                result.stored_path.chmod(0o600)
     return result
 
 
@@ -570,7 +903,10 @@ def iter_submission_files(root: Path) -> list[Path]:
 
 
 def load_paths(
-    paths: Iterable[str | os.PathLike[str]] | None = None, settings: Settings | None = None
+    paths: Iterable[str | os.PathLike[str]] | None = None,
+    settings: Settings | None = None,
+    *,
+    confine: bool = False,
 ) -> list[LoadResult]:
     """Load files and folders (a folder: every file below it, the department from each file's
     sub-folder, as in the inbox). No paths: the inbox. A file whose load raises is reported with
@@ -592,7 +928,9 @@ def load_paths(
     with warehouse_connection(settings) as con:
         for path, root in targets:
             try:
-                results.append(load_file(path, settings=settings, _root=root, _connection=con))
+                results.append(
+                    load_file(path, settings=settings, confine=confine, _root=root, _connection=con)
+                )
             except Exception as exc:  # report and carry on: the file stays for a retry
                 message = f"{type(exc).__name__}: {exc}"
                 results.append(LoadResult(path=path, file_name=path.name, status=FAILED, message=message))

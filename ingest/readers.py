@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,14 @@ DATA_SHEET_NAMES = ("数据", "data")
 MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
 MAX_XLSX_MEMBERS = 10_000
 CSV_DELIMITERS = (",", "\t", ";")
+# More columns than any report form needs: a wrong delimiter, or a file built to exhaust memory.
+MAX_COLUMNS = 1000
+# A record list inside an object is depth 3; a record's value may be an object (4). Anything far
+# deeper is not a submission (and Python's json recursion would fail on it anyway).
+MAX_JSON_DEPTH = 16
+# Salvaged rows of a too-wide file keep this many cells in the quarantine.
+SALVAGE_CELLS = 50
+_CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 
 FORMAT_BY_EXTENSION = {
     ".csv": "csv",
@@ -45,6 +54,17 @@ class Grid:
     sheet: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    # CSV: False when the text does not end with a line break (a truncated upload, perhaps);
+    # ``open_quote_row``: the row in which the text ends inside a quoted cell.
+    complete: bool = True
+    open_quote_row: int | None = None
+    # XLSX: the other sheets (scanned for personal data, never loaded) and external links.
+    others: list[Grid] = field(default_factory=list)
+    external_links: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return max((len(cells) for _, cells in self.rows), default=0)
 
 
 @dataclass
@@ -68,6 +88,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
         candidates = ("utf-16",)
     else:
         candidates = ("utf-8", "gb18030")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        if not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            _check_mixed_encoding(data)
     for encoding in candidates:
         try:
             text = data.decode(encoding)
@@ -79,11 +104,70 @@ def decode_text(data: bytes) -> tuple[str, str]:
     raise FileRejected("FILE_ENCODING_UNKNOWN")
 
 
-def read_csv_grids(data: bytes) -> list[Grid]:
-    """The CSV parsed with every candidate delimiter; the caller keeps the one whose header it
-    recognises (more robust than sniffing a file whose first lines are a title)."""
-    text, encoding = decode_text(data)
+def _check_mixed_encoding(data: bytes) -> None:
+    """Refuse text that is UTF-8 on some lines and something else (GB18030) on others.
+
+    Decoding such a file as GB18030 "works" and silently turns the UTF-8 lines into mojibake. A line
+    counts as UTF-8 when it decodes as UTF-8 and holds CJK text (a GBK line is almost never valid
+    UTF-8 *and* CJK). The refusal carries each line decoded in its own encoding, so that the rows
+    are quarantined readable.
+    """
+    utf8_line = other_line = None
+    lines = data.removeprefix(b"\xef\xbb\xbf").split(b"\n")
+    texts: list[str] = []
+    for number, line in enumerate(lines, 1):
+        if line.isascii():
+            texts.append(line.decode("ascii"))
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            other_line = other_line or number
+            try:
+                text = line.decode("gb18030")
+            except UnicodeDecodeError:
+                text = line.decode("utf-8", errors="replace")
+        else:
+            if utf8_line is None and _CJK.search(text):
+                utf8_line = number
+        texts.append(text)
+    if utf8_line and other_line:
+        salvage = _parse_grids("\n".join(texts), "mixed")
+        raise FileRejected("FILE_ENCODING_MIXED", grids=salvage, utf8_line=utf8_line, other_line=other_line)
+
+
+def _open_quote_at_end(text: str, delimiter: str) -> bool:
+    """True when the text ends inside a quoted cell (the strict parser's "unexpected end of data")."""
+    if text.count('"') % 2 == 0:  # quotes inside quoted cells are doubled: an even count is closed
+        return False
+    try:
+        for _ in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
+
+
+def _salvage_narrow(grid: Grid) -> Grid:
+    """A too-wide grid cut to its first cells, for the quarantine."""
+    rows = []
+    for number, cells in grid.rows:
+        if len(cells) > SALVAGE_CELLS:
+            cells = [*cells[:SALVAGE_CELLS], f"...(+{len(cells) - SALVAGE_CELLS} cells not kept)"]
+        rows.append((number, cells))
+    return Grid(rows=rows, sheet=grid.sheet, encoding=grid.encoding, delimiter=grid.delimiter)
+
+
+def _too_wide(grid: Grid) -> FileRejected:
+    row, columns = max(((number, len(cells)) for number, cells in grid.rows), key=lambda item: item[1])
+    return FileRejected(
+        "FILE_TOO_WIDE", grids=[_salvage_narrow(grid)], row=row, columns=columns, limit=MAX_COLUMNS
+    )
+
+
+def _parse_grids(text: str, encoding: str) -> list[Grid]:
     grids = []
+    complete = text.endswith(("\n", "\r"))
     for delimiter in CSV_DELIMITERS:
         if delimiter != "," and delimiter not in text:
             continue
@@ -96,8 +180,23 @@ def read_csv_grids(data: bytes) -> list[Grid]:
             ]
         except csv.Error as exc:
             raise FileRejected("FILE_UNREADABLE", detail=f"CSV: {exc}") from exc
-        grids.append(Grid(rows=rows, encoding=encoding, delimiter=delimiter))
+        grid = Grid(rows=rows, encoding=encoding, delimiter=delimiter, complete=complete)
+        if rows and _open_quote_at_end(text, delimiter):
+            grid.open_quote_row = rows[-1][0]
+        grids.append(grid)
     return grids
+
+
+def read_csv_grids(data: bytes) -> list[Grid]:
+    """The CSV parsed with every candidate delimiter; the caller keeps the one whose header it
+    recognises (more robust than sniffing a file whose first lines are a title). Readings wider than
+    ``MAX_COLUMNS`` are dropped; if every reading is, the file is refused (``FILE_TOO_WIDE``)."""
+    text, encoding = decode_text(data)
+    grids = _parse_grids(text, encoding)
+    narrow = [grid for grid in grids if grid.width <= MAX_COLUMNS]
+    if grids and not narrow:
+        raise _too_wide(min(grids, key=lambda grid: grid.width))
+    return narrow
 
 
 def check_xlsx_archive(data: bytes, max_unpacked_bytes: int = MAX_XLSX_UNPACKED_BYTES) -> None:
@@ -121,8 +220,91 @@ def _ensure_defused_xml() -> None:
         raise RuntimeError("defusedxml is not installed: refusing to parse XLSX files without it")
 
 
+def _external_links(data: bytes) -> list[str]:
+    """The workbooks an XLSX links to (``xl/externalLinks/``): their file names, for the message."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = archive.namelist()
+        parts = [name for name in names if name.startswith("xl/externalLinks/") and name.endswith(".xml")]
+        targets = []
+        for name in names:
+            if name.startswith("xl/externalLinks/_rels/") and name.endswith(".rels"):
+                xml = archive.read(name).decode("utf-8", errors="replace")
+                targets.extend(re.findall(r'Target="([^"]*)"', xml))
+    if not parts:
+        return []
+    labels = [re.split(r"[/\\]", target.rstrip("/\\"))[-1] or target for target in targets]
+    return labels or [f"{len(parts)} external link(s)"]
+
+
+def _has_formulas(data: bytes) -> bool:
+    """True when any worksheet holds a formula (an ``<f>`` element)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name in archive.namelist():
+            if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
+                continue
+            tail = b""
+            with archive.open(name) as member:
+                for chunk in iter(lambda member=member: member.read(1 << 20), b""):
+                    if b"<f>" in tail + chunk or b"<f " in tail + chunk:
+                        return True
+                    tail = chunk[-8:]
+    return False
+
+
+def _sheet_rows(sheet: Any) -> list[tuple[int, list[Any]]]:
+    if hasattr(sheet, "reset_dimensions"):
+        # Some writers record a wrong used range; read every cell instead of trusting it.
+        sheet.reset_dimensions()
+    rows = []
+    for number, values in enumerate(sheet.iter_rows(values_only=True), 1):
+        cells = list(values)
+        while cells and cells[-1] is None:
+            cells.pop()
+        rows.append((number, cells))
+    return rows
+
+
+def _formula_text(value: Any) -> str | None:
+    if isinstance(value, str) and value.startswith("="):
+        return value
+    text = getattr(value, "text", None)  # openpyxl ArrayFormula / DataTableFormula
+    return text if isinstance(text, str) else None
+
+
+def _mark_uncomputed_formulas(data: bytes, grid: Grid) -> None:
+    """Put the formula text into cells that hold a formula without a cached result (openpyxl
+    ``data_only`` gives None there): the row is then refused as ``FORMULA_NOT_COMPUTED`` instead
+    of looking blank. Formulas are never evaluated."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False, keep_links=False)
+    try:
+        sheet = workbook[grid.sheet]
+        if hasattr(sheet, "reset_dimensions"):
+            sheet.reset_dimensions()
+        by_number = dict(grid.rows)
+        for number, values in enumerate(sheet.iter_rows(values_only=True), 1):
+            cells = by_number.get(number)
+            if cells is None:
+                continue
+            for index, value in enumerate(values):
+                formula = _formula_text(value)
+                if formula is None:
+                    continue
+                while len(cells) <= index:
+                    cells.append(None)
+                if cells[index] is None:
+                    cells[index] = formula
+    finally:
+        workbook.close()
+
+
 def read_xlsx_grid(data: bytes, max_unpacked_bytes: int = MAX_XLSX_UNPACKED_BYTES) -> Grid:
-    """The data sheet of a workbook: the sheet named 数据 or data, else the first sheet."""
+    """The data sheet of a workbook: the sheet named 数据 or data, else the first sheet.
+
+    The other sheets are read into ``Grid.others`` (for the personal-data scan only); links to
+    other workbooks are listed in ``Grid.external_links`` (the loader refuses such a file).
+    """
     check_xlsx_archive(data, max_unpacked_bytes)
     _ensure_defused_xml()
     import openpyxl
@@ -136,23 +318,35 @@ def read_xlsx_grid(data: bytes, max_unpacked_bytes: int = MAX_XLSX_UNPACKED_BYTE
         if not names:
             raise FileRejected("FILE_UNREADABLE", detail="the workbook has no sheet")
         chosen = next((name for name in names if name.strip().lower() in DATA_SHEET_NAMES), names[0])
-        sheet = workbook[chosen]
-        if hasattr(sheet, "reset_dimensions"):
-            # Some writers record a wrong used range; read every cell instead of trusting it.
-            sheet.reset_dimensions()
-        rows = []
-        for number, values in enumerate(sheet.iter_rows(values_only=True), 1):
-            cells = list(values)
-            while cells and cells[-1] is None:
-                cells.pop()
-            rows.append((number, cells))
-        return Grid(rows=rows, sheet=chosen)
+        grid = Grid(rows=_sheet_rows(workbook[chosen]), sheet=chosen)
+        grid.others = [Grid(rows=_sheet_rows(workbook[name]), sheet=name) for name in names if name != chosen]
+        grid.external_links = _external_links(data)
+        if _has_formulas(data):
+            _mark_uncomputed_formulas(data, grid)
     except FileRejected:
         raise
     except Exception as exc:
         raise FileRejected("FILE_UNREADABLE", detail=f"XLSX: {type(exc).__name__}: {exc}") from exc
     finally:
         workbook.close()
+    if grid.width > MAX_COLUMNS:
+        raise _too_wide(grid)
+    return grid
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
 
 
 def read_json_document(data: bytes) -> JsonDocument:
@@ -162,14 +356,29 @@ def read_json_document(data: bytes) -> JsonDocument:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
         raise FileRejected("JSON_INVALID", detail=f"line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except RecursionError as exc:
+        raise FileRejected("JSON_TOO_DEEP", limit=MAX_JSON_DEPTH) from exc
+    except ValueError as exc:  # e.g. an integer longer than Python's 4,300-digit conversion limit
+        raise FileRejected("JSON_INVALID", detail=str(exc)[:200]) from exc
     if isinstance(parsed, list):
-        return JsonDocument(records=parsed)
-    if isinstance(parsed, dict) and isinstance(parsed.get("records"), list):
+        document = JsonDocument(records=parsed)
+    elif isinstance(parsed, dict) and isinstance(parsed.get("records"), list):
         department = parsed.get("department")
         extra = {k: v for k, v in parsed.items() if k not in {"department", "records"}}
-        return JsonDocument(
+        document = JsonDocument(
             records=parsed["records"],
-            department=str(department).strip() if department not in (None, "") else None,
+            department=str(department).strip()
+            if isinstance(department, str | int) and department != ""
+            else None,
             extra=extra,
         )
-    raise FileRejected("JSON_SHAPE")
+    else:
+        raise FileRejected("JSON_SHAPE")
+    if json_depth(parsed) > MAX_JSON_DEPTH:
+        # Keep every record for the quarantine, the too-deep ones as a placeholder.
+        shallow = [
+            record if json_depth(record) <= MAX_JSON_DEPTH - 2 else f"(nested deeper than {MAX_JSON_DEPTH})"
+            for record in document.records
+        ]
+        raise FileRejected("JSON_TOO_DEEP", grids=[JsonDocument(records=shallow)], limit=MAX_JSON_DEPTH)
+    return document

@@ -84,6 +84,8 @@ def parse_number(raw: Any) -> ParsedNumber | None:
         return None
     if isinstance(raw, bool):
         raise ValueProblem("VALUE_NOT_NUMBER", value=str(raw))
+    if isinstance(raw, str) and raw.lstrip().startswith("="):
+        raise ValueProblem("FORMULA_NOT_COMPUTED", formula=normalize_text(raw)[:80])
     if isinstance(raw, int):
         return ParsedNumber(float(raw))
     if isinstance(raw, float):
@@ -125,6 +127,9 @@ def parse_period(raw: Any) -> str:
         return f"{raw.year:04d}-{raw.month:02d}"
     if is_missing(raw):
         raise ValueProblem("PERIOD_MISSING")
+    serial = excel_serial_date(raw)
+    if serial is not None:
+        raise ValueProblem("PERIOD_EXCEL_SERIAL", value=normalize_text(raw), date=serial.isoformat())
     text = normalize_text(raw).replace(" ", "")
     for pattern, kind in _PERIOD_PATTERNS:
         match = pattern.fullmatch(text)
@@ -139,6 +144,24 @@ def parse_period(raw: Any) -> str:
         if 1 <= month <= 12:
             return f"{year:04d}-{month:02d}"
     raise ValueProblem("PERIOD_INVALID", value=normalize_text(raw))
+
+
+# Excel's day 0 is 1899-12-30 (serials count from there, including the fictitious 1900-02-29).
+_EXCEL_EPOCH = date(1899, 12, 30)
+_SERIAL = re.compile(r"(\d{5})(?:\.\d+)?")
+
+
+def excel_serial_date(raw: Any) -> date | None:
+    """The date an Excel date serial stands for, when a cell looks like one (a five-digit number
+    between 1990 and 2099: 32874-73415), else None. A period cell that Excel turned into a date and
+    then lost its date format shows up as such a number."""
+    if isinstance(raw, bool):
+        return None
+    text = normalize_text(raw).replace(" ", "")
+    match = _SERIAL.fullmatch(text)
+    if not match or not 32874 <= int(match.group(1)) <= 73415:
+        return None
+    return date.fromordinal(_EXCEL_EPOCH.toordinal() + int(match.group(1)))
 
 
 def period_year(period: str) -> int:

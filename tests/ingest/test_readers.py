@@ -109,8 +109,9 @@ def test_xlsx_formulas_are_not_evaluated() -> None:
         {"数据": [["行政区划代码", "指标代码", "统计期", "数值"], ["330102", "PP01", "2023", "=1+1"]]}
     )
     extraction = extract_grid(read_xlsx_grid(data), None)
-    # openpyxl saved no cached result; the formula is neither run nor passed on as text.
-    assert extraction.records[0].values["value"] is None
+    # openpyxl saved no cached result; the formula is not run: its text marks the cell, so that
+    # the row is refused as FORMULA_NOT_COMPUTED rather than as a blank value.
+    assert extraction.records[0].values["value"] == "=1+1"
 
 
 def test_xlsx_unpacked_size_limit() -> None:

@@ -1,0 +1,177 @@
+"""Personal identifiers in aggregate submissions: found, refused, never stored.
+
+The scorecard takes aggregates (counts, rates, amounts per region). A file that carries a resident
+identity number or a mobile number in any cell, key, sheet name or in its own name is refused as a
+whole (``FILE_CONTAINS_PERSONAL_DATA``), and the numbers are masked wherever the loader writes
+something about the file (quarantine ``raw_record``, ``.errors.json``, ledger name and message).
+
+- Resident identity number (居民身份证号码, GB 11643-1999): 18 characters, six-digit region, birth
+  date YYYYMMDD (1900-2099), three-digit sequence, and the ISO 7064 MOD 11-2 check character
+  (weights 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2, check map ``10X98765432``). A number that fails
+  the check digit or the date is not an identity number and is left alone.
+- Mainland mobile number: ``1[3-9]`` and nine more digits (optionally ``+86``/``0086``/``86``
+  in front and a space or hyphen after the 3rd and 7th digits), not part of a longer digit run.
+
+Text is NFKC-normalised first, so full-width digits are caught too.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+ID_CHECK_MAP = "10X98765432"
+
+_ID_CANDIDATE = re.compile(
+    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])"
+)
+_MOBILE = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
+# Cheap pre-filter: text without seven digits in a row (or 3+4 with a separator) holds neither.
+_PREFILTER = re.compile(r"\d{7}|\d{3}[ -]\d{4}")
+
+KIND_ID = "resident_id"
+KIND_MOBILE = "mobile"
+KIND_NAMES = {KIND_ID: ("居民身份证号码", "resident ID number"), KIND_MOBILE: ("手机号码", "mobile number")}
+
+
+def id_check_character(first17: str) -> str:
+    """The GB 11643-1999 check character for the first 17 digits."""
+    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
+    return ID_CHECK_MAP[total % 11]
+
+
+def is_resident_id(text: str) -> bool:
+    """True for a well-formed 18-character resident ID number with a valid birth date and check
+    character."""
+    if len(text) != 18 or not text[:17].isdigit():
+        return False
+    try:
+        date(int(text[6:10]), int(text[10:12]), int(text[12:14]))
+    except ValueError:
+        return False
+    return id_check_character(text[:17]) == text[17].upper()
+
+
+def _normalized(text: str) -> str:
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+
+
+@dataclass(frozen=True)
+class Match:
+    kind: str
+    start: int
+    end: int
+
+
+def find_in_text(text: str) -> list[Match]:
+    """Personal identifiers in one piece of (NFKC-normalised) text."""
+    if not _PREFILTER.search(text):
+        return []
+    found = [
+        Match(KIND_ID, m.start(), m.end()) for m in _ID_CANDIDATE.finditer(text) if is_resident_id(m.group())
+    ]
+    taken = [(m.start, m.end) for m in found]
+    for m in _MOBILE.finditer(text):
+        if not any(start < m.end() and m.start() < end for start, end in taken):
+            found.append(Match(KIND_MOBILE, m.start(), m.end()))
+    return found
+
+
+def contains_personal_data(value: Any) -> list[str]:
+    """The kinds of identifier in a cell value (any type), in order found."""
+    if value is None or isinstance(value, bool):
+        return []
+    if isinstance(value, float):
+        if not value.is_integer():
+            return []
+        value = int(value)
+    return [match.kind for match in find_in_text(_normalized(str(value)))]
+
+
+def mask(text: str) -> str:
+    """Text with every identifier's letters and digits replaced by ``*``; everything else as it was
+    (full-width digits are found through NFKC, character by character, and masked in place)."""
+    if text.isascii():
+        normalized, origin = text, list(range(len(text)))
+    else:
+        pieces, origin = [], []
+        for index, char in enumerate(text):
+            piece = unicodedata.normalize("NFKC", char)
+            pieces.append(piece)
+            origin.extend([index] * len(piece))
+        normalized = "".join(pieces)
+    matches = find_in_text(normalized)
+    if not matches:
+        return text
+    out = list(text)
+    for match in matches:
+        for position in range(match.start, match.end):
+            index = origin[position]
+            if out[index].isalnum():
+                out[index] = "*"
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Where the first identifier was found, and how many cells hold one."""
+
+    kind: str
+    row_ref: str | None
+    field: str | None
+    count: int
+    kinds: tuple[str, ...]
+
+    def params(self) -> dict[str, Any]:
+        kinds = list(dict.fromkeys(self.kinds))
+        return {
+            "kind": " and ".join(KIND_NAMES[k][1] for k in kinds),
+            "kind_zh": "、".join(KIND_NAMES[k][0] for k in kinds),
+            "count": self.count,
+        }
+
+
+def might_contain(texts: Iterable[Any]) -> bool:
+    """Fast check over several values at once (e.g. a row's cells): False means none holds an
+    identifier; True means look cell by cell."""
+    line = "\x1f".join(str(value) for value in texts if value is not None)
+    return bool(_PREFILTER.search(_normalized(line)))
+
+
+def first_finding(cells: Iterable[tuple[str | None, str | None, Any]]) -> Finding | None:
+    """Scan ``(row_ref, field, value)`` triples; the first hit names the row and field."""
+    first: tuple[str, str | None, str | None] | None = None
+    count = 0
+    kinds: list[str] = []
+    for row_ref, field_name, value in cells:
+        found = contains_personal_data(value)
+        if not found:
+            continue
+        count += 1
+        kinds.extend(found)
+        if first is None:
+            first = (found[0], row_ref, field_name)
+    if first is None:
+        return None
+    return Finding(first[0], first[1], first[2], count, tuple(kinds))
+
+
+def walk_json(value: Any, ref: str = "document") -> Iterator[tuple[str, str | None, Any]]:
+    """Every key and scalar of a parsed JSON document as ``(ref, key, value)``, without recursion
+    (depth is checked by the reader, but a deep document must not crash the scan either)."""
+    stack: list[tuple[str, str | None, Any]] = [(ref, None, value)]
+    while stack:
+        where, key, item = stack.pop()
+        if isinstance(item, dict):
+            for child_key, child in item.items():
+                yield where, str(child_key), child_key
+                stack.append((where, str(child_key), child))
+        elif isinstance(item, list):
+            stack.extend((where, key, child) for child in reversed(item))
+        else:
+            yield where, key, item
