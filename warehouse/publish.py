@@ -2,22 +2,21 @@
 
 Layout under ``<home>/publish/``::
 
-    scorecards.duckdb            read-only DuckDB snapshot: schema ``marts`` (every mart) and
-                                 schema ``meta`` (publication, check_results, source_files)
-    manifest.json                the manifest of the current release
-    current -> releases/<run_id> symlink, flipped atomically
-    parquet -> current/parquet   one Parquet file per mart (stable path for BI tools)
-    report.html -> current/...   the bilingual HTML report of the current release
-    scorecards.xlsx -> current/… the Excel workbook for officials
-    releases/<run_id>/           manifest.json, parquet/<mart>.parquet, report.html and
-                                 scorecards.xlsx of each release
-                                 (the last few are kept)
+    releases/<run_id>/           one complete release: scorecards.duckdb (read-only snapshot:
+                                 schema ``marts``, every mart, and schema ``meta``: publication,
+                                 check_results, source_files), manifest.json,
+                                 parquet/<mart>.parquet, report.html, scorecards.xlsx
+                                 (the last few releases are kept)
+    current -> releases/<run_id> symlink, flipped atomically: this *is* the publication
+    scorecards.duckdb, manifest.json, parquet, report.html, scorecards.xlsx
+                                 stable names for BI tools and people: symlinks into current/
 
-Atomicity: everything is written aside first (a temporary DuckDB file in ``publish/``, a
-temporary release directory), then moved into place with ``os.replace`` / ``os.rename``. A reader
-that already has the old snapshot open keeps reading the old file (POSIX keeps the inode); a new
-reader sees either the old or the new snapshot, never a partial one. A failed gate, or any error
-while writing, publishes nothing and leaves the previous snapshot in place.
+Atomicity: a release is written completely in a hidden temporary directory, renamed to
+``releases/<run_id>``, and published by one ``os.replace`` of the ``current`` link. A new reader
+sees the old release or the new one, never a partial one or a mix (the snapshot of one release
+with the manifest of another); a reader that already has the old snapshot open keeps reading it
+(POSIX keeps the inode even when an old release is pruned). A failed gate, or any error or kill
+while writing, publishes nothing and leaves the previous release in place.
 
 Within one process DuckDB caches open databases by path, so a second ``duckdb.connect(path)``
 in a process that still holds the old snapshot returns the old data; :func:`open_snapshot`
@@ -52,6 +51,8 @@ if TYPE_CHECKING:
 
 SNAPSHOT_NAME = "scorecards.duckdb"
 MANIFEST_NAME = "manifest.json"
+#: Names in publish/ that BI tools and people use; each is a symlink into ``current``.
+STABLE_NAMES = (SNAPSHOT_NAME, MANIFEST_NAME, "parquet", REPORT_NAME, WORKBOOK_NAME)
 MARTS_SCHEMA = "marts"
 KEEP_RELEASES = 3
 #: File-ledger statuses whose rows are in the warehouse (the files the marts are built from).
@@ -194,9 +195,10 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
     publish_dir = settings.publish
     releases = publish_dir / "releases"
     releases.mkdir(parents=True, exist_ok=True)
-    tmp_snapshot = publish_dir / f".{SNAPSHOT_NAME}.{run_id}.tmp"
+    _remove_leftovers(publish_dir, releases)
     tmp_release = releases / f".{run_id}.tmp"
     final_release = releases / run_id
+    tmp_snapshot = tmp_release / SNAPSHOT_NAME
     published_at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         (tmp_release / "parquet").mkdir(parents=True)
@@ -245,19 +247,19 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
         # the Excel workbook, rendered from the snapshot about to be published.
         write_report(tmp_snapshot, tmp_release, manifest)
         write_workbook(tmp_snapshot, tmp_release / WORKBOOK_NAME)
+        _fsync_dir(tmp_release)
 
-        # Into place: the release directory, the snapshot, then the `current` pointer.
+        # Into place. The release is complete before anything points at it; then one atomic
+        # step, flipping `current`, publishes all of it (snapshot, manifest, Parquet, report and
+        # workbook together): a reader sees the old release or the new one, never a mix.
         os.rename(tmp_release, final_release)
-        os.replace(tmp_snapshot, snapshot_path(settings))
         _point(publish_dir / "current", Path("releases") / run_id)
-        for stable_name in ("parquet", REPORT_NAME, WORKBOOK_NAME):
-            if not (publish_dir / stable_name).is_symlink():
-                _point(publish_dir / stable_name, Path("current") / stable_name)
-        _write_atomic(manifest_path(settings), text)
+        for stable_name in STABLE_NAMES:
+            link = publish_dir / stable_name
+            if not link.is_symlink():  # first publication, or a file left by an older layout
+                _point(link, Path("current") / stable_name)
         _fsync_dir(publish_dir)
     except BaseException:
-        tmp_snapshot.unlink(missing_ok=True)
-        Path(f"{tmp_snapshot}.wal").unlink(missing_ok=True)
         shutil.rmtree(tmp_release, ignore_errors=True)
         raise
     _prune_releases(releases, keep=final_release)
@@ -271,6 +273,15 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
         marts=[name for name, _ in marts],
         gate=gate,
     )
+
+
+def _remove_leftovers(publish_dir: Path, releases: Path) -> None:
+    """Temporary files of a publisher that was killed (they are dot-files no reader takes for a
+    release; called under the publication lock, so no live publisher owns them)."""
+    for leftover in releases.glob(".*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)
+    for leftover in publish_dir.glob(".*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def _copy_marts(con: duckdb.DuckDBPyConnection, parquet_dir: Path) -> list[tuple[str, int]]:
