@@ -1,0 +1,456 @@
+"""What the Airflow DAGs share: assets, the warehouse pool, retry policy and failure alerts.
+Airflow DAG 共用的定义：资产、仓库写入池、重试策略与失败预警。
+
+The DAG files in ``dags/`` only wire tasks together; everything they share is defined here, in the
+installed package, so the scheduler, the workers, the tests and the demo agree on one definition.
+Importing this module does no I/O (no settings are read, no files are opened): DAG parsing stays
+cheap.
+
+Asset graph (资产图)::
+
+    inbox (AssetWatcher: scorecard.triggers.InboxTrigger)
+      -> scorecard_ingest          emits submissions_<department> (via the alias "submissions")
+    submissions_* | deadline_tick
+      -> scorecard_build           dbt build            emits warehouse_built
+    warehouse_built
+      -> scorecard_check_publish   Soda gate, publish   emits scorecards, or quality_failures
+    scorecards | quality_failures
+      -> scorecard_alerts          deliver alerts
+    @daily
+      -> scorecard_deadlines       late-submission check emits deadline_tick (and delivers alerts)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import Asset, AssetAlias, AssetWatcher
+
+from scorecard.triggers import InboxTrigger
+
+log = logging.getLogger(__name__)
+
+# The nine submitting divisions (dbt_project/seeds/departments.csv; a test keeps them equal).
+# Hard-coded so that parsing a DAG never reads the seed file.
+DEPARTMENTS: tuple[str, ...] = (
+    "social_assistance",
+    "child_welfare",
+    "social_welfare",
+    "elderly_care",
+    "charity_social_work",
+    "community_governance",
+    "social_affairs",
+    "place_names",
+    "resettlement",
+)
+UNASSIGNED = "unassigned"  # a file whose department the loader could not tell
+
+# DuckDB allows one writer process per file: every task that opens the warehouse runs in this pool.
+POOL = "duckdb_writer"
+POOL_SLOTS = 1
+POOL_DESCRIPTION = "DuckDB warehouse: one process at a time (DuckDB 单进程写锁)"
+
+TAGS_COMMON = ["scorecard", "共同富裕"]
+
+URI_PREFIX = "scorecard://"
+
+INBOX = Asset(
+    name="inbox",
+    uri=f"{URI_PREFIX}inbox",
+    watchers=[AssetWatcher(name="inbox_watcher", trigger=InboxTrigger())],
+)
+SUBMISSIONS_ALIAS = AssetAlias(name="submissions")
+
+
+def submissions_asset(department: str | None) -> Asset:
+    """The asset that changes when a department's submission is loaded (one per department)."""
+    code = department or UNASSIGNED
+    return Asset(name=f"submissions_{code}", uri=f"{URI_PREFIX}submissions/{code}")
+
+
+SUBMISSION_ASSETS: dict[str, Asset] = {code: submissions_asset(code) for code in (*DEPARTMENTS, UNASSIGNED)}
+DEADLINE_TICK = Asset(name="deadline_tick", uri=f"{URI_PREFIX}deadlines/tick")
+WAREHOUSE_BUILT = Asset(name="warehouse_built", uri=f"{URI_PREFIX}warehouse/built")
+SCORECARDS = Asset(name="scorecards", uri=f"{URI_PREFIX}publish/scorecards")
+QUALITY_FAILURES = Asset(name="quality_failures", uri=f"{URI_PREFIX}quality/failures")
+
+# Retries with exponential backoff (30 s, 60 s, ... capped at 10 min). 指数退避重试。
+DEFAULT_RETRIES = 2
+
+
+def default_args(**overrides: Any) -> dict[str, Any]:
+    args: dict[str, Any] = {
+        "owner": "scorecard",
+        "retries": DEFAULT_RETRIES,
+        "retry_delay": timedelta(seconds=30),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": timedelta(minutes=10),
+        "execution_timeout": timedelta(minutes=30),
+        "on_failure_callback": alert_on_failure,
+    }
+    args.update(overrides)
+    return args
+
+
+def failure_record(context: dict[str, Any]) -> dict[str, Any]:
+    """A JSON-able description of a failed task, from an Airflow callback context."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag_run = context.get("dag_run")
+    exception = context.get("exception")
+    return {
+        "dag_id": getattr(ti, "dag_id", None),
+        "task_id": getattr(ti, "task_id", None),
+        "run_id": getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None),
+        "map_index": getattr(ti, "map_index", None),
+        "try_number": getattr(ti, "try_number", None),
+        "error": None if exception is None else f"{type(exception).__name__}: {exception}"[:2000],
+    }
+
+
+def alert_on_failure(context: dict[str, Any]) -> None:
+    """``on_failure_callback``: raise an operational alert for a task that failed for good.
+
+    任务最终失败时，通过 warehouse.alerts 发出运维预警（JSON Lines 必发；已配置时发 webhook/邮件）。
+    Delivered at once through every configured channel (exactly once per failed try).
+    """
+    from warehouse.alerts import Alert, deliver_alerts
+
+    record = failure_record(context)
+    where = f"{record['dag_id']}.{record['task_id']}"
+    alert = Alert(
+        alert_id=f"airflow:{record['dag_id']}:{record['task_id']}:{record['run_id']}:"
+        f"{record['map_index']}:{record['try_number']}",
+        source="airflow",
+        alert_kind="pipeline_failure",
+        severity="error",
+        message_zh=f"流水线任务失败：{where}（运行 {record['run_id']}）：{record['error']}",
+        message_en=f"Pipeline task failed: {where} (run {record['run_id']}): {record['error']}",
+        run_id=record["run_id"],
+    )
+    report = deliver_alerts(alerts=[alert])
+    log.error("Pipeline failure alert %s delivered: %s", alert.alert_id, summarise(report))
+
+
+# ---------------------------------------------------------------------------------------------
+# Task helpers (called inside tasks, never at parse time). 任务内部调用的辅助函数。
+
+
+def claims_from_context(context: Any) -> list[dict[str, Any]]:
+    """The files this ingest run loads, each adopted by the run (an atomic rename of its claim
+    folder to ``<claim-id>@<run>``), so no other run loads it too.
+
+    Sources: the inbox watcher's events that started the run (several files dropped together can
+    land in one run), files named in ``conf`` (``{"path": ...}`` or ``{"paths": [...]}``,
+    optionally ``"department"``; a path inside the inbox is claimed first, a path elsewhere is
+    loaded in place), and every other claim in ``processing/`` that no run has adopted: an asset
+    event committed a moment after the scheduler created the previous run is in no run's
+    triggering events, and its file would otherwise wait for the trigger's sweep.
+    """
+    from pathlib import Path
+
+    from scorecard.config import get_settings
+    from scorecard.triggers import InboxScanner, adopt, claim_payload
+
+    settings = get_settings()
+    dag_run = context.get("dag_run")
+    run_id = str(getattr(dag_run, "run_id", None) or "manual")
+    owner = hashlib.sha1(run_id.encode()).hexdigest()[:10]
+    processing = settings.processing.resolve()
+
+    candidates: list[dict[str, Any]] = []
+    events = context.get("triggering_asset_events") or {}
+    try:
+        inbox_events = list(events[INBOX]) if events else []
+    except KeyError:
+        inbox_events = []
+    for event in inbox_events:
+        extra = dict(getattr(event, "extra", None) or {})
+        payload = extra.get("payload", extra)
+        if isinstance(payload, dict) and payload.get("path"):
+            candidates.append(dict(payload))
+    conf = dict(getattr(dag_run, "conf", None) or {})
+    paths = list(conf.get("paths") or [])
+    if conf.get("path"):
+        paths.insert(0, conf["path"])
+    if paths:
+        candidates.extend(claim_manual_paths(paths, department=conf.get("department")))
+    scanner = InboxScanner(settings.inbox, settings.processing, min_age_seconds=0)
+    known = {c["path"] for c in candidates}
+    candidates.extend(
+        claim_payload(path, processing)
+        for path in scanner.unowned_claims(older_than_seconds=0)
+        if str(path) not in known
+    )
+
+    claims: list[dict[str, Any]] = []
+    for candidate in candidates:
+        path = Path(candidate["path"])
+        if not path.resolve().is_relative_to(processing):
+            claims.append(candidate)  # a manual path outside our folders: loaded in place
+            continue
+        owned = adopt(path, owner)
+        if owned is None:
+            log.info("%s was adopted by another run (or is gone); skipping", path)
+            continue
+        claims.append({**candidate, "path": str(owned)})
+    return claims
+
+
+def claim_manual_paths(paths: list[str], *, department: str | None = None) -> list[dict[str, Any]]:
+    """Claims for files named in ``conf``: files in the inbox are claimed like the watcher does."""
+    from pathlib import Path
+
+    from scorecard.config import get_settings
+    from scorecard.triggers import InboxScanner
+
+    settings = get_settings()
+    inbox = settings.inbox.resolve()
+    scanner = InboxScanner(settings.inbox, settings.processing, min_age_seconds=0)
+    claims: list[dict[str, Any]] = []
+    for raw in paths:
+        path = Path(raw).expanduser().resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"conf names a file that does not exist: {path}")
+        if path.is_relative_to(inbox):
+            claim = scanner.claim(path, path.relative_to(inbox), path.stat().st_size)
+            if claim is None:
+                raise FileNotFoundError(f"{path} was claimed by someone else meanwhile")
+            payload = claim.payload()
+        else:
+            payload = {
+                "path": str(path),
+                "original_name": path.name,
+                "department": None,
+                "size": path.stat().st_size,
+                "relative_path": path.name,
+            }
+        if department:
+            payload["department"] = department
+        payload["manual"] = True
+        claims.append(payload)
+    return claims
+
+
+def load_claim(claim: dict[str, Any]) -> dict[str, Any] | None:
+    """Load one claimed file through ``ingest.loader``; ``None`` if the file has moved on.
+
+    The loader commits the rows and the ledger entry and moves the file to ``archive/`` or
+    ``rejected/``. A claim whose file is no longer there was handled by another run (e.g. it was
+    re-announced after a crash and loaded by that run); skipping it is correct, and the loader
+    would recognise the same bytes by their hash anyway. A file without a department folder
+    (``processing/_unsorted/<claim>/``) is loaded with its claim folder as the root, so the
+    loader takes the department from the file's content rather than from the folder name.
+    """
+    from pathlib import Path
+
+    from ingest.loader import load_file, load_paths
+    from scorecard.config import get_settings
+    from scorecard.triggers import UNSORTED
+
+    settings = get_settings()
+    path = Path(claim["path"])
+    if not path.exists():
+        log.warning("Claimed file %s is gone (handled by another run); skipping", path)
+        return None
+    department = claim.get("department")
+    if department is None and path.parent.parent.name == UNSORTED:
+        (result,) = load_paths([path.parent], settings=settings)
+        if result.status == "failed":
+            raise RuntimeError(f"loading {path} failed: {result.message}")
+    else:
+        result = load_file(path, department=department, settings=settings)
+    _remove_empty_claim_dir(path, settings.processing)
+    return {
+        "original_name": claim.get("original_name") or path.name,
+        "department": result.department_code or department,
+        "status": str(result.status),
+        "file_hash": result.sha256,
+        "file_id": result.file_id,
+        "periods": sorted(str(p) for p in (result.periods or [])),
+        "rows_loaded": result.rows_loaded,
+        "rows_rejected": result.rows_rejected,
+        "stored_path": None if result.stored_path is None else str(result.stored_path),
+    }
+
+
+def load_claims(claims: list[dict[str, Any]], outlet_events: Any) -> list[dict[str, Any]]:
+    """Load the claimed files one after the other (one process: the loader's imports and the
+    reference data are paid once) and add one asset event per file on its department's asset.
+
+    A load that raises (an infrastructure error: the loader refuses bad content without raising)
+    fails the task after the other files were loaded; the retry finds the loaded files gone and
+    loads only the rest.
+    """
+    loaded: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for claim in claims:
+        try:
+            summary = load_claim(claim)
+        except Exception as exc:
+            log.exception("Loading %s failed", claim.get("path"))
+            errors.append(f"{claim.get('original_name')}: {type(exc).__name__}: {exc}")
+            continue
+        if summary is None:
+            continue
+        loaded.append(summary)
+        outlet_events[SUBMISSIONS_ALIAS].add(
+            submissions_asset(summary["department"]),
+            extra={k: summary[k] for k in ("file_hash", "periods", "file_id", "status", "original_name")},
+        )
+        log.info("Loaded %s: %s", summary["original_name"], summary)
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(claims)} files failed to load: {errors[:5]}")
+    return loaded
+
+
+def _remove_empty_claim_dir(path: Any, processing: Any) -> None:
+    """After the loader moved the file away, drop its now empty ``processing/<dept>/<claim>/``."""
+    import contextlib
+    from pathlib import Path
+
+    claim_dir = Path(path).parent
+    processing = Path(processing).resolve()
+    if claim_dir.resolve().parent.parent == processing and not Path(path).exists():
+        # processing/<department>/<claim-id>@<run>/ (or an unadopted <claim-id>/)
+        with contextlib.suppress(OSError):
+            claim_dir.rmdir()
+
+
+def summarise(obj: Any, *, limit: int = 40) -> dict[str, Any]:
+    """A small JSON-able summary of a result object (scalars and short lists only) for XCom."""
+    import dataclasses
+
+    if obj is None:
+        return {}
+    if hasattr(obj, "to_dict"):
+        data = obj.to_dict()
+    elif dataclasses.is_dataclass(obj):
+        data = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+    elif isinstance(obj, dict):
+        data = obj
+    else:
+        data = {"value": str(obj)}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, str | int | float | bool) or value is None:
+            out[key] = value[:2000] if isinstance(value, str) else value
+        elif (
+            isinstance(value, list | tuple)
+            and len(value) <= limit
+            and all(isinstance(v, str | int | float | bool) or v is None for v in value)
+        ):
+            out[key] = list(value)
+        elif (
+            isinstance(value, dict)
+            and len(value) <= limit
+            and all(isinstance(v, str | int | float | bool) or v is None for v in value.values())
+        ):
+            out[key] = {str(k): v for k, v in value.items()}
+        elif hasattr(value, "__fspath__"):
+            out[key] = str(value)
+    for name in ("ok",):
+        if hasattr(obj, name) and name not in out:
+            out[name] = bool(getattr(obj, name))
+    return out
+
+
+def triggering_files(context: Any) -> list[dict[str, Any]]:
+    """The loads that started a build run (from the submissions_* asset events), for lineage."""
+    events = context.get("triggering_asset_events") or {}
+    files: list[dict[str, Any]] = []
+    for asset in list(events):
+        for event in events[asset]:
+            extra = dict(getattr(event, "extra", None) or {})
+            files.append({"asset": getattr(asset, "name", str(asset)), **extra})
+    return files
+
+
+def run_dbt_build(context: Any) -> dict[str, Any]:
+    """``dbt build`` in a subprocess (``warehouse.dbt.dbt_build``); raises if dbt failed."""
+    from warehouse.dbt import dbt_build
+
+    files = triggering_files(context)
+    result = dbt_build()
+    tail = "\n".join((result.stdout + "\n" + result.stderr).strip().splitlines()[-40:])
+    log.info("dbt build rc=%s\n%s", result.returncode, tail)
+    if not result.ok:
+        raise RuntimeError(f"dbt build failed (rc={result.returncode}):\n{tail}")
+    return {"returncode": result.returncode, "files": files[:100]}
+
+
+def run_quality_gate() -> dict[str, Any]:
+    """``quality.gate.run_gate``; returns where the full result is (a path, not the data)."""
+    from quality.gate import run_gate
+
+    gate = run_gate()
+    failures = [f"{c.dataset}: {c.check} -> {c.outcome}" for c in gate.failures][:50]
+    summary = {
+        "ok": bool(gate.ok),
+        "run_id": gate.run_id,
+        "results_path": gate.results_path,
+        "counts": gate.counts(),
+        "failures": failures,
+    }
+    log.info("Quality gate: %s", summary)
+    return summary
+
+
+def publish_after_gate(gate_summary: dict[str, Any]) -> dict[str, Any]:
+    """``warehouse.publish.publish`` with the gate result the previous task wrote to disk."""
+    from quality.gate import GateResult
+    from warehouse.publish import publish
+
+    results_path = gate_summary.get("results_path")
+    if not results_path:
+        raise RuntimeError("the quality gate did not record its results; refusing to publish")
+    with open(results_path, encoding="utf-8") as fh:
+        gate = GateResult.from_dict(json.load(fh))
+    if gate.run_id != gate_summary.get("run_id"):
+        raise RuntimeError(
+            f"gate results at {results_path} are from run {gate.run_id}, not {gate_summary['run_id']}"
+        )
+    result = publish(gate=gate)
+    if not result.published:
+        raise RuntimeError(f"publication failed: {result.reason}")
+    summary = {
+        "run_id": result.run_id,
+        "reason": result.reason,
+        "manifest_path": str(result.manifest_path),
+        "snapshot": str(result.snapshot),
+        "marts": list(result.marts),
+    }
+    log.info("Published: %s", summary)
+    return summary
+
+
+def deliver() -> dict[str, Any]:
+    """``warehouse.alerts.deliver_alerts``."""
+    from warehouse.alerts import deliver_alerts
+
+    report = deliver_alerts()
+    summary = {
+        "alerts": report.alerts,
+        "sent": report.sent,
+        "channels": {name: vars(counts) for name, counts in report.channels.items()},
+        "errors": report.errors[:20],
+    }
+    log.info("Alerts delivered: %s", summary)
+    if not report.ok:  # undelivered alerts stay pending; the retry (with backoff) sends them
+        raise RuntimeError(f"{len(report.errors)} alert deliveries failed: {report.errors[:5]}")
+    return summary
+
+
+def deadline_check() -> dict[str, Any]:
+    """The daily deadline run: skip until something was ever loaded, else ask for a rebuild."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from scorecard.config import get_settings
+
+    settings = get_settings()
+    if not settings.warehouse_path.exists():
+        raise AirflowSkipException("no warehouse yet (nothing loaded): no deadlines to judge")
+    return {"as_of": settings.today().isoformat()}

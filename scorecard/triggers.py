@@ -1,0 +1,295 @@
+"""The inbox trigger: turns a file landing in the inbox into an Airflow asset event.
+收件箱触发器：部门把文件放进收件箱，即产生一个 Airflow 资产事件。
+
+``InboxTrigger`` runs in the Airflow triggerer under an ``AssetWatcher`` (see ``dags/ingest.py``).
+It polls ``inbox/`` (department sub-folders ``inbox/<department_code>/<file>``; a file directly in
+``inbox/`` has no department and the loader works it out), and **claims** each finished file by an
+atomic ``os.rename`` into ``processing/<department>/<claim-id>/<original name>`` before announcing
+it. Because the rename is atomic on one filesystem:
+
+* many files arriving at once give one event each, and two triggerers racing for a file cannot
+  both win (the loser gets ``FileNotFoundError`` and skips it);
+* the triggerer restarting (it restarts a watcher after events, and on deployment) never announces
+  a file twice: an announced file is no longer in the inbox;
+* files that arrive while Airflow is down simply wait in the inbox and are claimed at start-up.
+
+An ingest run then *adopts* the claims it loads by renaming ``<claim-id>/`` to
+``<claim-id>@<run>/`` (:func:`adopt`), and every run adopts any claim nobody has adopted, so a file
+whose event was lost or attributed to no run is still loaded once; the trigger re-announces claims
+left unadopted for ``orphan_after_seconds`` to wake a run up.
+
+Files still being written are left alone: hidden files (``.name``), partial uploads (``*.part``,
+``*.tmp``, ``*.crdownload``), Office lock files (``~$name``), files modified less than
+``min_age_seconds`` ago and files whose size changed since the previous scan.
+
+The module is part of the installed ``scorecard`` package (not an Airflow plugins folder) so that
+the triggerer can import it whatever ``AIRFLOW_HOME`` is. It imports nothing heavy at module level
+apart from Airflow's trigger base class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", ".swp")
+UNSORTED = "_unsorted"  # processing/ folder for files dropped directly into inbox/
+OWNED_MARK = "@"  # processing/<department>/<claim-id>@<owner>/: adopted by an ingest run
+
+
+def claim_payload(path: Path, processing: Path, **extra: Any) -> dict[str, Any]:
+    """The event payload for a file at ``processing/<department>/<claim-id>/<file>``."""
+    department = path.parent.parent.name
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:  # adopted by a run meanwhile: the payload only wakes a run up
+        size = 0
+    return {
+        "path": str(path),
+        "original_name": path.name,
+        "department": None if department == UNSORTED else department,
+        "size": size,
+        "relative_path": str(path.relative_to(processing)),
+        **extra,
+    }
+
+
+def adopt(path: Path, owner: str) -> Path | None:
+    """Take ownership of a claim for one ingest run by renaming its claim folder (atomic).
+
+    Returns the file's new path, or ``None`` if another run adopted it first (or it is gone).
+    An already adopted claim is returned as it is (it belongs to whoever holds its path).
+    """
+    claim_dir = path.parent
+    if OWNED_MARK in claim_dir.name:
+        return path if path.exists() else None
+    owned_dir = claim_dir.with_name(f"{claim_dir.name}{OWNED_MARK}{owner}")
+    try:
+        os.rename(claim_dir, owned_dir)
+    except (FileNotFoundError, OSError) as exc:
+        if isinstance(exc, FileNotFoundError) or not claim_dir.exists():
+            return None
+        raise
+    target = owned_dir / path.name
+    return target if target.exists() else None
+
+
+def is_candidate_name(relative: Path) -> bool:
+    """True if no part of the path is hidden and the file name is not a partial/lock file."""
+    for part in relative.parts:
+        if part.startswith(".") or part.startswith("~$") or part.startswith("~"):
+            return False
+    name = relative.name.lower()
+    return not name.endswith(PARTIAL_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A file taken out of the inbox: where it is now and what it was called."""
+
+    path: str
+    original_name: str
+    department: str | None
+    size: int
+    relative_path: str
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "original_name": self.original_name,
+            "department": self.department,
+            "size": self.size,
+            "relative_path": self.relative_path,
+        }
+
+
+class InboxScanner:
+    """The synchronous part of the trigger: find finished files and claim them (unit-testable)."""
+
+    def __init__(self, inbox: Path, processing: Path, *, min_age_seconds: float = 2.0) -> None:
+        self.inbox = inbox
+        self.processing = processing
+        self.min_age_seconds = min_age_seconds
+        self._last_sizes: dict[str, int] = {}
+
+    def candidates(self, now: float | None = None) -> list[tuple[Path, Path, int]]:
+        """Finished files in the inbox as ``(absolute, relative, size)``, oldest first."""
+        now = time.time() if now is None else now
+        found: list[tuple[float, Path, Path, int]] = []
+        sizes: dict[str, int] = {}
+        if not self.inbox.is_dir():
+            return []
+        for root, dirs, files in os.walk(self.inbox):
+            # never descend into hidden folders (e.g. an uploader's .staging/)
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "~")))
+            for name in files:
+                absolute = Path(root) / name
+                relative = absolute.relative_to(self.inbox)
+                if not is_candidate_name(relative):
+                    continue
+                try:
+                    stat = absolute.stat()
+                except FileNotFoundError:  # vanished between listing and stat
+                    continue
+                if not absolute.is_file():
+                    continue
+                key = str(relative)
+                sizes[key] = stat.st_size
+                if now - stat.st_mtime < self.min_age_seconds:
+                    continue  # still being written (or just renamed in: wait a moment)
+                previous = self._last_sizes.get(key)
+                if previous is not None and previous != stat.st_size:
+                    continue  # grew since the last scan
+                found.append((stat.st_mtime, absolute, relative, stat.st_size))
+        self._last_sizes = sizes
+        found.sort(key=lambda item: (item[0], str(item[2])))
+        return [(absolute, relative, size) for _, absolute, relative, size in found]
+
+    def claim(self, absolute: Path, relative: Path, size: int) -> Claim | None:
+        """Move one file into processing/ atomically; ``None`` if someone else got it first."""
+        department = relative.parts[0] if len(relative.parts) > 1 else None
+        claim_dir = (
+            self.processing
+            / (department or UNSORTED)
+            / f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
+        )
+        claim_dir.mkdir(parents=True, exist_ok=False)
+        target = claim_dir / absolute.name
+        try:
+            os.rename(absolute, target)
+        except FileNotFoundError:
+            # lost the race to another triggerer (or the sender withdrew the file)
+            claim_dir.rmdir()
+            return None
+        return Claim(
+            path=str(target),
+            original_name=absolute.name,
+            department=department,
+            size=size,
+            relative_path=str(relative),
+        )
+
+    def unowned_claims(self, older_than_seconds: float, now: float | None = None) -> list[Path]:
+        """Claims in ``processing/<department>/<claim-id>/`` that no ingest run has adopted yet
+        and that were claimed more than ``older_than_seconds`` ago (their announcement was lost,
+        or was consumed by a run created a moment too early). Adopted claims (``<claim-id>@<run>``)
+        are never returned: a run owns them."""
+        now = time.time() if now is None else now
+        found: list[Path] = []
+        if not self.processing.is_dir():
+            return found
+        for department_dir in sorted(self.processing.iterdir()):
+            if not department_dir.is_dir() or department_dir.name.startswith("."):
+                continue
+            for claim_dir in sorted(department_dir.iterdir()):
+                if not claim_dir.is_dir() or OWNED_MARK in claim_dir.name or claim_dir.name.startswith("."):
+                    continue
+                for file in sorted(claim_dir.iterdir()):
+                    try:
+                        stat = file.stat()
+                    except FileNotFoundError:
+                        continue
+                    # rename updates ctime, so ctime is "when it was claimed"
+                    if file.is_file() and now - stat.st_ctime >= older_than_seconds:
+                        found.append(file)
+        return found
+
+    def claim_ready(self, now: float | None = None) -> Iterator[Claim]:
+        """Claim every finished file, one at a time (lazily, so a caller can stop in between)."""
+        for absolute, relative, size in self.candidates(now):
+            claim = self.claim(absolute, relative, size)
+            if claim is not None:
+                yield claim
+
+
+class InboxTrigger(BaseEventTrigger):
+    """Watch the inbox; yield one ``TriggerEvent`` per claimed file. 监视收件箱并认领文件。
+
+    Args:
+        inbox / processing: folders to watch and to claim into. ``None`` (the default) means
+            "from ``scorecard.config.get_settings()`` in the triggerer", so the DAG file does no
+            path resolution at parse time and one deployment setting (``SCORECARD_HOME``) decides.
+        poll_interval: seconds between scans.
+        min_age_seconds: a file must be unmodified this long (and its size unchanged between two
+            scans) before it is claimed.
+        orphan_after_seconds: claims in ``processing/`` that no ingest run has adopted after this
+            long are announced again (checked every ``sweep_interval`` seconds). Their first
+            announcement was lost (the triggerer stopped between the rename and recording the
+            event) or landed in a run that was created a moment before the event was committed.
+            An announcement only wakes an ingest run up: runs adopt claims by an atomic rename,
+            so a claim is loaded once however often it is announced. ``0`` or less disables it.
+    """
+
+    def __init__(
+        self,
+        inbox: str | None = None,
+        processing: str | None = None,
+        poll_interval: float = 2.0,
+        min_age_seconds: float = 2.0,
+        orphan_after_seconds: float = 60.0,
+        sweep_interval: float = 15.0,
+    ) -> None:
+        super().__init__()
+        self.orphan_after_seconds = orphan_after_seconds
+        self.sweep_interval = sweep_interval
+        self.inbox = inbox
+        self.processing = processing
+        self.poll_interval = poll_interval
+        self.min_age_seconds = min_age_seconds
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "inbox": self.inbox,
+                "processing": self.processing,
+                "poll_interval": self.poll_interval,
+                "min_age_seconds": self.min_age_seconds,
+                "orphan_after_seconds": self.orphan_after_seconds,
+                "sweep_interval": self.sweep_interval,
+            },
+        )
+
+    def scanner(self) -> InboxScanner:
+        if self.inbox is None or self.processing is None:
+            from scorecard.config import get_settings
+
+            settings = get_settings()
+            inbox = Path(self.inbox) if self.inbox else settings.inbox
+            processing = Path(self.processing) if self.processing else settings.processing
+        else:
+            inbox, processing = Path(self.inbox), Path(self.processing)
+        inbox.mkdir(parents=True, exist_ok=True)
+        processing.mkdir(parents=True, exist_ok=True)
+        return InboxScanner(inbox, processing, min_age_seconds=self.min_age_seconds)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        scanner = self.scanner()
+        self.log.info("Watching %s (claiming into %s)", scanner.inbox, scanner.processing)
+        announced: dict[str, float] = {}
+        last_sweep = 0.0
+        while True:
+            # Claim and yield back to back with no await in between: a cancellation (triggerer
+            # shutting down) can only land while sleeping, never between a claim and its event.
+            for claim in scanner.claim_ready():
+                self.log.info("Claimed %s -> %s", claim.relative_path, claim.path)
+                yield TriggerEvent(claim.payload())
+            now = time.time()
+            if self.orphan_after_seconds > 0 and now - last_sweep >= self.sweep_interval:
+                last_sweep = now
+                for path in scanner.unowned_claims(self.orphan_after_seconds, now):
+                    # an unadopted claim is re-announced at most every 30 s (or orphan_after)
+                    if now - announced.get(str(path), 0.0) < max(self.orphan_after_seconds, 30.0):
+                        continue
+                    announced[str(path)] = now
+                    self.log.warning("Re-announcing unadopted claim %s", path)
+                    yield TriggerEvent(claim_payload(path, scanner.processing, recovered=True))
+            await asyncio.sleep(self.poll_interval)

@@ -1,0 +1,166 @@
+"""End to end through Airflow's own runner: ``dag.test()`` of ingest -> build -> check and publish
+-> alerts on generated submissions, in a temporary AIRFLOW_HOME, SCORECARD_HOME and warehouse."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from scorecard.config import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def dags(airflow_db):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    for dag in bag.dags.values():  # fail fast here: dag.test() would sit out the retry delays
+        for task in dag.tasks:
+            task.retries = 0
+    return bag.dags
+
+
+def run(dag, **kwargs):
+    from airflow.utils.state import DagRunState
+
+    dag_run = dag.test(**kwargs)
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert dag_run.state == DagRunState.SUCCESS, states
+    return dag_run, states
+
+
+def xcom(dag_run, task_id: str):
+    (ti,) = [ti for ti in dag_run.get_task_instances() if ti.task_id == task_id]
+    return ti.xcom_pull(task_ids=task_id)
+
+
+def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
+    from ingest.generate import generate
+    from warehouse.publish import open_snapshot
+
+    staging = tmp_path / "generated"
+    generate(staging, settings=settings)
+    dropped = []
+    for source in sorted(
+        p
+        for p in staging.rglob("*")
+        if (p.is_file() and p.suffix != ".json")
+        or (p.is_file() and p.suffix == ".json" and p.name != "faults_manifest.json")
+    ):
+        target = settings.inbox / source.relative_to(staging)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, target)
+        dropped.append(target)
+    assert len(dropped) > 50
+
+    # 1. ingest, as a manual run naming the files (the watcher's events take the same path)
+    ingest_run, states = run(dags["scorecard_ingest"], run_conf={"paths": [str(p) for p in dropped]})
+    assert states == {"claimed_files": "success", "load_submissions": "success"}
+    loads = {(r["original_name"], r["status"]) for r in ingest_run_results(ingest_run)}
+    assert len(loads) == len(dropped)
+    assert {status for _, status in loads} <= {"loaded", "loaded_with_rejects"}
+    assert not [p for p in settings.inbox.rglob("*") if p.is_file()]  # all claimed
+    assert not [p for p in settings.processing.rglob("*") if p.is_file()]  # all loaded and moved
+    archived = [p for p in settings.archive.rglob("*") if p.is_file() and not p.name.endswith(".errors.json")]
+    assert len(archived) == len(dropped)
+
+    # the asset events on the department assets carry the hash, periods and file id
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetModel.name, AssetEvent.extra).join(AssetEvent, AssetEvent.asset_id == AssetModel.id)
+        ).all()
+    events = [(name, extra) for name, extra in rows if name.startswith("submissions_")]
+    assert len(events) == len(dropped)
+    assert {name for name, _ in events} == {f"submissions_{p.parent.name}" for p in dropped}
+    for _, extra in events:
+        assert len(extra["file_hash"]) == 64 and extra["periods"] and extra["file_id"] is not None
+
+    # 2. build, 3. gate and publish, 4. alerts
+    run(dags["scorecard_build"])
+    check_run, states = run(dags["scorecard_check_publish"])
+    assert states["publish_snapshot"] == "success"
+    assert states["report_quality_failure"] == "skipped" and states["fail_run"] == "skipped"
+    published = xcom(check_run, "publish_snapshot")
+    manifest = json.loads((settings.publish / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["run_id"] == published["run_id"]
+    hashes = {extra["file_hash"] for _, extra in events}
+    assert hashes <= {f["sha256"] for f in manifest["source_files"]}
+    con = open_snapshot(settings=settings)
+    try:
+        query = "select count(*) from marts.dim_region where region_level = 'city'"
+        cities = con.execute(query).fetchone()[0]
+    finally:
+        con.close()
+    assert cities == 11
+
+    run(dags["scorecard_alerts"])
+    assert (settings.alerts_dir / "alerts.jsonl").exists()
+
+
+def ingest_run_results(dag_run) -> list[dict]:
+    return xcom(dag_run, "load_submissions")
+
+
+def test_failure_callback_raises_an_alert(settings) -> None:
+    from scorecard.airflow_support import alert_on_failure
+
+    class TI:
+        dag_id, task_id, run_id, map_index, try_number = "scorecard_build", "dbt_build", "manual__x", -1, 3
+
+    alert_on_failure({"ti": TI(), "exception": RuntimeError("dbt build failed (rc=1)")})
+    lines = (settings.alerts_dir / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
+    (record,) = [json.loads(line) for line in lines]
+    assert record["alert_kind"] == "pipeline_failure"
+    assert "scorecard_build.dbt_build" in record["message_en"] and "rc=1" in record["message_en"]
+    assert "流水线任务失败" in record["message_zh"]
+    # the same failed try is alerted once, however often the callback fires
+    alert_on_failure({"ti": TI(), "exception": RuntimeError("dbt build failed (rc=1)")})
+    assert len((settings.alerts_dir / "alerts.jsonl").read_text(encoding="utf-8").splitlines()) == 1
+
+
+def test_failed_gate_publishes_nothing_and_announces_the_failure(dags, settings, monkeypatch) -> None:
+    from airflow.utils.state import DagRunState
+
+    import quality.gate
+    from quality.gate import CheckRecord, GateResult
+
+    def failing_gate(settings=None):
+        record = CheckRecord(
+            stage="marts",
+            contract="c",
+            dataset="marts.fct_x",
+            check="row_count > 0",
+            outcome="fail",
+            diagnostic="",
+        )
+        gate = GateResult(run_id="gate-test-1", checked_at="now", warehouse="wh", results=[record])
+        path = settings_dir / "gate.json"
+        path.write_text(json.dumps(gate.to_dict()), encoding="utf-8")
+        gate.results_path = str(path)
+        return gate
+
+    settings_dir = settings.home
+    monkeypatch.setattr(quality.gate, "run_gate", failing_gate)
+    dag_run = dags["scorecard_check_publish"].test()
+    states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+    assert dag_run.state == DagRunState.FAILED
+    assert states == {
+        "quality_gate": "success",
+        "gate_passed": "success",
+        "publish_snapshot": "skipped",
+        "report_quality_failure": "success",
+        "fail_run": "failed",
+    }
+    assert not (settings.publish / "manifest.json").exists()
+    report = xcom(dag_run, "report_quality_failure")
+    assert report["failures"] == ["marts.fct_x: row_count > 0 -> fail"]

@@ -1,0 +1,196 @@
+"""DAG integrity: the five DAGs import cleanly, are wired to the right assets, retry, alert on
+failure, put every warehouse task in the one-slot pool, and do no I/O when parsed."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from scorecard.config import REPO_ROOT
+
+DAGS_FOLDER = REPO_ROOT / "dags"
+DAG_FILES = sorted(p for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith("_"))
+EXPECTED_DAGS = {
+    "scorecard_ingest",
+    "scorecard_build",
+    "scorecard_check_publish",
+    "scorecard_alerts",
+    "scorecard_deadlines",
+}
+# Tasks that open the DuckDB warehouse (or run dbt/Soda on it): all in the one-slot pool.
+WAREHOUSE_TASKS = {
+    ("scorecard_ingest", "load_submissions"),
+    ("scorecard_build", "dbt_build"),
+    ("scorecard_check_publish", "quality_gate"),
+    ("scorecard_check_publish", "publish_snapshot"),
+    ("scorecard_deadlines", "deadline_tick"),
+}
+
+
+def scheduled_on(dag) -> dict[str, object]:
+    """The assets a DAG is scheduled on, by name (walking AssetAny/AssetAll)."""
+    found: dict[str, object] = {}
+
+    def walk(node) -> None:
+        if hasattr(node, "objects"):
+            for child in node.objects:
+                walk(child)
+        else:
+            found[node.name] = node
+
+    walk(dag.timetable.asset_condition)
+    return found
+
+
+def callbacks(task) -> list:
+    value = task.on_failure_callback
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+def test_no_import_errors_and_all_dags_present(dagbag) -> None:
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == EXPECTED_DAGS
+
+
+def test_tags_docs_in_both_languages_and_no_catchup(dagbag) -> None:
+    for dag_id in EXPECTED_DAGS:
+        dag = dagbag.dags.get(dag_id)
+        assert "scorecard" in dag.tags, dag_id
+        assert len(dag.tags) >= 3, dag_id  # a functional tag besides the project ones
+        assert "中文" in dag.doc_md and "English" in dag.doc_md, dag_id
+        assert dag.catchup is False, dag_id
+        for task in dag.tasks:
+            assert task.doc_md or task.doc or task.__doc__, (dag_id, task.task_id)
+
+
+def test_retries_with_backoff_and_failure_alerts(dagbag) -> None:
+    from scorecard.airflow_support import alert_on_failure
+
+    for dag_id in EXPECTED_DAGS:
+        for task in dagbag.dags.get(dag_id).tasks:
+            if (dag_id, task.task_id) == ("scorecard_check_publish", "fail_run"):
+                assert task.retries == 0  # a failed gate does not get better by retrying
+                assert alert_on_failure not in callbacks(task)  # its checks are the alert
+                continue
+            assert alert_on_failure in callbacks(task), (dag_id, task.task_id)
+            assert task.retries >= 2, (dag_id, task.task_id)
+            assert task.retry_exponential_backoff > 0, (dag_id, task.task_id)
+
+
+def test_every_warehouse_task_uses_the_one_slot_pool(dagbag) -> None:
+    from scorecard.airflow_support import POOL, POOL_SLOTS
+
+    assert POOL_SLOTS == 1
+    pooled = {
+        (dag_id, task.task_id)
+        for dag_id in EXPECTED_DAGS
+        for task in dagbag.dags.get(dag_id).tasks
+        if task.pool == POOL
+    }
+    assert pooled == WAREHOUSE_TASKS
+
+
+def test_asset_wiring(dagbag) -> None:
+    from scorecard import airflow_support as s
+    from scorecard.triggers import InboxTrigger
+
+    ingest = dagbag.dags.get("scorecard_ingest")
+    assert list(scheduled_on(ingest)) == ["inbox"]
+    (watcher,) = scheduled_on(ingest)["inbox"].watchers
+    assert isinstance(watcher.trigger, InboxTrigger)
+    load = ingest.get_task("load_submissions")
+    assert [o.name for o in load.outlets] == ["submissions"]  # the alias: one event per department
+
+    build_assets = set(scheduled_on(dagbag.dags.get("scorecard_build")))
+    assert build_assets == {f"submissions_{d}" for d in (*s.DEPARTMENTS, s.UNASSIGNED)} | {"deadline_tick"}
+    assert [o.name for o in dagbag.dags.get("scorecard_build").get_task("dbt_build").outlets] == [
+        "warehouse_built"
+    ]
+
+    check = dagbag.dags.get("scorecard_check_publish")
+    assert set(scheduled_on(check)) == {"warehouse_built"}
+    assert [o.name for o in check.get_task("publish_snapshot").outlets] == ["scorecards"]
+    assert [o.name for o in check.get_task("report_quality_failure").outlets] == ["quality_failures"]
+
+    alerts = dagbag.dags.get("scorecard_alerts")
+    assert set(scheduled_on(alerts)) == {"scorecards", "quality_failures"}
+    deadlines = dagbag.dags.get("scorecard_deadlines")
+    assert deadlines.timetable.expression == "0 22 * * *"
+    assert [o.name for o in deadlines.get_task("deadline_tick").outlets] == ["deadline_tick"]
+
+    # the asset graph has no cycle and every consumed asset has a producer or a watcher
+    produced = {"inbox"}
+    for dag_id in EXPECTED_DAGS:
+        for task in dagbag.dags.get(dag_id).tasks:
+            produced |= {o.name for o in task.outlets}
+    produced |= {f"submissions_{d}" for d in (*s.DEPARTMENTS, s.UNASSIGNED)}  # via the alias
+    for dag_id in EXPECTED_DAGS - {"scorecard_deadlines"}:
+        consumed = set(scheduled_on(dagbag.dags.get(dag_id)))
+        assert consumed <= produced, dag_id
+
+
+def test_departments_constant_matches_the_seed() -> None:
+    from scorecard.airflow_support import DEPARTMENTS
+
+    with (REPO_ROOT / "dbt_project" / "seeds" / "departments.csv").open(encoding="utf-8") as fh:
+        seed = [row["department_code"] for row in csv.DictReader(fh)]
+    assert sorted(DEPARTMENTS) == sorted(seed)
+
+
+def test_gate_branches_to_publish_or_to_a_failed_run(dagbag) -> None:
+    check = dagbag.dags.get("scorecard_check_publish")
+    branch = check.get_task("gate_passed")
+    assert branch.downstream_task_ids == {"publish_snapshot", "report_quality_failure"}
+    assert check.get_task("report_quality_failure").downstream_task_ids == {"fail_run"}
+    # the run's state follows its leaves: publish (passed) or fail_run (failed)
+    assert {t.task_id for t in check.leaves} == {"publish_snapshot", "fail_run"}
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_parses_fast_without_io_or_heavy_imports(dag_file: Path) -> None:
+    probe = Path(__file__).with_name("dag_io_probe.py")
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, str(probe), str(dag_file)], capture_output=True, text=True, timeout=120, check=False
+    )
+    wall = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["io"] == [], report["io"]
+    assert report["heavy_modules"] == [], report["heavy_modules"]
+    # the DAG file's own cost, on top of importing Airflow (about 2-4 s, paid once per process)
+    assert report["seconds"] < 1.0, report
+    print(f"{dag_file.name}: {report['seconds'] * 1000:.0f} ms own, {wall:.1f} s with the interpreter")
+
+
+def test_probe_catches_top_level_io(tmp_path: Path) -> None:
+    """The I/O probe itself must be able to fail: a DAG file reading a file at parse time."""
+    bad = tmp_path / "bad_dag.py"
+    bad.write_text("open(__file__).read()\n", encoding="utf-8")
+    probe = Path(__file__).with_name("dag_io_probe.py")
+    env = {**os.environ, "DAG_IO_PROBE_EXTRA_ROOT": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, str(probe), str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["io"] and report["io"][0].startswith("open "), report

@@ -1,0 +1,125 @@
+"""docker-compose.yml, checked statically (no Docker here): valid YAML, the components of a
+distributed Airflow, volumes consistent with the scorecard settings, no secret in the file, no
+"everyone is admin" auth, CeleryExecutor."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scorecard.config import REPO_ROOT, Settings
+
+COMPOSE = REPO_ROOT / "docker-compose.yml"
+AIRFLOW_SERVICES = {
+    "airflow-apiserver": "api-server",
+    "airflow-scheduler": "scheduler",
+    "airflow-dag-processor": "dag-processor",
+    "airflow-triggerer": "triggerer",
+    "airflow-worker": "celery worker",
+}
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+def env_of(service: dict) -> dict[str, str]:
+    return {k: str(v) for k, v in (service.get("environment") or {}).items()}
+
+
+def test_services_and_commands(compose) -> None:
+    services = compose["services"]
+    assert {"postgres", "redis", "airflow-init", *AIRFLOW_SERVICES} <= set(services)
+    for name, command in AIRFLOW_SERVICES.items():
+        assert services[name]["command"] == command, name
+    assert services["airflow-worker"]["deploy"]["replicas"]  # scale out by replicas
+    # every Airflow component waits for the DB migration and the pool
+    for name in AIRFLOW_SERVICES:
+        depends = services[name]["depends_on"]
+        assert depends["airflow-init"]["condition"] == "service_completed_successfully", name
+        assert depends["postgres"]["condition"] == "service_healthy", name
+    init = "\n".join(services["airflow-init"]["command"])
+    assert "airflow db migrate" in init
+    assert "airflow pools set duckdb_writer 1" in init
+
+
+def test_celery_postgres_redis_and_auth(compose) -> None:
+    for name in AIRFLOW_SERVICES:
+        env = env_of(compose["services"][name])
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert "postgresql" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"], name
+        assert "@postgres:5432/" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"], name
+        assert (
+            "redis://" in env["AIRFLOW__CELERY__BROKER_URL_CMD"]
+            and "@redis:6379" in env["AIRFLOW__CELERY__BROKER_URL_CMD"]
+        ), name
+        assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "False", name
+        assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith("/run/secrets/"), name
+        assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False", name
+        assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/opt/scorecard/dags", name
+
+
+def test_no_secret_is_written_in_the_file(compose) -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    # no key=value or key: value that looks like a literal password, token or key
+    for match in re.finditer(r"(?i)(password|secret|token|fernet|passwd)[A-Z_]*\s*[:=]\s*(\S+)", text):
+        value = match.group(2)
+        assert value.startswith(("/run/secrets/", "${", "deploy/secrets/", "cat", "-")) or value.endswith(
+            ":"
+        ), match.group(0)
+    assert not re.search(r"://[^:/\s]+:[^@$\s%]+@", text), "credentials inside a URL"
+    # secrets come from files that are git-ignored
+    for name, secret in compose["secrets"].items():
+        path = REPO_ROOT / secret["file"]
+        assert path.parent == REPO_ROOT / "deploy" / "secrets", name
+    ignore = (REPO_ROOT / "deploy" / "secrets" / ".gitignore").read_text(encoding="utf-8").split()
+    assert ignore[0] == "*"
+    # every secret an Airflow component reads is mounted into it
+    for name in AIRFLOW_SERVICES:
+        service = compose["services"][name]
+        env_text = "\n".join(env_of(service).values())
+        for used in re.findall(r"/run/secrets/(\w+)", env_text):
+            assert used in service["secrets"], (name, used)
+            assert used in compose["secrets"], used
+    postgres = compose["services"]["postgres"]
+    assert postgres["environment"]["POSTGRES_PASSWORD_FILE"] == "/run/secrets/postgres_password"
+    assert "POSTGRES_PASSWORD" not in postgres["environment"]
+
+
+def test_volumes_match_the_scorecard_settings(compose) -> None:
+    home = Path("/opt/scorecard/var")
+    settings = Settings(home=home)
+    for name in ("airflow-init", *AIRFLOW_SERVICES):
+        service = compose["services"][name]
+        assert env_of(service)["SCORECARD_HOME"] == str(home), name
+        mounts = dict(reversed(v.split(":")[:2]) for v in service["volumes"])
+        assert mounts[str(home)] == "scorecard-data", name
+        assert mounts[str(settings.publish)] == "scorecard-publish", name
+        # inbox and processing are on one volume (the trigger claims by an atomic rename) and so are
+        # archive/rejected (the loader moves files there) and the warehouse file
+        for path in (
+            settings.inbox,
+            settings.processing,
+            settings.archive,
+            settings.rejected,
+            settings.warehouse_path,
+            settings.alerts_dir,
+        ):
+            owner = max((m for m in mounts if str(path).startswith(m + "/") or str(path) == m), key=len)
+            assert mounts[owner] == "scorecard-data", (name, path)
+    assert {"scorecard-data", "scorecard-publish", "postgres-db"} <= set(compose["volumes"])
+
+
+def test_image_runs_the_repository_dags_and_dbt_project() -> None:
+    dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
+    assert "uv sync --frozen" in dockerfile
+    for folder in ("scorecard", "ingest", "quality", "warehouse", "dbt_project", "dags"):
+        assert f"COPY {folder} ./{folder}" in dockerfile
+        assert (REPO_ROOT / folder).is_dir()
+    assert "apache-airflow-providers-celery" in dockerfile
+    assert "AIRFLOW__CORE__DAGS_FOLDER=/opt/scorecard/dags" in dockerfile
+    assert "SCORECARD_HOME=/opt/scorecard/var" in dockerfile
