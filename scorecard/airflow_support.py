@@ -204,6 +204,7 @@ def claim_manual_paths(paths: list[str], *, department: str | None = None) -> li
     """Claims for files named in ``conf``: files in the inbox are claimed like the watcher does."""
     from pathlib import Path
 
+    from ingest.loader import unsafe_path
     from scorecard.config import get_settings
     from scorecard.triggers import InboxScanner
 
@@ -212,6 +213,11 @@ def claim_manual_paths(paths: list[str], *, department: str | None = None) -> li
     scanner = InboxScanner(settings.inbox, settings.processing, min_age_seconds=0)
     claims: list[dict[str, Any]] = []
     for raw in paths:
+        # A run's conf is a request, not an operator's shell: only files already in the inbox
+        # or the processing folder may be named (never /etc/passwd, never a '..' escape).
+        refusal = unsafe_path(raw, settings, confine=True)
+        if refusal:
+            raise PermissionError(f"conf names {raw!r}, which is refused: {refusal}")
         path = Path(raw).expanduser().resolve()
         if not path.is_file():
             raise FileNotFoundError(f"conf names a file that does not exist: {path}")

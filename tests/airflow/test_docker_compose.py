@@ -120,6 +120,9 @@ def test_image_runs_the_repository_dags_and_dbt_project() -> None:
     for folder in ("scorecard", "ingest", "quality", "warehouse", "dbt_project", "dags"):
         assert f"COPY {folder} ./{folder}" in dockerfile
         assert (REPO_ROOT / folder).is_dir()
-    assert "apache-airflow-providers-celery" in dockerfile
+    # the image installs exactly the locked environment, which must carry the Celery executor
+    lock = (REPO_ROOT / "uv.lock").read_text(encoding="utf-8")
+    for package in ("apache-airflow-providers-celery", "psycopg2-binary", "redis"):
+        assert f'name = "{package}"' in lock
     assert "AIRFLOW__CORE__DAGS_FOLDER=/opt/scorecard/dags" in dockerfile
     assert "SCORECARD_HOME=/opt/scorecard/var" in dockerfile

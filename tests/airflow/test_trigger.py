@@ -213,3 +213,23 @@ def test_serialize_round_trip_and_defaults_from_settings(tmp_path: Path, monkeyp
 )
 def test_candidate_names(relative: str, expected: bool) -> None:
     assert is_candidate_name(Path(relative)) is expected
+
+
+def test_a_run_conf_may_only_name_files_in_the_inbox(tmp_path: Path, monkeypatch) -> None:
+    from scorecard.airflow_support import claim_manual_paths
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("SCORECARD_HOME", str(home))
+    (home / "inbox" / "charity_social_work").mkdir(parents=True)
+    (home / "processing").mkdir()
+    outside = tmp_path / "secret.csv"
+    outside.write_text("region_code\n330102\n", encoding="utf-8")
+    for named in (str(outside), "/etc/passwd", str(home / "inbox" / ".." / ".." / "secret.csv")):
+        with pytest.raises(PermissionError, match="refused"):
+            claim_manual_paths([named])
+    assert outside.exists()  # refused before anything was moved
+
+    inside = home / "inbox" / "charity_social_work" / "2025.csv"
+    inside.write_text("region_code\n330102\n", encoding="utf-8")
+    (claim,) = claim_manual_paths([str(inside)])
+    assert claim["department"] == "charity_social_work" and not inside.exists()
