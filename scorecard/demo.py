@@ -338,8 +338,21 @@ INDEX_TABLES = (
 )
 
 
+def programme_summary(settings: Any) -> str:
+    """The programme itself: the 29 indicators and their 2021-2025 targets, from the warehouse."""
+    import duckdb
+
+    from warehouse.summary import read_indicator_targets, render
+
+    try:
+        return render(read_indicator_targets(settings))
+    except duckdb.Error as exc:  # e.g. a deadline run holds the warehouse right now
+        return f"(the programme summary could not be read now: {exc}; run `scorecard summary`)"
+
+
 def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed: dict[str, float]) -> str:
     from warehouse.publish import open_snapshot
+    from warehouse.summary import fit
 
     lines: list[str] = []
     con = open_snapshot(settings=settings)
@@ -371,14 +384,14 @@ def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed
                 ).fetchall():
                     scores.setdefault(code, {})[zone] = (score, rank)
                     names[code] = f"{name_zh} {name_en}"
-            header = f"{'city 城市':<24}" + "".join(f"{zh + ' ' + z:>16}" for z, _, zh in present)
+            header = fit("city 城市", 24) + "".join(fit(f"{zh} {z}", 16, right=True) for z, _, zh in present)
             lines.append(header)
             for code in sorted(names, key=lambda c: names[c]):
                 cells = []
                 for zone, _, _ in present:
                     score, rank = scores[code].get(zone, (None, None))
                     cells.append(f"{'-' if score is None else f'{score:5.1f}'} (#{rank or '-'})".rjust(16))
-                lines.append(f"{names[code]:<24}" + "".join(cells))
+                lines.append(fit(names[code], 24) + "".join(cells))
         if "fct_indicator_progress" in tables and year is not None:
             missed = con.execute(
                 "select region_level, count(*) filter (where is_year_over and not is_target_met), count(*) "
@@ -414,32 +427,15 @@ def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed
         f"alerts delivered 已投递预警 ({jsonl}): "
         + (", ".join(f"{k} {n}" for k, n in delivered.most_common()) or "none yet")
     )
-    report = write_report(settings, manifest)
     lines.append(f"published snapshot 发布快照: {settings.publish / 'scorecards.duckdb'}")
     lines.append(f"manifest 清单: {settings.publish / 'manifest.json'} (run {manifest.get('run_id')})")
     lines.append(f"Parquet: {settings.publish / 'parquet'}")
-    if report:
-        lines.append(f"report 报告: {report}")
+    lines.append(f"report 报告 (open in a browser): {settings.publish / 'report.html'}")
+    lines.append(f"workbook 工作簿 (Excel): {settings.publish / 'scorecards.xlsx'}")
     lines.append(f"archived files 已归档: {sum(1 for p in settings.archive.rglob('*') if p.is_file())}")
     lines.append(f"Airflow UI: {airflow_url} (user admin, password in {settings.home / 'airflow'})")
     lines.append("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in elapsed.items()))
     return "\n".join(lines)
-
-
-def write_report(settings: Any, manifest: dict[str, Any]) -> Path | None:
-    """The bilingual HTML report of this publication (``warehouse.report``), if that is installed."""
-    for candidate in (settings.publish / "current" / "report.html", settings.publish / "report.html"):
-        if candidate.exists() and candidate.stat().st_mtime >= time.time() - 3600:
-            return candidate
-    try:
-        from warehouse.report import write_report as render
-    except ImportError:
-        return None
-    try:
-        return render(settings.publish / "scorecards.duckdb", settings.publish, manifest)
-    except Exception as exc:  # the summary must not fail because the report did
-        say(f"report not written: {exc}")
-        return None
 
 
 # --- the command ----------------------------------------------------------------------------------
@@ -494,6 +490,8 @@ def run(args: argparse.Namespace) -> int:
         if leftover:
             raise DemoError(f"files not archived: {leftover[:10]}")
         elapsed["total"] = time.monotonic() - t0
+        print("\n四个体系指标与年度目标 The programme: 29 indicators and their annual targets", flush=True)
+        print(programme_summary(settings), flush=True)
         print(summarise(settings, manifest, airflow.base_url, elapsed), flush=True)
         if args.keep_running:
             say(f"Airflow keeps running (pid {airflow.proc.pid}); stop it with: kill -INT {airflow.proc.pid}")
