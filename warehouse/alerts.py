@@ -23,8 +23,6 @@ webhooks carry the alert id in an ``Idempotency-Key`` header for receivers to de
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +31,7 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -41,6 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scorecard.config import Settings, get_settings
+from scorecard.locks import exclusive_lock
 
 JSONL_NAME = "alerts.jsonl"
 STORE_NAME = "delivery.sqlite"
@@ -282,18 +281,6 @@ class DeliveryStore:
         self._con.close()
 
 
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """One deliverer at a time, so two runs never both send the same alert."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 # --- collecting alerts ---------------------------------------------------------------------------
 
 
@@ -460,7 +447,7 @@ def deliver_alerts(
     settings.alerts_dir.mkdir(parents=True, exist_ok=True)
     channels = list(channels) if channels is not None else configured_channels(settings)
     report = DeliveryReport(channels={c.name: ChannelReport() for c in channels})
-    with _exclusive_lock(settings.alerts_dir / ".deliver.lock"):
+    with exclusive_lock(settings.alerts_dir / ".deliver.lock"):
         alerts = list(alerts) if alerts is not None else pending_alerts(settings)
         report.alerts = len(alerts)
         store = DeliveryStore(settings.alerts_dir / STORE_NAME)

@@ -26,21 +26,19 @@ attaches the file to a fresh in-memory database instead and always sees the curr
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import stat
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scorecard.config import Settings, get_settings
+from scorecard.locks import exclusive_lock
 from warehouse.report import REPORT_NAME, write_report
 from warehouse.workbook import WORKBOOK_NAME, write_workbook
 
@@ -131,18 +129,6 @@ def open_snapshot(path: Path | None = None, settings: Settings | None = None) ->
     return con
 
 
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """Serialise publishers (Airflow runs one at a time anyway; the CLI may not)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with tmp.open("w", encoding="utf-8") as handle:
@@ -182,7 +168,7 @@ def publish(settings: Settings | None = None, gate: GateResult | None = None) ->
         return PublishResult(False, f"quality gate failed: {failed}{more}", gate=gate)
 
     run_id = new_run_id()
-    with _exclusive_lock(settings.publish / ".publish.lock"):
+    with exclusive_lock(settings.publish / ".publish.lock"):
         try:
             return _publish_locked(settings, gate, run_id)
         except PublishError as exc:
