@@ -21,7 +21,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ingest.readers import Grid
+from ingest.readers import Grid, paused_gc
 from ingest.values import is_missing, normalize_text, raw_text
 
 REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
@@ -198,7 +198,14 @@ def cell_ref(grid: Grid, row_number: int, first: int, last: int | None = None) -
     return f"{grid.sheet}!{_column_letter(first)}{row_number}:{_column_letter(last)}{row_number}"
 
 
+_DIGITS = frozenset("0123456789")
+
+
 def _is_blank_row(cells: list[Any]) -> bool:
+    # Shortcut for the usual data row: a first cell starting with an ASCII digit (a region code)
+    # is not missing (no missing marker starts with one, whatever NFKC does to the rest).
+    if cells and type(cells[0]) is str and cells[0][:1] in _DIGITS:
+        return False
     return all(is_missing(cell) for cell in cells)
 
 
@@ -256,6 +263,12 @@ def _raw_cells(headers: list[Any], cells: list[Any], indexes: list[int] | None =
 
 def extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
     """Locate the header and turn the rows below it into records of the right layout."""
+    # One record (and its values dict) per row of a large file: see ``paused_gc`` for why.
+    with paused_gc():
+        return _extract_grid(grid, registry)
+
+
+def _extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
     header = find_header(grid, registry)
     if header is None:
         records = [
@@ -287,15 +300,7 @@ def extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
     if layout == "wide":
         records = _wide_records(grid, headers, data_rows, fields, header.wide)
     else:
-        records = []
-        for number, cells in data_rows:
-            values = {name: cells[index] if index < len(cells) else None for name, index in fields.items()}
-            last = max(len(cells), len(headers)) - 1
-            records.append(
-                RawRecord(
-                    ref=cell_ref(grid, number, 0, max(last, 0)), values=values, headers=headers, cells=cells
-                )
-            )
+        records = _row_records(grid, headers, data_rows, fields)
     known = set(fields.values()) | set(header.wide)
     unrecognized = [
         f"{normalize_text(cell)} ({_column_letter(index)})"
@@ -313,6 +318,27 @@ def extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
         header_cells=list(headers),
         unrecognized=unrecognized,
     )
+
+
+def _row_records(
+    grid: Grid, headers: list[Any], data_rows: list[tuple[int, list[Any]]], fields: dict[str, int]
+) -> list[RawRecord]:
+    """One record per data row (long and status layouts)."""
+    names = list(fields)
+    indexes = list(fields.values())
+    reach = max(indexes, default=-1) + 1
+    records = []
+    for number, cells in data_rows:
+        if len(cells) >= reach:
+            # Every field's cell exists: the usual row, without a bounds check per field.
+            values = dict(zip(names, map(cells.__getitem__, indexes), strict=True))
+        else:
+            values = {name: cells[index] if index < len(cells) else None for name, index in fields.items()}
+        last = max(len(cells), len(headers)) - 1
+        # cell_ref of a whole row: "row N" for a CSV, "Sheet!A5:H5" for a sheet.
+        ref = f"row {number}" if grid.sheet is None else cell_ref(grid, number, 0, max(last, 0))
+        records.append(RawRecord(ref=ref, values=values, headers=headers, cells=cells))
+    return records
 
 
 def _wide_records(

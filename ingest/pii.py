@@ -139,7 +139,16 @@ class Finding:
 def might_contain(texts: Iterable[Any]) -> bool:
     """Fast check over several values at once (e.g. a row's cells): False means none holds an
     identifier; True means look cell by cell."""
-    line = "\x1f".join(str(value) for value in texts if value is not None)
+    line = None
+    if type(texts) is list:
+        # A CSV row is a list of str: join it directly (a None or a number raises TypeError and
+        # takes the general way; a generator is not tried, as join would consume it).
+        try:
+            line = "\x1f".join(texts)
+        except TypeError:
+            line = None
+    if line is None:
+        line = "\x1f".join(str(value) for value in texts if value is not None)
     return bool(_PREFILTER.search(_normalized(line)))
 
 

@@ -13,10 +13,13 @@ Readers raise :class:`ingest.errors.FileRejected` for files that cannot be read 
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import re
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +47,24 @@ FORMAT_BY_EXTENSION = {
     ".xlsm": "xlsx",
     ".json": "json",
 }
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many small objects.
+
+    Each allocation burst of a large file (CSV rows, records, validated rows) otherwise triggers
+    collections that walk every object already built: about half the loader's time on a 70k-row
+    file. Nothing here makes reference cycles, and reference counting still frees everything at
+    once; the collector is back on (if it was on) when the block ends, whatever happens in it.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass
@@ -172,12 +193,9 @@ def _parse_grids(text: str, encoding: str) -> list[Grid]:
         if delimiter != "," and delimiter not in text:
             continue
         try:
-            rows = [
-                (number, list(cells))
-                for number, cells in enumerate(
-                    csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), 1
-                )
-            ]
+            # csv.reader yields a new list per row: (number, cells) pairs as they come, no copy.
+            with paused_gc():
+                rows = list(enumerate(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), 1))
         except csv.Error as exc:
             raise FileRejected("FILE_UNREADABLE", detail=f"CSV: {exc}") from exc
         grid = Grid(rows=rows, encoding=encoding, delimiter=delimiter, complete=complete)

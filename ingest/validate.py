@@ -15,6 +15,7 @@ from typing import Any
 
 from ingest.errors import Issue, RowError
 from ingest.layout import RawRecord
+from ingest.readers import paused_gc
 from ingest.reference import Item, Measure, Reference
 from ingest.values import (
     ParsedNumber,
@@ -351,19 +352,48 @@ def validate_records(
 ) -> tuple[list[SubmissionRow], list[StatusRow], list[Rejection]]:
     """Validate every record; rows sharing a key within the file are all refused (which one is
     right is the clerk's call, not ours)."""
+    # Tens of thousands of small objects are built below: see ``paused_gc`` for why.
+    with paused_gc():
+        return _validate_records(records, layout, context)
+
+
+def _validate_records(
+    records: list[RawRecord], layout: str, context: ValidationContext
+) -> tuple[list[SubmissionRow], list[StatusRow], list[Rejection]]:
     accepted: list[tuple[RawRecord, SubmissionRow | StatusRow]] = []
     rejections: list[Rejection] = []
     validate = validate_status_record if layout == "status" else validate_value_record
-    for record in records:
+    # The vectorized fast path decides the plain value rows in one pass; every other row (and
+    # every row, when it is switched off) goes through the validator below, unchanged, so refusals
+    # keep their exact reasons and rows their order. Imported here: it imports this module.
+    decided: list[SubmissionRow | None] | None = None
+    if layout != "status" and records:
+        from ingest import fastpath
+
+        if fastpath.enabled():
+            decided = fastpath.plain_value_rows(records, context)
+    for position, record in enumerate(records):
+        if decided is not None:
+            row = decided[position]
+            if row is not None:
+                accepted.append((record, row))
+                continue
         try:
             accepted.append((record, validate(record, context)))
         except RowError as error:
             issue = Issue(context.file_name, record.ref, error.field, error.code, error.params)
             rejections.append(Rejection(issue, raw_json(record)))
 
+    keys = [row.key for _, row in accepted]
+    if len(set(keys)) == len(keys):
+        # No key twice (the usual case): every accepted row stays, in order.
+        submissions = [row for _, row in accepted if isinstance(row, SubmissionRow)]
+        statuses = [row for _, row in accepted if isinstance(row, StatusRow)]
+        return submissions, statuses, rejections
+
     by_key: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-    for position, (_, row) in enumerate(accepted):
-        by_key[row.key].append(position)
+    for position, key in enumerate(keys):
+        by_key[key].append(position)
     duplicated: set[int] = set()
     for key, positions in by_key.items():
         if len(positions) < 2:
