@@ -8,8 +8,10 @@ Layout under ``<home>/publish/``::
                                  parquet/<mart>.parquet, report.html, scorecards.xlsx
                                  (the last few releases are kept)
     current -> releases/<run_id> symlink, flipped atomically: this *is* the publication
-    scorecards.duckdb, manifest.json, parquet, report.html, scorecards.xlsx
-                                 stable names for BI tools and people: symlinks into current/
+    scorecards.duckdb, manifest.json, parquet
+                                 stable names for BI tools: symlinks into current/
+    report.html, scorecards.xlsx stable names for people: symlinks to the newest release that has
+                                 them (rendered from its snapshot right after the flip)
 
 Atomicity: a release is written completely in a hidden temporary directory, renamed to
 ``releases/<run_id>``, and published by one ``os.replace`` of the ``current`` link. A new reader
@@ -50,7 +52,10 @@ if TYPE_CHECKING:
 SNAPSHOT_NAME = "scorecards.duckdb"
 MANIFEST_NAME = "manifest.json"
 #: Names in publish/ that BI tools and people use; each is a symlink into ``current``.
-STABLE_NAMES = (SNAPSHOT_NAME, MANIFEST_NAME, "parquet", REPORT_NAME, WORKBOOK_NAME)
+STABLE_NAMES = (SNAPSHOT_NAME, MANIFEST_NAME, "parquet")
+#: What people read, rendered into the release right after it is published; the links in
+#: publish/ point at the newest release that has them (releases/<run_id>/<name>).
+RENDERED_NAMES = (REPORT_NAME, WORKBOOK_NAME)
 MARTS_SCHEMA = "marts"
 KEEP_RELEASES = 3
 #: File-ledger statuses whose rows are in the warehouse (the files the marts are built from).
@@ -229,15 +234,11 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
         }
         text = json.dumps(manifest, ensure_ascii=False, indent=2, default=str)
         _write_atomic(tmp_release / MANIFEST_NAME, text)
-        # What people read travels with the release it describes (issue 7): the HTML report and
-        # the Excel workbook, rendered from the snapshot about to be published.
-        write_report(tmp_snapshot, tmp_release, manifest)
-        write_workbook(tmp_snapshot, tmp_release / WORKBOOK_NAME)
         _fsync_dir(tmp_release)
 
         # Into place. The release is complete before anything points at it; then one atomic
-        # step, flipping `current`, publishes all of it (snapshot, manifest, Parquet, report and
-        # workbook together): a reader sees the old release or the new one, never a mix.
+        # step, flipping `current`, publishes all of it (snapshot, manifest, Parquet together):
+        # a reader sees the old release or the new one, never a mix.
         os.rename(tmp_release, final_release)
         _point(publish_dir / "current", Path("releases") / run_id)
         for stable_name in STABLE_NAMES:
@@ -248,6 +249,10 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
     except BaseException:
         shutil.rmtree(tmp_release, ignore_errors=True)
         raise
+    # What people read travels with the release it describes (issue 7). It is rendered after the
+    # flip, so BI readers get the new data without waiting for the workbook (several seconds);
+    # until it is done, publish/report.html and scorecards.xlsx still show the previous release.
+    render_release(settings, final_release, manifest)
     _prune_releases(releases, keep=final_release)
     return PublishResult(
         True,
@@ -259,6 +264,17 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
         marts=[name for name, _ in marts],
         gate=gate,
     )
+
+
+def render_release(settings: Settings, release: Path, manifest: dict[str, Any]) -> None:
+    """Write the HTML report and the Excel workbook into ``release`` from its own snapshot, then
+    point ``publish/report.html`` and ``publish/scorecards.xlsx`` at them (atomic link flips)."""
+    snapshot = release / SNAPSHOT_NAME
+    write_report(snapshot, release, manifest)
+    write_workbook(snapshot, release / WORKBOOK_NAME)
+    _fsync_dir(release)
+    for name in RENDERED_NAMES:
+        _point(settings.publish / name, Path("releases") / release.name / name)
 
 
 def _remove_leftovers(publish_dir: Path, releases: Path) -> None:
@@ -358,10 +374,12 @@ def _point(link: Path, target: Path) -> None:
 
 
 def _prune_releases(releases: Path, keep: Path, count: int = KEEP_RELEASES) -> None:
-    """Keep the newest ``count`` releases (run ids sort by time) and never the current one."""
+    """Keep the newest ``count`` releases (run ids sort by time), never the current one nor one
+    that a link in publish/ points at."""
+    linked = {(releases.parent / name).resolve().parent for name in RENDERED_NAMES}
     done = sorted(p for p in releases.iterdir() if p.is_dir() and not p.name.startswith("."))
     for old in done[:-count]:
-        if old != keep:
+        if old != keep and old.resolve() not in linked:
             shutil.rmtree(old, ignore_errors=True)
 
 

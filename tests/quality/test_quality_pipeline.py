@@ -68,6 +68,12 @@ def test_clean_generated_data_is_published(e2e_settings: Settings) -> None:
             con.execute(f'select count(*) from marts."{mart}"').fetchone()
     for mart in marts:
         assert (e2e_settings.publish / "parquet" / f"{mart}.parquet").exists()
+    # what people read is published beside the snapshot, rendered from the same release
+    current = (e2e_settings.publish / "current").resolve()
+    for name in ("report.html", "scorecards.xlsx"):
+        published = e2e_settings.publish / name
+        assert published.is_file() and published.resolve() == current / name
+    assert "精准保障指数" in (e2e_settings.publish / "report.html").read_text(encoding="utf-8")
 
 
 def test_reader_reads_every_mart_while_another_run_is_in_progress(
