@@ -39,6 +39,9 @@ unit: install  ## the test suite only
 test: install browser lint  ## install, lint and run the whole suite (no external services needed)
 	$(BIN)/pytest -m "not distributed"
 
+test-distributed: install  ## the distributed profile (Celery, PostgreSQL, Redis) against the loopback services
+	$(BIN)/pytest -m distributed tests/distributed
+
 demo: install  ## the main job, start to finish
 	$(BIN)/scorecard demo
 

@@ -15,6 +15,7 @@ from scorecard.airflow_support import (
     SUBMISSION_ASSETS,
     TAGS_COMMON,
     WAREHOUSE_BUILT,
+    WAREHOUSE_QUEUE,
     default_args,
 )
 
@@ -24,13 +25,13 @@ DOC_MD = """
 **中文：** 任一处室的报送资产（`submissions_<处室代码>`）更新，或每日截止期检查发出 `deadline_tick` 时运行。
 以子进程执行 `dbt build`（种子、模型、测试、单元测试），成功后发出 `warehouse_built` 资产事件，
 触发质量检查与发布。同一时间只运行一个构建（`max_active_runs=1`）；运行期间到达的事件合并为下一次构建。
-任务占用单槽位池 `duckdb_writer`。
+任务在 `warehouse` 队列上运行，占用单槽位池 `duckdb_writer`。
 
 **English:** runs when any department's `submissions_<department>` asset changes, or when the daily
 deadline check emits `deadline_tick`. Runs `dbt build` (seeds, models, tests, unit tests) in a
 subprocess and, on success, emits `warehouse_built`, which starts the quality gate and
 publication. One build at a time (`max_active_runs=1`); events that arrive meanwhile are merged into
-the next build. The task runs in the one-slot `duckdb_writer` pool.
+the next build. The task runs on the `warehouse` queue in the one-slot `duckdb_writer` pool.
 """
 
 
@@ -46,7 +47,7 @@ the next build. The task runs in the one-slot `duckdb_writer` pool.
     doc_md=DOC_MD,
 )
 def scorecard_build():
-    @task(pool=POOL, outlets=[WAREHOUSE_BUILT])
+    @task(queue=WAREHOUSE_QUEUE, pool=POOL, outlets=[WAREHOUSE_BUILT])
     def dbt_build() -> dict:
         """``dbt build`` in a subprocess 以子进程运行 dbt build。"""
         from scorecard.airflow_support import run_dbt_build

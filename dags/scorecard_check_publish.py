@@ -15,6 +15,7 @@ from scorecard.airflow_support import (
     SCORECARDS,
     TAGS_COMMON,
     WAREHOUSE_BUILT,
+    WAREHOUSE_QUEUE,
     default_args,
 )
 
@@ -23,12 +24,13 @@ DOC_MD = """
 
 **中文：** 数据仓库重建（`warehouse_built`）后运行 Soda 质量门禁。全部通过则发布快照（Parquet 与清单），
 并发出 `scorecards` 资产事件，触发预警投递；未通过则不发布，发出 `quality_failures` 资产事件（附失败的检查），
-并将本次运行标记为失败。检查与发布任务占用单槽位池 `duckdb_writer`。
+并将本次运行标记为失败。检查与发布任务在 `warehouse` 队列上运行，占用单槽位池 `duckdb_writer`。
 
 **English:** after the warehouse is rebuilt (`warehouse_built`), runs the Soda quality gate. If it
 passes, publishes the snapshot (Parquet and manifest) and emits `scorecards`, which starts alert
 delivery. If it fails, nothing is published: `quality_failures` is emitted with the failed checks
-and the run is marked failed. The gate and publication run in the one-slot `duckdb_writer` pool.
+and the run is marked failed. The gate and publication run on the `warehouse` queue, in the
+one-slot `duckdb_writer` pool.
 """
 
 
@@ -44,7 +46,7 @@ and the run is marked failed. The gate and publication run in the one-slot `duck
     doc_md=DOC_MD,
 )
 def scorecard_check_publish():
-    @task(pool=POOL)
+    @task(queue=WAREHOUSE_QUEUE, pool=POOL)
     def quality_gate() -> dict:
         """Run every Soda contract 运行全部 Soda 数据契约。"""
         from scorecard.airflow_support import run_quality_gate
@@ -56,7 +58,7 @@ def scorecard_check_publish():
         """Publish only on a passing gate 仅在门禁通过时发布。"""
         return "publish_snapshot" if gate["ok"] else "report_quality_failure"
 
-    @task(pool=POOL, outlets=[SCORECARDS])
+    @task(queue=WAREHOUSE_QUEUE, pool=POOL, outlets=[SCORECARDS])
     def publish_snapshot(gate: dict) -> dict:
         """Publish the marts as a snapshot 发布快照。"""
         from scorecard.airflow_support import publish_after_gate

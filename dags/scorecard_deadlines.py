@@ -11,7 +11,7 @@ from datetime import datetime
 
 from airflow.sdk import dag, task
 
-from scorecard.airflow_support import DEADLINE_TICK, POOL, TAGS_COMMON, default_args
+from scorecard.airflow_support import DEADLINE_TICK, POOL, TAGS_COMMON, WAREHOUSE_QUEUE, default_args
 
 DOC_MD = """
 ### 报送截止检查 Daily deadline check
@@ -39,7 +39,7 @@ late-submission alerts. Skipped while the warehouse does not exist yet (nothing 
     doc_md=DOC_MD,
 )
 def scorecard_deadlines():
-    @task(pool=POOL, outlets=[DEADLINE_TICK])
+    @task(queue=WAREHOUSE_QUEUE, pool=POOL, outlets=[DEADLINE_TICK])
     def deadline_tick() -> dict:
         """Ask for a rebuild as of today 以当天日期触发重建。"""
         from scorecard.airflow_support import deadline_check

@@ -1,7 +1,8 @@
-"""Ingest: a file lands in the inbox -> it is loaded -> its department's asset changes.
+"""Ingest: a file lands in the inbox -> it is parsed (any worker) -> committed (the warehouse
+worker) -> its department's asset changes.
 
-Only wiring lives here; the work is ``ingest.loader.load_file`` (through
-``scorecard.airflow_support.load_claim``).
+Only wiring lives here; the work is ``ingest.loader.stage_file`` and ``ingest.loader.commit_staged``
+(through ``scorecard.airflow_support.parse_claims`` and ``commit_claims``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from datetime import datetime
 from airflow.sdk import dag, get_current_context, task
 
 from scorecard.airflow_support import (
+    DEFAULT_QUEUE,
     INBOX,
     POOL,
     SUBMISSIONS_ALIAS,
     TAGS_COMMON,
+    WAREHOUSE_QUEUE,
     default_args,
 )
 
@@ -23,13 +26,18 @@ DOC_MD = """
 
 **中文：** 各处室把报送文件放入收件箱 `inbox/<处室代码>/`。触发器（`InboxTrigger`，运行在 triggerer 中）
 以原子改名方式认领每个文件，移入 `processing/`，并产生一个 `inbox` 资产事件，从而启动本 DAG。
-每个文件由加载器导入原始层（`raw`），成功后归档到 `archive/`，被拒的文件移到 `rejected/`。
+`parse_submissions`（可在任一 worker 上并行）读取并校验文件，将有效行与隔离行写成 Parquet（`staged/`），
+不打开数据仓库；`commit_submissions`（`warehouse` 队列、单槽位池）在一个事务中写入原始层（`raw`）与台账，
+成功后归档到 `archive/`，被拒的文件移到 `rejected/`。
 导入后按处室发出资产事件 `submissions_<处室代码>`（附文件哈希、报告期、文件编号与状态），触发数据仓库重建。
 手工或补录运行：以 `{"path": "/路径/文件.xlsx", "department": "elderly_care"}` 作为 conf 触发。
 
 **English:** departments drop files into `inbox/<department_code>/`. The `InboxTrigger` in the
 triggerer claims each file by an atomic rename into `processing/` and emits an `inbox` asset event,
-which starts this DAG. The loader loads each file into the raw layer and moves it to `archive/`
+which starts this DAG. `parse_submissions` (mapped: any worker, in parallel) reads and validates
+the files and writes the valid and quarantined rows as Parquet under `staged/`, without opening
+the warehouse; `commit_submissions` (queue `warehouse`, the one-slot pool) writes them into the raw
+layer with their ledger rows, one transaction per file, and moves each file to `archive/`
 (or `rejected/`). Each load emits an asset event on `submissions_<department>` carrying the file
 hash, periods, file id and status, which starts the warehouse build. For a manual or backfill
 run, trigger with conf `{"path": "/path/file.xlsx", "department": "elderly_care"}`.
@@ -49,22 +57,30 @@ run, trigger with conf `{"path": "/path/file.xlsx", "department": "elderly_care"
     params={"path": None, "paths": [], "department": None},
 )
 def scorecard_ingest():
-    @task
-    def claimed_files() -> list[dict]:
-        """Files to load in this run 本次运行需导入的文件（触发器事件或 conf）。"""
-        from scorecard.airflow_support import claims_from_context
+    @task(queue=DEFAULT_QUEUE)
+    def claimed_files() -> list[list[dict]]:
+        """Files to load in this run, in batches for the parse tasks
+        本次运行需导入的文件（触发器事件或 conf），分批解析。"""
+        from scorecard.airflow_support import claims_from_context, parse_batches
 
-        return claims_from_context(get_current_context())
+        return parse_batches(claims_from_context(get_current_context()))
 
-    @task(pool=POOL, outlets=[SUBMISSIONS_ALIAS])
-    def load_submissions(claims: list[dict]) -> list[dict]:
-        """Load the files; one asset event per file on its department's asset
-        导入文件，并按处室发布资产事件。"""
-        from scorecard.airflow_support import load_claims
+    @task(queue=DEFAULT_QUEUE)  # stateless: no pool, any worker
+    def parse_submissions(batch: list[dict]) -> list[dict]:
+        """Read and validate files into staged Parquet 解析并校验文件（不打开数据仓库）。"""
+        from scorecard.airflow_support import parse_claims
 
-        return load_claims(claims, get_current_context()["outlet_events"])
+        return parse_claims(batch)
 
-    load_submissions(claimed_files())
+    @task(queue=WAREHOUSE_QUEUE, pool=POOL, outlets=[SUBMISSIONS_ALIAS])
+    def commit_submissions(staged: list[list[dict]]) -> list[dict]:
+        """Commit the staged files into the warehouse; one asset event per file on its
+        department's asset 写入数据仓库，并按处室发布资产事件。"""
+        from scorecard.airflow_support import commit_claims
+
+        return commit_claims(staged, get_current_context()["outlet_events"])
+
+    commit_submissions(parse_submissions.expand(batch=claimed_files()))
 
 
 scorecard_ingest()

@@ -7,6 +7,12 @@ earlier files whose every value is now superseded. Only after the commit does th
 ``archive/`` or ``rejected/`` (with ``<name>.errors.json``): a crash before the commit leaves the
 warehouse and the inbox as they were, and the retry converges; a crash between the commit and the
 move leaves the file in the inbox, and the retry records it as a duplicate and moves it.
+
+The two halves can also run apart, on different machines (the distributed profile,
+docs/distributed.md): ``stage_file`` reads and validates a file and writes the validated rows to
+Parquet in a stage folder of the shared data directory, without opening the warehouse; later,
+``commit_staged`` writes a stage folder into the warehouse in the same one transaction and moves
+the file. ``load_file`` is the two back to back in one process, without the Parquet round trip.
 """
 
 from __future__ import annotations
@@ -526,12 +532,15 @@ def infer_department(
 # --- the transaction -----------------------------------------------------------------------------
 
 
-def _arrow_submissions(rows: list[SubmissionRow], file_id: int, loaded_at: Any) -> Any:
+# The validated rows as Arrow tables, without the file id and the load time: only the commit can
+# assign those (``_stamped``), so the same tables can wait in a stage folder as Parquet.
+
+
+def _arrow_submissions(rows: list[SubmissionRow]) -> Any:
     import pyarrow as pa
 
     return pa.table(
         {
-            "file_id": pa.array([file_id] * len(rows), pa.int64()),
             "row_ref": pa.array([row.row_ref for row in rows], pa.string()),
             "department_code": pa.array([row.department_code for row in rows], pa.string()),
             "region_code": pa.array([row.region_code for row in rows], pa.string()),
@@ -543,17 +552,15 @@ def _arrow_submissions(rows: list[SubmissionRow], file_id: int, loaded_at: Any) 
             "unit_submitted": pa.array([row.unit_submitted for row in rows], pa.string()),
             "value_text": pa.array([row.value_text for row in rows], pa.string()),
             "note": pa.array([row.note for row in rows], pa.string()),
-            "loaded_at": pa.array([loaded_at] * len(rows), pa.timestamp("us")),
         }
     )
 
 
-def _arrow_status(rows: list[StatusRow], file_id: int, loaded_at: Any) -> Any:
+def _arrow_status(rows: list[StatusRow]) -> Any:
     import pyarrow as pa
 
     return pa.table(
         {
-            "file_id": pa.array([file_id] * len(rows), pa.int64()),
             "row_ref": pa.array([row.row_ref for row in rows], pa.string()),
             "department_code": pa.array([row.department_code for row in rows], pa.string()),
             "item_code": pa.array([row.item_code for row in rows], pa.string()),
@@ -563,18 +570,16 @@ def _arrow_status(rows: list[StatusRow], file_id: int, loaded_at: Any) -> Any:
             "status_date": pa.array([row.status_date for row in rows], pa.date32()),
             "evidence": pa.array([row.evidence for row in rows], pa.string()),
             "note": pa.array([row.note for row in rows], pa.string()),
-            "loaded_at": pa.array([loaded_at] * len(rows), pa.timestamp("us")),
         }
     )
 
 
-def _arrow_quarantine(rejections: list[Rejection], file_id: int, at: Any) -> Any:
+def _arrow_quarantine(rejections: list[Rejection]) -> Any:
     import pyarrow as pa
 
     issues = [rejection.issue for rejection in rejections]
     return pa.table(
         {
-            "file_id": pa.array([file_id] * len(issues), pa.int64()),
             "row_ref": pa.array([issue.row_ref or "" for issue in issues], pa.string()),
             "field": pa.array([issue.field for issue in issues], pa.string()),
             "reason_code": pa.array([issue.reason_code for issue in issues], pa.string()),
@@ -582,9 +587,55 @@ def _arrow_quarantine(rejections: list[Rejection], file_id: int, at: Any) -> Any
             "reason_en": pa.array([issue.reason_en for issue in issues], pa.string()),
             # Personal identifiers never reach the warehouse, whatever the file was refused for.
             "raw_record": pa.array([pii.mask(rejection.raw_record) for rejection in rejections], pa.string()),
-            "quarantined_at": pa.array([at] * len(issues), pa.timestamp("us")),
         }
     )
+
+
+# The timestamp column each raw table gets at commit time.
+_TIMESTAMP_COLUMN = {
+    "submissions": "loaded_at",
+    "status_reports": "loaded_at",
+    "quarantine": "quarantined_at",
+}
+
+
+def _stamped(table_name: str, arrow_table: Any, file_id: int, at: Any) -> Any:
+    """The staged rows with the file id (first) and the commit time (last) the warehouse needs."""
+    import pyarrow as pa
+
+    rows = arrow_table.num_rows
+    stamped = arrow_table.add_column(0, "file_id", pa.array([file_id] * rows, pa.int64()))
+    return stamped.append_column(_TIMESTAMP_COLUMN[table_name], pa.array([at] * rows, pa.timestamp("us")))
+
+
+@dataclass
+class StagedRows:
+    """What a file adds to the warehouse, decided before the warehouse is opened: the status it
+    will be recorded with (unless its bytes turn out to be a duplicate) and its rows."""
+
+    status: str
+    refusal_code: str | None  # the whole-file reason, if the file is refused
+    rows_input: int
+    rows_loaded: int
+    rows_rejected: int
+    periods: list[str]
+    tables: dict[str, Any]  # raw table name -> Arrow table without file id and timestamp
+
+    @classmethod
+    def of(cls, parsed: ParsedFile) -> StagedRows:
+        return cls(
+            status=_status_of(parsed),
+            refusal_code=None if parsed.file_issue is None else parsed.file_issue.reason_code,
+            rows_input=parsed.rows_input,
+            rows_loaded=len(parsed.submissions) + len(parsed.status_rows),
+            rows_rejected=len(parsed.rejections),
+            periods=sorted({row.period for row in [*parsed.submissions, *parsed.status_rows]}),
+            tables={
+                "submissions": _arrow_submissions(parsed.submissions),
+                "status_reports": _arrow_status(parsed.status_rows),
+                "quarantine": _arrow_quarantine(parsed.rejections),
+            },
+        )
 
 
 _RAW_COLUMNS = {
@@ -715,11 +766,11 @@ def warehouse_connection(settings: Settings) -> Iterator[Any]:
         yield con
 
 
-def _write_transaction(settings: Settings, result: LoadResult, parsed: ParsedFile, con: Any | None) -> None:
+def _write_transaction(settings: Settings, result: LoadResult, staged: StagedRows, con: Any | None) -> None:
     """Record one file in one transaction; fills ``result`` (file id, status, destination)."""
     if con is None:
         with warehouse_connection(settings) as own:
-            _write_transaction(settings, result, parsed, own)
+            _write_transaction(settings, result, staged, own)
         return
     now = settings.now()
     # One transaction per file, whoever owns the connection.
@@ -731,7 +782,7 @@ def _write_transaction(settings: Settings, result: LoadResult, parsed: ParsedFil
             [result.sha256, LOADED, LOADED_WITH_REJECTS, SUPERSEDED],
         ).fetchall()[0][0]
         result.file_id = int(file_id)
-        if earlier is not None and parsed.file_issue is None:
+        if earlier is not None and staged.refusal_code is None:
             # The same bytes again: record the receipt, load nothing.
             result.status = DUPLICATE
             result.duplicate_of = int(earlier)
@@ -739,14 +790,13 @@ def _write_transaction(settings: Settings, result: LoadResult, parsed: ParsedFil
             result.issues = []
             result.message = f"same content as file {earlier}; nothing loaded"
         else:
-            result.status = _status_of(parsed)
-            result.rows_loaded = len(parsed.submissions) + len(parsed.status_rows)
-            result.rows_rejected = len(parsed.rejections)
-            result.rows_input = parsed.rows_input
-            result.periods = sorted({row.period for row in [*parsed.submissions, *parsed.status_rows]})
-            _insert_arrow(con, "submissions", _arrow_submissions(parsed.submissions, file_id, now))
-            _insert_arrow(con, "status_reports", _arrow_status(parsed.status_rows, file_id, now))
-            _insert_arrow(con, "quarantine", _arrow_quarantine(parsed.rejections, file_id, now))
+            result.status = staged.status
+            result.rows_loaded = staged.rows_loaded
+            result.rows_rejected = staged.rows_rejected
+            result.rows_input = staged.rows_input
+            result.periods = list(staged.periods)
+            for table_name in ("submissions", "status_reports", "quarantine"):
+                _insert_arrow(con, table_name, _stamped(table_name, staged.tables[table_name], file_id, now))
         result.stored_path = _destination(
             settings, result.status, result.department_code, file_id, result.file_name
         )
@@ -816,37 +866,29 @@ def _store(path: Path, destination: Path, issues: list[Issue], settings: Setting
         shutil.copy2(path, destination)
 
 
-def load_file(
-    path: str | os.PathLike[str],
+def _prepare(
+    path: Path,
     *,
-    department: str | None = None,
-    settings: Settings | None = None,
-    confine: bool = False,
-    _root: Path | None = None,
-    _connection: Any | None = None,
-) -> LoadResult:
-    """Load one submission file into the raw layer; see the module docstring for the guarantees.
-
-    ``department`` overrides the department the file's folder implies. ``confine`` refuses paths
-    outside the inbox and processing folders (use it for paths that arrive in a request, such as
-    an Airflow run's conf); see :func:`unsafe_path`. A refused path is neither read, recorded nor
-    moved: the result has status ``rejected``, reason ``FILE_PATH_UNSAFE`` and no file id.
-    """
-    settings = settings or get_settings()
-    settings.ensure_dirs()
-    path = Path(path)
+    department: str | None,
+    settings: Settings,
+    confine: bool,
+    root: Path | None,
+) -> tuple[LoadResult, StagedRows | None]:
+    """Read and validate one file (no warehouse connection): the result so far and the rows to
+    commit, or no rows for a path that is refused unread (see :func:`unsafe_path`)."""
     # A name is data: one carrying a personal identifier is masked everywhere it is written.
     file_name = pii.mask(path.name)
     problem = unsafe_path(path, settings, confine=confine)
     if problem is not None:
         params = {"path": pii.mask(str(path)), "detail": problem}
         issue = Issue(file_name, None, None, "FILE_PATH_UNSAFE", params)
-        return LoadResult(
+        result = LoadResult(
             path=path, file_name=file_name, status=REJECTED, issues=[issue], message=issue.reason_en
         )
+        return result, None
     reference = load_reference(settings)
     if department is None:
-        department = infer_department(path, settings, reference, _root)
+        department = infer_department(path, settings, reference, root)
     result = LoadResult(path=path, file_name=file_name, status=REJECTED, department_code=None)
 
     if path.is_symlink() or not path.is_file():
@@ -874,15 +916,177 @@ def load_file(
     result.layout = parsed.layout
     result.issues = _issues_of(parsed, file_name)
     result.message = _summary(parsed)
+    return result, StagedRows.of(parsed)
 
-    _write_transaction(settings, result, parsed, _connection)
+
+def _commit(settings: Settings, result: LoadResult, staged: StagedRows, con: Any | None) -> None:
+    """The warehouse transaction, then the move of the file to ``archive/`` or ``rejected/``."""
+    _write_transaction(settings, result, staged, con)
     assert result.stored_path is not None
+    path = result.path
     if path.exists() or path.is_symlink():
         _store(path, result.stored_path, result.issues, settings)
-        if parsed.file_issue is not None and parsed.file_issue.reason_code == "FILE_CONTAINS_PERSONAL_DATA":
+        if staged.refusal_code == "FILE_CONTAINS_PERSONAL_DATA":
             # The original is kept as evidence, readable by its owner only.
             with contextlib.suppress(OSError):
                 result.stored_path.chmod(0o600)
+
+
+def load_file(
+    path: str | os.PathLike[str],
+    *,
+    department: str | None = None,
+    settings: Settings | None = None,
+    confine: bool = False,
+    _root: Path | None = None,
+    _connection: Any | None = None,
+) -> LoadResult:
+    """Load one submission file into the raw layer; see the module docstring for the guarantees.
+
+    ``department`` overrides the department the file's folder implies. ``confine`` refuses paths
+    outside the inbox and processing folders (use it for paths that arrive in a request, such as
+    an Airflow run's conf); see :func:`unsafe_path`. A refused path is neither read, recorded nor
+    moved: the result has status ``rejected``, reason ``FILE_PATH_UNSAFE`` and no file id.
+    """
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    result, staged = _prepare(
+        Path(path), department=department, settings=settings, confine=confine, root=_root
+    )
+    if staged is not None:
+        _commit(settings, result, staged, _connection)
+    return result
+
+
+# --- staging: parse here, commit elsewhere ---------------------------------------------------------
+
+STAGE_FORMAT = 1
+STAGE_FACTS = "staged.json"
+_STAGE_TABLES = {
+    "submissions": "rows.parquet",
+    "status_reports": "status_rows.parquet",
+    "quarantine": "quarantine.parquet",
+}
+
+
+def stage_file(
+    path: str | os.PathLike[str],
+    stage_dir: str | os.PathLike[str],
+    *,
+    department: str | None = None,
+    settings: Settings | None = None,
+    confine: bool = False,
+    root: Path | None = None,
+) -> LoadResult:
+    """Read and validate one file and write what the commit needs into ``stage_dir``, without
+    opening the warehouse: ``rows.parquet`` and ``status_rows.parquet`` (valid rows),
+    ``quarantine.parquet`` (refused rows, personal identifiers masked) and ``staged.json`` (the
+    ledger facts). The folder appears complete or not at all (written aside, then renamed), and
+    staging the same file again replaces it. The file itself is not moved.
+
+    Returns the result so far: no file id yet, and the status the commit will record unless the
+    bytes turn out to duplicate a file already loaded.
+    """
+    import pyarrow.parquet as pq
+
+    settings = settings or get_settings()
+    path = Path(path)
+    stage_dir = Path(stage_dir)
+    result, staged = _prepare(path, department=department, settings=settings, confine=confine, root=root)
+    facts: dict[str, Any] = {
+        "format": STAGE_FORMAT,
+        "path": str(path),
+        "file_name": result.file_name,
+        "department_code": result.department_code,
+        "sha256": result.sha256,
+        "size_bytes": result.size_bytes,
+        "file_format": result.file_format,
+        "layout": result.layout,
+        "message": result.message,
+        "issues": [
+            {
+                "file_name": i.file_name,
+                "row_ref": i.row_ref,
+                "field": i.field,
+                "reason_code": i.reason_code,
+                "params": i.params,
+            }
+            for i in result.issues
+        ],
+        "staged": None,
+    }
+    if staged is not None:
+        result.status = staged.status
+        result.rows_input, result.rows_loaded = staged.rows_input, staged.rows_loaded
+        result.rows_rejected, result.periods = staged.rows_rejected, list(staged.periods)
+        facts["staged"] = {
+            "status": staged.status,
+            "refusal_code": staged.refusal_code,
+            "rows_input": staged.rows_input,
+            "rows_loaded": staged.rows_loaded,
+            "rows_rejected": staged.rows_rejected,
+            "periods": staged.periods,
+        }
+    stage_dir.parent.mkdir(parents=True, exist_ok=True)
+    partial = stage_dir.with_name(f".{stage_dir.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    if staged is not None:
+        for table_name, file_name in _STAGE_TABLES.items():
+            pq.write_table(staged.tables[table_name], partial / file_name)
+    (partial / STAGE_FACTS).write_text(json.dumps(facts, ensure_ascii=False, default=str), encoding="utf-8")
+    shutil.rmtree(stage_dir, ignore_errors=True)
+    os.replace(partial, stage_dir)
+    return result
+
+
+def commit_staged(
+    stage_dir: str | os.PathLike[str],
+    *,
+    settings: Settings | None = None,
+    _connection: Any | None = None,
+) -> LoadResult:
+    """Write a stage folder (see :func:`stage_file`) into the warehouse in one transaction, as
+    ``load_file`` would have, move the file to ``archive/`` or ``rejected/`` and remove the stage
+    folder. A crash before the commit leaves everything as it was; a crash after it leaves the file
+    and the stage folder, and the retry records the same bytes as a duplicate and moves the file."""
+    import pyarrow.parquet as pq
+
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    stage_dir = Path(stage_dir)
+    facts = json.loads((stage_dir / STAGE_FACTS).read_text(encoding="utf-8"))
+    if facts.get("format") != STAGE_FORMAT:
+        raise ValueError(f"{stage_dir} has stage format {facts.get('format')!r}, not {STAGE_FORMAT}")
+    issues = [
+        Issue(i["file_name"], i["row_ref"], i["field"], i["reason_code"], dict(i.get("params") or {}))
+        for i in facts["issues"]
+    ]
+    result = LoadResult(
+        path=Path(facts["path"]),
+        file_name=facts["file_name"],
+        status=REJECTED,
+        department_code=facts["department_code"],
+        sha256=facts["sha256"],
+        size_bytes=facts["size_bytes"],
+        file_format=facts["file_format"],
+        layout=facts["layout"],
+        issues=issues,
+        message=facts["message"],
+    )
+    info = facts["staged"]
+    if info is not None:  # None: a path refused unread; nothing is recorded or moved
+        staged = StagedRows(
+            status=info["status"],
+            refusal_code=info["refusal_code"],
+            rows_input=info["rows_input"],
+            rows_loaded=info["rows_loaded"],
+            rows_rejected=info["rows_rejected"],
+            periods=list(info["periods"]),
+            tables={name: pq.read_table(stage_dir / file_name) for name, file_name in _STAGE_TABLES.items()},
+        )
+        _commit(settings, result, staged, _connection)
+    shutil.rmtree(stage_dir, ignore_errors=True)
     return result
 
 

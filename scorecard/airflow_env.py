@@ -7,6 +7,15 @@ the repository's ``dags/`` folder, no example DAGs, small parallelism for a 2-co
 active at creation (events must start them unattended), a short DAG-folder refresh, and
 SimpleAuthManager with a generated admin password (never "everyone is admin").
 
+Two profiles, chosen by ``SCORECARD_AIRFLOW_PROFILE`` (docs/distributed.md):
+
+- ``embedded`` (the default; ``make demo``): SQLite metadata under ``AIRFLOW_HOME``, LocalExecutor.
+- ``distributed``: PostgreSQL metadata, CeleryExecutor, Redis broker, PostgreSQL result backend.
+  Defaults point at loopback services (``postgresql+psycopg2://postgres@127.0.0.1:5432/<db>``,
+  ``redis://127.0.0.1:6379/<n>``; ``SCORECARD_AIRFLOW_DB`` and ``SCORECARD_REDIS_DB`` pick the
+  database and the index); any ``AIRFLOW__…`` variable already set (or its ``_CMD``/``_SECRET``
+  form, as docker-compose sets them) wins.
+
 Nothing here imports Airflow: callers pass the environment to child processes.
 """
 
@@ -14,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -22,6 +32,58 @@ from scorecard.config import REPO_ROOT, Settings, get_settings
 DAGS_FOLDER = REPO_ROOT / "dags"
 DEFAULT_PORT = 8080
 ADMIN_USER = "admin"
+
+EMBEDDED = "embedded"
+DISTRIBUTED = "distributed"
+PROFILES = (EMBEDDED, DISTRIBUTED)
+PROFILE_VARIABLE = "SCORECARD_AIRFLOW_PROFILE"
+DEFAULT_POSTGRES = "postgres@127.0.0.1:5432"
+DEFAULT_DATABASE = "scorecard_airflow"
+DEFAULT_REDIS = "127.0.0.1:6379"
+# Worker slots per Celery worker: this machine has 2 cores; a warehouse host needs 1 slot for the
+# warehouse (the pool has one) and may use the other for parsing.
+WORKER_CONCURRENCY = 2
+
+
+def airflow_profile(value: str | None = None) -> str:
+    """The profile: ``value``, else ``$SCORECARD_AIRFLOW_PROFILE``, else ``embedded``."""
+    profile = (value or os.environ.get(PROFILE_VARIABLE) or EMBEDDED).strip().lower()
+    if profile not in PROFILES:
+        raise ValueError(f"{PROFILE_VARIABLE}={profile!r}: expected one of {', '.join(PROFILES)}")
+    return profile
+
+
+def worker_hostname() -> str:
+    """Airflow's ``[core] hostname_callable`` in the distributed profile: ``$SCORECARD_WORKER_NAME``
+    when set (several workers on one host, e.g. the test stack), else the FQDN as Airflow's default.
+    Task instances record it, so it shows which worker ran what."""
+    return os.environ.get("SCORECARD_WORKER_NAME") or socket.getfqdn()
+
+
+def distributed_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The settings of the distributed profile, for those not already set in ``environ``."""
+    environ = dict(os.environ if environ is None else environ)
+    database = environ.get("SCORECARD_AIRFLOW_DB") or DEFAULT_DATABASE
+    redis_db = environ.get("SCORECARD_REDIS_DB") or "0"
+    wanted = {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{DEFAULT_POSTGRES}/{database}",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://{DEFAULT_REDIS}/{redis_db}",
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+postgresql+psycopg2://{DEFAULT_POSTGRES}/{database}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(WORKER_CONCURRENCY),
+        # a worker reserves only what it can run now: queued work goes to whichever worker is free
+        "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+        # an unacknowledged task (its worker died) is redelivered after this; longer than any task
+        # may run (execution_timeout 30 min). The scheduler's retry does not wait for it.
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "3600",
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": "default",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "scorecard.airflow_env.worker_hostname",
+    }
+    return {
+        key: value
+        for key, value in wanted.items()
+        if not any(f"{key}{suffix}" in environ for suffix in ("", "_CMD", "_SECRET"))
+    }
 
 
 def airflow_home(settings: Settings | None = None) -> Path:
@@ -41,8 +103,11 @@ def airflow_env(
     home: Path | None = None,
     port: int = DEFAULT_PORT,
     parallelism: int = 4,
+    profile: str | None = None,
 ) -> dict[str, str]:
-    """Environment for ``airflow standalone`` / ``airflow <command>`` children."""
+    """Environment for ``airflow standalone`` / ``airflow <command>`` children, in the given
+    profile (default: ``$SCORECARD_AIRFLOW_PROFILE``, else embedded)."""
+    profile = airflow_profile(profile)
     settings = settings or get_settings()
     home = home or airflow_home(settings)
     env = settings.subprocess_env()
@@ -83,6 +148,12 @@ def airflow_env(
             "SCORECARD_HOME": str(settings.home),
         }
     )
+    env[PROFILE_VARIABLE] = profile
+    if profile == DISTRIBUTED:
+        env.update(distributed_env(env))
+        env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = env.get(
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", f"http://localhost:{port}/execution/"
+        )
     # dbt must not write target/ and logs/ into the repository from Airflow workers.
     env.setdefault("DBT_TARGET_PATH", str(settings.home / "dbt" / "target"))
     env.setdefault("DBT_LOG_PATH", str(settings.home / "dbt" / "logs"))

@@ -9,7 +9,9 @@ cheap.
 Asset graph (资产图)::
 
     inbox (AssetWatcher: scorecard.triggers.InboxTrigger)
-      -> scorecard_ingest          emits submissions_<department> (via the alias "submissions")
+      -> scorecard_ingest          claimed_files -> parse_submissions (mapped, any worker)
+                                   -> commit_submissions (warehouse queue, pool)
+                                   emits submissions_<department> (via the alias "submissions")
     submissions_* | deadline_tick
       -> scorecard_build           dbt build            emits warehouse_built
     warehouse_built
@@ -53,6 +55,19 @@ UNASSIGNED = "unassigned"  # a file whose department the loader could not tell
 POOL = "duckdb_writer"
 POOL_SLOTS = 1
 POOL_DESCRIPTION = "DuckDB warehouse: one process at a time (DuckDB 单进程写锁)"
+
+# Celery queues (the distributed profile; LocalExecutor ignores them). Every task that opens the
+# warehouse goes to WAREHOUSE_QUEUE, which one worker serves (the host that holds the DuckDB file),
+# and through the pool; stateless work (claiming, parsing, alert delivery) goes to DEFAULT_QUEUE,
+# which every worker serves. docs/distributed.md explains the topology.
+DEFAULT_QUEUE = "default"
+WAREHOUSE_QUEUE = "warehouse"
+
+# Parsing fans out over at most this many mapped tasks per ingest run (each takes a share of the
+# run's files); SCORECARD_PARSE_TASKS overrides it at run time (e.g. the number of worker slots).
+PARSE_TASKS = 4
+# Where parse tasks leave validated rows for the commit task: <SCORECARD_HOME>/staged/<claim>/.
+STAGED_DIRNAME = "staged"
 
 TAGS_COMMON = ["scorecard", "共同富裕"]
 
@@ -241,19 +256,46 @@ def claim_manual_paths(paths: list[str], *, department: str | None = None) -> li
     return claims
 
 
-def load_claim(claim: dict[str, Any]) -> dict[str, Any] | None:
-    """Load one claimed file through ``ingest.loader``; ``None`` if the file has moved on.
+def parse_batches(claims: list[dict[str, Any]], tasks: int | None = None) -> list[list[dict[str, Any]]]:
+    """Split a run's claims into at most ``tasks`` batches (one mapped parse task each), keeping
+    the claim order in a ``seq`` field so the commit loads the files in the order they were
+    claimed. An empty list maps to no parse task (and the commit is skipped)."""
+    import os
 
-    The loader commits the rows and the ledger entry and moves the file to ``archive/`` or
-    ``rejected/``. A claim whose file is no longer there was handled by another run (e.g. it was
-    re-announced after a crash and loaded by that run); skipping it is correct, and the loader
-    would recognise the same bytes by their hash anyway. A file without a department folder
-    (``processing/_unsorted/<claim>/``) is loaded with its claim folder as the root, so the
-    loader takes the department from the file's content rather than from the folder name.
+    if tasks is None:
+        tasks = int(os.environ.get("SCORECARD_PARSE_TASKS") or PARSE_TASKS)
+    numbered = [{**claim, "seq": seq} for seq, claim in enumerate(claims)]
+    count = max(1, min(tasks, len(numbered)))
+    size = -(-len(numbered) // count) if numbered else 0
+    return [numbered[i : i + size] for i in range(0, len(numbered), size)] if numbered else []
+
+
+def stage_dir_for(claim: dict[str, Any], settings: Any) -> Any:
+    """``<SCORECARD_HOME>/staged/<claim folder>/``: a claim folder (``<claim-id>@<run>``) is unique;
+    a file loaded in place (a manual path) gets the hash of its path."""
+    from pathlib import Path
+
+    path = Path(claim["path"])
+    processing = settings.processing.resolve()
+    if path.resolve().is_relative_to(processing) and path.parent.resolve() != processing:
+        name = path.parent.name
+    else:
+        name = "path-" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    return settings.home / STAGED_DIRNAME / name
+
+
+def parse_claim(claim: dict[str, Any]) -> dict[str, Any]:
+    """Parse and validate one claimed file into its stage folder (``ingest.loader.stage_file``);
+    never opens the warehouse, so it runs on any worker, in parallel with anything.
+
+    A claim whose file is no longer there was handled by another run (e.g. re-announced after a
+    crash): it comes back with ``gone`` set and the commit skips it. A file without a department
+    folder (``processing/_unsorted/<claim>/``) is read with its claim folder as the root, so the
+    department comes from the file's content rather than from the folder name.
     """
     from pathlib import Path
 
-    from ingest.loader import load_file, load_paths
+    from ingest.loader import stage_file
     from scorecard.config import get_settings
     from scorecard.triggers import UNSORTED
 
@@ -261,18 +303,69 @@ def load_claim(claim: dict[str, Any]) -> dict[str, Any] | None:
     path = Path(claim["path"])
     if not path.exists():
         log.warning("Claimed file %s is gone (handled by another run); skipping", path)
-        return None
+        return {**claim, "gone": True}
     department = claim.get("department")
-    if department is None and path.parent.parent.name == UNSORTED:
-        (result,) = load_paths([path.parent], settings=settings)
-        if result.status == "failed":
-            raise RuntimeError(f"loading {path} failed: {result.message}")
-    else:
-        result = load_file(path, department=department, settings=settings)
+    root = path.parent if department is None and path.parent.parent.name == UNSORTED else None
+    stage_dir = stage_dir_for(claim, settings)
+    result = stage_file(path, stage_dir, department=department, settings=settings, root=root)
+    return {
+        **claim,
+        "stage_dir": str(stage_dir),
+        "department": result.department_code or department,
+        "status": str(result.status),
+        "rows_loaded": result.rows_loaded,
+        "rows_rejected": result.rows_rejected,
+    }
+
+
+def parse_claims(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parse a batch of claims one after the other (the loader's imports and reference data paid
+    once). A parse that raises (an infrastructure error: bad content is refused, not raised) fails
+    the task after the others were staged; the retry stages them all again (idempotent)."""
+    staged: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for claim in claims:
+        try:
+            staged.append(parse_claim(claim))
+        except Exception as exc:
+            log.exception("Parsing %s failed", claim.get("path"))
+            errors.append(f"{claim.get('original_name')}: {type(exc).__name__}: {exc}")
+            continue
+        log.info("Staged %s: %s", claim.get("original_name"), staged[-1].get("status"))
+    if errors:
+        raise RuntimeError(f"{len(errors)} of {len(claims)} files failed to parse: {errors[:5]}")
+    return staged
+
+
+def commit_claim(item: dict[str, Any], *, connection: Any = None) -> dict[str, Any] | None:
+    """Commit one staged file into the warehouse (``ingest.loader.commit_staged``): one
+    transaction with its ledger row, then the file moves to ``archive/`` or ``rejected/``.
+    ``None`` if the file has moved on (committed by an earlier try, or handled by another run)."""
+    import shutil
+    from pathlib import Path
+
+    from ingest.loader import STAGE_FACTS, commit_staged
+    from scorecard.config import get_settings
+
+    settings = get_settings()
+    stage_dir = Path(item["stage_dir"]) if item.get("stage_dir") else None
+    path = Path(item["path"])
+    if item.get("gone") or stage_dir is None:
+        return None
+    if not (stage_dir / STAGE_FACTS).exists():
+        # commit_staged removes the stage folder last: an earlier try committed this file (a
+        # manual path loaded in place is copied, not moved, so its file is still there)
+        log.warning("%s was committed by an earlier try; skipping", path)
+        return None
+    if not path.exists():  # moved by an earlier try that stopped before removing the stage
+        shutil.rmtree(stage_dir, ignore_errors=True)
+        log.warning("Claimed file %s is gone (already committed or handled by another run)", path)
+        return None
+    result = commit_staged(stage_dir, settings=settings, _connection=connection)
     _remove_empty_claim_dir(path, settings.processing)
     return {
-        "original_name": claim.get("original_name") or path.name,
-        "department": result.department_code or department,
+        "original_name": item.get("original_name") or path.name,
+        "department": result.department_code or item.get("department"),
         "status": str(result.status),
         "file_hash": result.sha256,
         "file_id": result.file_id,
@@ -283,33 +376,40 @@ def load_claim(claim: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def load_claims(claims: list[dict[str, Any]], outlet_events: Any) -> list[dict[str, Any]]:
-    """Load the claimed files one after the other (one process: the loader's imports and the
-    reference data are paid once) and add one asset event per file on its department's asset.
+def commit_claims(staged: Any, outlet_events: Any) -> list[dict[str, Any]]:
+    """Commit every staged file of the run in claim order, over one warehouse connection (each file
+    its own transaction), and add one asset event per file on its department's asset.
 
-    A load that raises (an infrastructure error: the loader refuses bad content without raising)
-    fails the task after the other files were loaded; the retry finds the loaded files gone and
-    loads only the rest.
+    ``staged`` is the parse tasks' output: one list per mapped task. A commit that raises fails the
+    task after the other files were committed; the retry finds those files gone and commits only
+    the rest.
     """
+    from ingest.loader import warehouse_connection
+    from scorecard.config import get_settings
+
+    items = sorted((item for batch in staged or [] for item in batch), key=lambda item: item.get("seq", 0))
     loaded: list[dict[str, Any]] = []
     errors: list[str] = []
-    for claim in claims:
-        try:
-            summary = load_claim(claim)
-        except Exception as exc:
-            log.exception("Loading %s failed", claim.get("path"))
-            errors.append(f"{claim.get('original_name')}: {type(exc).__name__}: {exc}")
-            continue
-        if summary is None:
-            continue
-        loaded.append(summary)
-        outlet_events[SUBMISSIONS_ALIAS].add(
-            submissions_asset(summary["department"]),
-            extra={k: summary[k] for k in ("file_hash", "periods", "file_id", "status", "original_name")},
-        )
-        log.info("Loaded %s: %s", summary["original_name"], summary)
+    if not items:
+        return loaded
+    with warehouse_connection(get_settings()) as con:
+        for item in items:
+            try:
+                summary = commit_claim(item, connection=con)
+            except Exception as exc:
+                log.exception("Committing %s failed", item.get("path"))
+                errors.append(f"{item.get('original_name')}: {type(exc).__name__}: {exc}")
+                continue
+            if summary is None:
+                continue
+            loaded.append(summary)
+            outlet_events[SUBMISSIONS_ALIAS].add(
+                submissions_asset(summary["department"]),
+                extra={k: summary[k] for k in ("file_hash", "periods", "file_id", "status", "original_name")},
+            )
+            log.info("Loaded %s: %s", summary["original_name"], summary)
     if errors:
-        raise RuntimeError(f"{len(errors)} of {len(claims)} files failed to load: {errors[:5]}")
+        raise RuntimeError(f"{len(errors)} of {len(items)} files failed to commit: {errors[:5]}")
     return loaded
 
 

@@ -61,7 +61,14 @@ def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
 
     # 1. ingest, as a manual run naming the files (the watcher's events take the same path)
     ingest_run, states = run(dags["scorecard_ingest"], run_conf={"paths": [str(p) for p in dropped]})
-    assert states == {"claimed_files": "success", "load_submissions": "success"}
+    assert states == {
+        "claimed_files": "success",
+        "parse_submissions": "success",
+        "commit_submissions": "success",
+    }
+    parse_tis = [ti for ti in ingest_run.get_task_instances() if ti.task_id == "parse_submissions"]
+    assert len(parse_tis) == 4 and {ti.state for ti in parse_tis} == {"success"}  # four mapped parse tasks
+    assert not [p for p in (settings.home / "staged").rglob("*") if p.is_file()]  # staged, then committed
     loads = {(r["original_name"], r["status"]) for r in ingest_run_results(ingest_run)}
     assert len(loads) == len(dropped)
     assert {status for _, status in loads} <= {"loaded", "loaded_with_rejects"}
@@ -108,7 +115,7 @@ def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
 
 
 def ingest_run_results(dag_run) -> list[dict]:
-    return xcom(dag_run, "load_submissions")
+    return xcom(dag_run, "commit_submissions")
 
 
 def test_failure_callback_raises_an_alert(settings) -> None:

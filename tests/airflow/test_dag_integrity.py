@@ -1,5 +1,6 @@
 """DAG integrity: the five DAGs import cleanly, are wired to the right assets, retry, alert on
-failure, put every warehouse task in the one-slot pool, and do no I/O when parsed."""
+failure, put every warehouse task in the one-slot pool and on the warehouse queue (and nothing
+else), and do no I/O when parsed."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ EXPECTED_DAGS = {
     "scorecard_alerts",
     "scorecard_deadlines",
 }
-# Tasks that open the DuckDB warehouse (or run dbt/Soda on it): all in the one-slot pool.
+# Tasks that open the DuckDB warehouse (or run dbt/Soda on it): all in the one-slot pool, all on
+# the warehouse queue.
 WAREHOUSE_TASKS = {
-    ("scorecard_ingest", "load_submissions"),
+    ("scorecard_ingest", "commit_submissions"),
     ("scorecard_build", "dbt_build"),
     ("scorecard_check_publish", "quality_gate"),
     ("scorecard_check_publish", "publish_snapshot"),
@@ -104,6 +106,41 @@ def test_every_warehouse_task_uses_the_one_slot_pool(dagbag) -> None:
     assert pooled == WAREHOUSE_TASKS
 
 
+def test_warehouse_tasks_and_only_they_go_to_the_warehouse_queue(dagbag) -> None:
+    from scorecard.airflow_support import DEFAULT_QUEUE, WAREHOUSE_QUEUE
+
+    queues = {
+        (dag_id, task.task_id): task.queue
+        for dag_id in EXPECTED_DAGS
+        for task in dagbag.dags.get(dag_id).tasks
+    }
+    assert {key for key, queue in queues.items() if queue == WAREHOUSE_QUEUE} == WAREHOUSE_TASKS
+    assert {queue for key, queue in queues.items() if key not in WAREHOUSE_TASKS} == {DEFAULT_QUEUE}
+
+
+def test_parsing_fans_out_outside_the_pool(dagbag) -> None:
+    from scorecard.airflow_support import POOL
+
+    ingest = dagbag.dags.get("scorecard_ingest")
+    parse = ingest.get_task("parse_submissions")
+    assert type(parse).__name__.endswith("MappedOperator")  # one task instance per batch of files
+    assert parse.pool != POOL
+    assert ingest.get_task("claimed_files").downstream_task_ids == {"parse_submissions"}
+    assert parse.downstream_task_ids == {"commit_submissions"}
+
+
+def test_parse_batches_keep_order_and_spread_the_files() -> None:
+    from scorecard.airflow_support import parse_batches
+
+    claims = [{"path": f"/x/{i}.csv"} for i in range(10)]
+    batches = parse_batches(claims, tasks=4)
+    assert len(batches) == 4 and [len(b) for b in batches] == [3, 3, 3, 1]
+    assert [c["seq"] for b in batches for c in b] == list(range(10))
+    assert [c["path"] for b in batches for c in b] == [c["path"] for c in claims]
+    assert parse_batches(claims[:2], tasks=4) == [[{**claims[0], "seq": 0}], [{**claims[1], "seq": 1}]]
+    assert parse_batches([], tasks=4) == []
+
+
 def test_asset_wiring(dagbag) -> None:
     from scorecard import airflow_support as s
     from scorecard.triggers import InboxTrigger
@@ -112,7 +149,7 @@ def test_asset_wiring(dagbag) -> None:
     assert list(scheduled_on(ingest)) == ["inbox"]
     (watcher,) = scheduled_on(ingest)["inbox"].watchers
     assert isinstance(watcher.trigger, InboxTrigger)
-    load = ingest.get_task("load_submissions")
+    load = ingest.get_task("commit_submissions")
     assert [o.name for o in load.outlets] == ["submissions"]  # the alias: one event per department
 
     build_assets = set(scheduled_on(dagbag.dags.get("scorecard_build")))

@@ -18,7 +18,8 @@ AIRFLOW_SERVICES = {
     "airflow-scheduler": "scheduler",
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
-    "airflow-worker": "celery worker",
+    "airflow-worker": "celery worker --queues default",
+    "airflow-worker-warehouse": "celery worker --queues warehouse,default",
 }
 
 
@@ -37,6 +38,15 @@ def test_services_and_commands(compose) -> None:
     for name, command in AIRFLOW_SERVICES.items():
         assert services[name]["command"] == command, name
     assert services["airflow-worker"]["deploy"]["replicas"]  # scale out by replicas
+    # the warehouse queue has exactly one consumer: the warehouse worker, one replica
+    assert services["airflow-worker-warehouse"]["deploy"]["replicas"] == 1
+    workers = {
+        n: str(s["command"])
+        for n, s in services.items()
+        if str(s.get("command", "")).startswith("celery worker")
+    }
+    consumers = [n for n, command in workers.items() if "warehouse" in command.split("--queues")[-1]]
+    assert consumers == ["airflow-worker-warehouse"]
     # every Airflow component waits for the DB migration and the pool
     for name in AIRFLOW_SERVICES:
         depends = services[name]["depends_on"]
@@ -51,6 +61,9 @@ def test_celery_postgres_redis_and_auth(compose) -> None:
     for name in AIRFLOW_SERVICES:
         env = env_of(compose["services"][name])
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert env["SCORECARD_AIRFLOW_PROFILE"] == "distributed", name
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which is not installed
+        assert "db+postgresql+psycopg2://" in env["AIRFLOW__CELERY__RESULT_BACKEND_CMD"], name
         assert "postgresql" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"], name
         assert "@postgres:5432/" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_CMD"], name
         assert (
@@ -122,7 +135,11 @@ def test_image_runs_the_repository_dags_and_dbt_project() -> None:
         assert (REPO_ROOT / folder).is_dir()
     # the image installs exactly the locked environment, which must carry the Celery executor
     lock = (REPO_ROOT / "uv.lock").read_text(encoding="utf-8")
-    for package in ("apache-airflow-providers-celery", "psycopg2-binary", "redis"):
-        assert f'name = "{package}"' in lock
+    # asyncpg: Airflow 3 opens an async engine on the metadata DB (postgresql+asyncpg)
+    for package in ("apache-airflow-providers-celery", "psycopg2-binary", "redis", "asyncpg"):
+        assert f'name = "{package}"' in lock, package
+    # celery 5.7 removed celery.backends.database.retry, which providers-celery 3.26 imports
+    celery = re.search(r'name = "celery"\nversion = "(\d+)\.(\d+)', lock)
+    assert celery and (int(celery.group(1)), int(celery.group(2))) < (5, 7), "celery must be < 5.7"
     assert "AIRFLOW__CORE__DAGS_FOLDER=/opt/scorecard/dags" in dockerfile
     assert "SCORECARD_HOME=/opt/scorecard/var" in dockerfile
