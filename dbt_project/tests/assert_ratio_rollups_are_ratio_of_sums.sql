@@ -14,10 +14,14 @@ county_parts as (
         v.measure_code,
         v.year,
         r.city_code,
+        city.parent_code as province_code,
         v.numerator,
         v.denominator
     from {{ ref('int_measure_values_annualised') }} as v
     inner join {{ ref('regions') }} as r on v.region_code = r.region_code
+    -- each county reaches its own province through its city (never every province: with
+    -- several provinces, as at national scale, a cross join would mix them)
+    inner join {{ ref('regions') }} as city on r.city_code = city.region_code
     where v.region_level = 'county' and v.has_parts
 ),
 
@@ -31,14 +35,12 @@ expected as (
     group by measure_code, year, city_code
     union all
     select
-        c.measure_code,
-        c.year,
-        p.region_code,
-        sum(c.numerator) / sum(c.denominator) as ratio
-    from county_parts as c
-    cross join {{ ref('regions') }} as p
-    where p.region_level = 'province'
-    group by c.measure_code, c.year, p.region_code
+        measure_code,
+        year,
+        province_code as region_code,
+        sum(numerator) / sum(denominator) as ratio
+    from county_parts
+    group by measure_code, year, province_code
 )
 
 select

@@ -1,0 +1,358 @@
+"""Regenerate ``docs/benchmarks.md`` from ``bench/results/*.json``.
+
+    python -m bench.report
+
+One table per benchmark: each figure beside its peer and its goal (met or not), the machine, the
+date and the load average while it ran (the machine is shared: a high load means noisy figures).
+The hand-written analysis (hot spots and what to change) lives in ``bench/notes.md`` and is
+appended verbatim, so that regenerating the tables never loses it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from scorecard.config import REPO_ROOT
+
+RESULTS_DIR = REPO_ROOT / "bench" / "results"
+NOTES = REPO_ROOT / "bench" / "notes.md"
+DOC = REPO_ROOT / "docs" / "benchmarks.md"
+
+
+def _met(goal: dict[str, Any] | None) -> str:
+    if not goal:
+        return "-"
+    met = goal.get("met")
+    return "n/a" if met is None else ("**met**" if met else "**not met**")
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _machine(document: dict[str, Any]) -> str:
+    m = document.get("machine", {})
+    return (
+        f"{m.get('date', '?')} · {m.get('cores', '?')} cores ({m.get('cpu_model', '?')}), "
+        f"{m.get('memory_gib', '?')} GiB · Python {m.get('python')}, DuckDB {m.get('duckdb')}, "
+        f"dbt-core {m.get('dbt_core')} / dbt-duckdb {m.get('dbt_duckdb')}, Airflow {m.get('airflow')} · "
+        + (
+            f"code: commit {m['code'].get('git_head')}, "
+            f"ingest/ last changed {m['code'].get('ingest_changed')} · "
+            if m.get("code")
+            else ""
+        )
+        + f"sizes: {document.get('sizes')} · load average at start {m.get('load_average_at_start')}, "
+        f"at end {document.get('load_average_at_end')} · took {document.get('seconds')} s"
+    )
+
+
+def render_ingest(document: dict[str, Any]) -> list[str]:
+    f = document["figures"]
+    if "error" in f:
+        return [f"Failed: `{f['error']}`"]
+    file = f["file"]
+    lines = [
+        f"File: `{file['name']}`, {file['rows']:,} rows, {file['bytes'] / 1e6:.1f} MB, long format, "
+        f"one department ({file['scale']} scale, every monthly period). Best of "
+        f"{len(f['runs']['loader'])} runs each, every run in a fresh process writing a fresh DuckDB file; "
+        "throughput is timed inside the process (no interpreter start-up), except the CLI row (wall time).",
+        "",
+    ]
+    rows = []
+    peers = [
+        ("`ingest.loader.load_file`", f.get("loader")),
+        ("`scorecard ingest` (CLI, wall time)", f.get("cli")),
+        ("bare DuckDB `read_csv` + `INSERT`", f.get("duckdb")),
+        ("plain pandas loader", f.get("pandas")),
+    ]
+    for label, run in peers:
+        if not run:
+            rows.append([label, "-", "-", "-", "-", "not run"])
+            continue
+        if "skipped" in run:
+            rows.append([label, "-", "-", "-", "-", run["skipped"]])
+            continue
+        rows.append(
+            [
+                label,
+                _num(run.get("seconds_inside"), 2),
+                _num(run.get("rows_per_s"), 0),
+                _num(run.get("mb_per_s"), 2),
+                _num(run.get("peak_mib")),
+                f"load {run.get('load_average', ['?'])[0]}",
+            ]
+        )
+    lines += _table(["loader", "seconds", "rows/s", "MB/s", "peak MiB", "note"], rows)
+    lines.append("")
+    goal_duck = f.get("goal_loader_vs_duckdb")
+    goal_pandas = f.get("goal_loader_vs_pandas")
+    lines += _table(
+        ["goal", "figure", "verdict"],
+        [
+            [
+                "loader >= 0.5 x bare DuckDB (rows/s)",
+                _num(f.get("loader_vs_duckdb"), 3) + " x",
+                _met(goal_duck),
+            ],
+            [
+                "loader faster than pandas",
+                _num(f.get("loader_vs_pandas"), 2) + " x" if f.get("loader_vs_pandas") else "-",
+                _met(goal_pandas)
+                + (f" ({goal_pandas['note']})" if goal_pandas and goal_pandas.get("note") else ""),
+            ],
+        ],
+    )
+    profile = f.get("profile") or {}
+    if profile.get("by_cumulative_time"):
+        sliced = profile.get("rows") and profile["rows"] < file["rows"]
+        scope = f", on the file's first {profile['rows']:,} rows" if sliced else ""
+        lines += ["", f"Where the loader's time goes (cProfile, cumulative, ingest/ functions{scope}):", ""]
+        rows = [
+            [
+                f"`{entry['function']}`",
+                _num(entry["calls"]),
+                _num(entry["cumulative_s"], 2),
+                f"{entry['cumulative_share'] * 100:.0f}%"
+                if entry.get("cumulative_share") is not None
+                else "-",
+            ]
+            for entry in profile["by_cumulative_time"][:14]
+        ]
+        lines += _table(["function", "calls", "cumulative s", "share"], rows)
+    return lines
+
+
+def _stage_rows(stages: list[dict[str, Any]]) -> list[list[Any]]:
+    rows = []
+    for stage in stages:
+        figures = stage.get("figures") or {}
+        detail = ""
+        if "rows" in figures and stage["stage"].startswith("ingest"):
+            detail = f"{figures['rows']:,} rows, {figures.get('files')} files"
+        elif "nodes" in figures:
+            detail = ", ".join(f"{n} {s}" for s, n in sorted(figures["nodes"].items()))
+        elif "counts" in figures:
+            detail = (
+                ("passed" if figures.get("ok") else "FAILED")
+                + ": "
+                + ", ".join(f"{n} {s}" for s, n in sorted(figures["counts"].items()))
+            )
+            if figures.get("failures"):
+                detail += f" (first: {figures['failures'][0]})"
+        elif "published" in figures:
+            detail = ("forced (gate failed) " if figures.get("forced") else "") + str(figures.get("reason"))[
+                :80
+            ]
+        elif "alerts" in figures:
+            detail = f"{figures['alerts']:,} alerts"
+        if stage.get("returncode") not in (0, None) and not figures:
+            detail = "FAILED: " + " ".join(stage.get("stderr_tail", [])[-1:])[:100]
+        rows.append(
+            [
+                stage["stage"],
+                _num(stage["seconds"]),
+                _num(stage["peak_mib"]),
+                _num(stage.get("cpu_user")),
+                stage.get("load_average", ["?"])[0],
+                detail.replace("|", "/"),
+            ]
+        )
+    return rows
+
+
+def render_dbt(document: dict[str, Any]) -> list[str]:
+    f = document["figures"]
+    if "error" in f:
+        return [f"Failed: `{f['error']}`"]
+    lines = ["### `dbt build` per scale", ""]
+    rows = []
+    for scale, growth in zip(f["scales"], f["growth"], strict=True):
+        rows.append(
+            [
+                f"{scale['scale']} ({scale['leaf_regions']:,} leaves x {scale['periods']} months)",
+                _num(scale["rows"]),
+                _num(growth["build_seconds_cold"]),
+                _num(growth["build_seconds_warm"]),
+                _num(growth["build_peak_mib"]),
+                _num(growth.get("rows_x"), 2),
+                _num(growth.get("time_x"), 2),
+            ]
+        )
+    lines += _table(
+        ["scale", "raw rows", "build s (cold)", "build s (warm)", "peak MiB", "rows x", "time x (warm)"], rows
+    )
+    lines.append("")
+    goals = f["goals"]
+    lines += _table(
+        ["goal", "figure", "verdict"],
+        [
+            ["near-linear growth", "time x vs rows x above", _met(goals["near_linear"])],
+            [
+                "national county level < 2 GiB",
+                f"{_num(goals['national_under_2_gib'].get('value_mib'))} MiB",
+                _met(goals["national_under_2_gib"]),
+            ],
+        ],
+    )
+    lines += ["", "### Incremental rebuild after one department's resubmission", ""]
+    rows = []
+    for scale in f["scales"]:
+        inc = scale["incremental"]
+        stages = {stage["stage"]: stage for stage in inc["stages"]}
+        rows.append(
+            [
+                scale["scale"],
+                inc["department"],
+                _num(stages["dbt build (selected)"]["seconds"]),
+                _num(stages["dbt build (full)"]["seconds"]),
+                _num(inc["selected_vs_full"], 2),
+                _met(inc["goal"]),
+            ]
+        )
+    lines += _table(["scale", "department", "selected s", "full s", "selected / full", "goal <= 0.25"], rows)
+    lines += ["", f"Selection: `dbt build --select {f['incremental_select']}`.", ""]
+    lines += ["### Every stage: time and peak memory", ""]
+    for scale in f["scales"]:
+        lines += [
+            f"**{scale['scale']}**: {scale['rows']:,} rows in {scale['files']} files "
+            f"({scale['bytes'] / 1e6:.1f} MB)",
+            "",
+        ]
+        lines += _table(
+            ["stage", "seconds", "peak MiB", "CPU user s", "load", "outcome"],
+            _stage_rows(scale["stages"] + scale["incremental"]["stages"]),
+        )
+        slow = next((s for s in scale["stages"] if s["stage"].startswith("dbt build")), {}).get("figures", {})
+        if slow.get("slowest_nodes"):
+            nodes = ", ".join(
+                f"`{n['node'].split('.')[-1]}` {n['seconds']:.1f} s" for n in slow["slowest_nodes"][:5]
+            )
+            lines += ["", f"Slowest dbt nodes (cold build): {nodes}."]
+        lines.append("")
+    return lines
+
+
+def render_airflow(document: dict[str, Any]) -> list[str]:
+    f = document["figures"]
+    if "error" in f:
+        return [f"Not measured: `{f['error']}`"]
+    lines = [f.get("description", ""), ""]
+    total = f.get("total", {})
+    rows = [
+        [
+            "file landed -> published snapshot",
+            _num(total.get("p50")),
+            _num(total.get("p95")),
+            _num(total.get("max")),
+            total.get("n"),
+        ]
+    ]
+    for stage, figures in f.get("stages", {}).items():
+        rows.append(
+            [
+                stage,
+                _num(figures.get("p50")),
+                _num(figures.get("p95")),
+                _num(figures.get("max")),
+                figures.get("n"),
+            ]
+        )
+    lines += _table(["stage", "p50 s", "p95 s", "max s", "drops"], rows)
+    lines.append("")
+    goal = f.get("goal", {})
+    lines += _table(
+        ["goal", "figure", "verdict"], [["p50 <= 30 s on 2 cores", f"{_num(total.get('p50'))} s", _met(goal)]]
+    )
+    if f.get("tasks"):
+        lines += ["", "Task run times inside those stages (Airflow task instances):", ""]
+        lines += _table(
+            ["task", "p50 s", "p95 s", "max s"],
+            [
+                [f"`{name}`", _num(v.get("p50")), _num(v.get("p95")), _num(v.get("max"))]
+                for name, v in f["tasks"].items()
+                if (v.get("max") or 0) > 0
+            ],
+        )
+    extra = []
+    if f.get("warm_up_latency_s") is not None:
+        extra.append(f"warm-up drop (not counted) {_num(f['warm_up_latency_s'])} s")
+    if f.get("startup_seconds") is not None:
+        extra.append(f"standalone start to DAGs registered {_num(f['startup_seconds'])} s")
+    if extra:
+        lines += ["", "Also: " + "; ".join(extra) + "."]
+    if f.get("peak_memory_mib"):
+        lines += ["", f"Peak memory of the Airflow process tree (sampled): {_num(f['peak_memory_mib'])} MiB."]
+    return lines
+
+
+RENDERERS = {
+    "ingest": ("Ingest throughput: the loader beside bare DuckDB and pandas", render_ingest),
+    "dbt": ("dbt build per scale, incremental rebuild, memory of every stage", render_dbt),
+    "airflow": (
+        "Latency from the inbox to the published snapshot under `airflow standalone`",
+        render_airflow,
+    ),
+}
+
+
+def render() -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by `python -m bench.report` (run by `make bench`) from bench/results/*.json; "
+        "the analysis at the end comes from bench/notes.md. Do not edit by hand. -->",
+        "",
+        "`make bench` runs the quick sizes (about 25 minutes on this machine: ~10 for the Airflow "
+        "latency run, ~13 for dbt, most of that publication and alert delivery at the township and "
+        "national scales - two of the hot spots below; `python -m bench.run --only ingest --only dbt "
+        "--scales province` takes about 2); `make bench FULL=1` the full ones. "
+        "Each figure is measured beside its peer in the same run, on the same machine, every "
+        "measurement in a fresh child process (peak memory: the largest resident set of the process "
+        "or any descendant, e.g. dbt, and the sampled sum over the process tree, whichever is larger). "
+        "Benchmarks never run as timed assertions in the tests; `tests/bench/` only smoke-tests the "
+        "quick path.",
+        "",
+    ]
+    for name, (title, renderer) in RENDERERS.items():
+        lines += [f"## {title}", ""]
+        found = False
+        for suffix, label in (("", "quick sizes"), ("-full", "full sizes")):
+            path = RESULTS_DIR / f"{name}{suffix}.json"
+            if not path.exists():
+                continue
+            found = True
+            document = json.loads(path.read_text(encoding="utf-8"))
+            if name != "airflow":
+                lines += [f"### {title.split(':')[0]}, {label}", ""]
+            lines += [f"Machine and run: {_machine(document)}.", ""]
+            lines += [line.replace("### ", "#### ") for line in renderer(document)]
+            lines.append("")
+        if not found:
+            lines += [f"No result yet (`python -m bench.run --only {name}`).", ""]
+    if NOTES.exists():
+        lines += [NOTES.read_text(encoding="utf-8").rstrip(), ""]
+    return "\n".join(lines)
+
+
+def write_report(path: Path = DOC) -> Path:
+    path.write_text(render(), encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":
+    print(write_report())
