@@ -23,30 +23,16 @@ spine as (
     cross join years as y
 ),
 
-reports as (
-    select * from {{ ref('stg_raw__status_reports') }}
-    where is_latest
-),
-
 as_of_year_end as (
     select
-        s.measure_code,
-        s.region_code,
-        s.year,
-        rep.status_code,
-        rep.period as status_period,
-        rep.status_date,
-        rep.period_year = s.year as is_reported_in_year,
-        row_number() over (
-            partition by s.measure_code, s.region_code, s.year
-            order by rep.period_end_date desc, rep.period_grain_rank asc, rep.file_id desc
-        ) as recency_rank
-    from spine as s
-    inner join reports as rep
-        on
-            s.measure_code = rep.item_code
-            and s.region_code = rep.region_code
-            and s.year >= rep.period_year
+        item_code as measure_code,
+        region_code,
+        year,
+        status_code,
+        status_period,
+        status_date,
+        is_reported_in_year
+    from {{ ref('int_status_reports_carried_forward') }}
 ),
 
 levels as (
@@ -83,7 +69,6 @@ assessed as (
             s.measure_code = a.measure_code
             and s.region_code = a.region_code
             and s.year = a.year
-            and a.recency_rank = 1
     left join levels as reached
         on
             a.measure_code = reached.measure_code

@@ -63,24 +63,7 @@ spine as (
 ),
 
 as_of_year_end as (
-    select
-        s.item_code,
-        s.region_code,
-        s.year,
-        rep.status_code,
-        rep.period as status_period,
-        rep.status_date,
-        rep.period_year = s.year as is_reported_in_year,
-        row_number() over (
-            partition by s.item_code, s.region_code, s.year
-            order by rep.period_end_date desc, rep.period_grain_rank asc, rep.file_id desc
-        ) as recency_rank
-    from spine as s
-    inner join reports as rep
-        on
-            s.item_code = rep.item_code
-            and s.region_code = rep.region_code
-            and s.year >= rep.period_year
+    select * from {{ ref('int_status_reports_carried_forward') }}
 ),
 
 assessed as (
@@ -101,7 +84,6 @@ assessed as (
             s.item_code = a.item_code
             and s.region_code = a.region_code
             and s.year = a.year
-            and a.recency_rank = 1
     left join {{ ref('status_vocabulary') }} as v
         on
             s.item_kind = v.item_kind
