@@ -16,8 +16,13 @@ Channels (pluggable, :class:`Channel`):
 Exactly once: a small SQLite store outside the warehouse (``<home>/alerts/delivery.sqlite``)
 records each (alert_id, channel) after a successful send; later runs skip it. Transient failures
 (connection errors, timeouts, HTTP 5xx / 429) are retried with back-off, and whatever still fails
-is retried on the next run. A crash between a send and its record can repeat that one alert, so
-webhooks carry the alert id in an ``Idempotency-Key`` header for receivers to deduplicate.
+is retried on the next run. A crash between a send and its record can repeat that alert (for the
+JSON-lines log: that batch), so webhooks carry the alert id in an ``Idempotency-Key`` header and
+every JSON line its ``alert_id`` for receivers to deduplicate.
+
+Channels that can take many alerts at once (:class:`BatchChannel`, the JSON-lines log) get them
+in batches of :data:`BATCH_SIZE`: one write and one ``fsync`` per batch, recorded in one
+transaction, instead of one of each per alert (145,000 alerts at national scale took minutes).
 """
 
 from __future__ import annotations
@@ -31,12 +36,13 @@ import sqlite3
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from scorecard.config import Settings, get_settings
 from scorecard.locks import exclusive_lock
@@ -95,6 +101,17 @@ class Channel(Protocol):
     def send(self, alert: Alert) -> None: ...
 
 
+@runtime_checkable
+class BatchChannel(Channel, Protocol):
+    """A channel that can deliver many alerts at once (all or nothing, as far as it knows)."""
+
+    def send_batch(self, alerts: Sequence[Alert]) -> None: ...
+
+
+# Alerts per batch for batch channels: one fsync and one store transaction each.
+BATCH_SIZE = 1000
+
+
 class JsonLinesChannel:
     """Append each alert as one JSON line (always on; the audit trail)."""
 
@@ -104,11 +121,18 @@ class JsonLinesChannel:
         self.path = path
 
     def send(self, alert: Alert) -> None:
+        self.send_batch([alert])
+
+    def send_batch(self, alerts: Sequence[Alert]) -> None:
+        """Append the alerts and ``fsync`` once: durable before the store records them."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        record = {"sent_at": datetime.now(UTC).isoformat(timespec="seconds"), **alert.to_dict()}
+        sent_at = datetime.now(UTC).isoformat(timespec="seconds")
+        text = "".join(
+            json.dumps({"sent_at": sent_at, **alert.to_dict()}, ensure_ascii=False) + "\n" for alert in alerts
+        )
         try:
             with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
@@ -257,25 +281,32 @@ class DeliveryStore:
         ).fetchone()
         return row is not None
 
+    def delivered_ids(self, channel: str) -> set[str]:
+        """Every alert id already delivered on ``channel``."""
+        rows = self._con.execute("select alert_id from deliveries where channel = ?", (channel,))
+        return {row[0] for row in rows}
+
     def record(self, alert: Alert, channel: str) -> None:
+        self.record_many([alert], channel)
+
+    def record_many(self, alerts: Sequence[Alert], channel: str) -> None:
+        """Record the alerts as delivered on ``channel``, in one transaction."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._con:
-            self._con.execute(
+            self._con.executemany(
                 "insert or ignore into deliveries values (?, ?, ?, ?, ?)",
-                (
-                    alert.alert_id,
-                    channel,
-                    datetime.now(UTC).isoformat(timespec="seconds"),
-                    alert.alert_kind,
-                    alert.severity,
-                ),
+                [(a.alert_id, channel, now, a.alert_kind, a.severity) for a in alerts],
             )
 
     def record_failure(self, alert: Alert, channel: str, error: str) -> None:
+        self.record_failures([alert], channel, error)
+
+    def record_failures(self, alerts: Sequence[Alert], channel: str, error: str) -> None:
+        """Record a failed attempt for each alert (they stay pending), in one transaction."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._con:
-            self._con.execute(
-                "insert into failures values (?, ?, ?, ?)",
-                (alert.alert_id, channel, datetime.now(UTC).isoformat(timespec="seconds"), error),
-            )
+            rows = [(a.alert_id, channel, now, error) for a in alerts]
+            self._con.executemany("insert into failures values (?, ?, ?, ?)", rows)
 
     def close(self) -> None:
         self._con.close()
@@ -454,29 +485,37 @@ def deliver_alerts(
         try:
             for channel in channels:
                 counts = report.channels[channel.name]
-                for alert in alerts:
-                    if store.delivered(alert.alert_id, channel.name):
-                        counts.skipped += 1
-                        continue
-                    error = _send_with_retries(channel, alert, retries, backoff_seconds)
-                    if error is None:
-                        store.record(alert, channel.name)
-                        counts.sent += 1
+                delivered = store.delivered_ids(channel.name)
+                pending = [alert for alert in alerts if alert.alert_id not in delivered]
+                counts.skipped += len(alerts) - len(pending)
+                if isinstance(channel, BatchChannel):
+                    batches = [pending[i : i + BATCH_SIZE] for i in range(0, len(pending), BATCH_SIZE)]
+                else:
+                    batches = [[alert] for alert in pending]
+                for batch in batches:
+                    if isinstance(channel, BatchChannel):
+                        send = partial(channel.send_batch, batch)
                     else:
-                        store.record_failure(alert, channel.name, error)
-                        counts.failed += 1
-                        report.errors.append(f"{channel.name} {alert.alert_id}: {error}")
+                        send = partial(channel.send, batch[0])
+                    error = _send_with_retries(send, retries, backoff_seconds)
+                    if error is None:
+                        store.record_many(batch, channel.name)
+                        counts.sent += len(batch)
+                        continue
+                    store.record_failures(batch, channel.name, error)
+                    report.errors += [f"{channel.name} {alert.alert_id}: {error}" for alert in batch]
+                    counts.failed += len(batch)
         finally:
             store.close()
     return report
 
 
-def _send_with_retries(channel: Channel, alert: Alert, retries: int, backoff_seconds: float) -> str | None:
-    """None on success, else the last error."""
+def _send_with_retries(send: Callable[[], None], retries: int, backoff_seconds: float) -> str | None:
+    """Call ``send`` (one alert or one batch); None on success, else the last error."""
     delay = backoff_seconds
     for attempt in range(1, max(1, retries) + 1):
         try:
-            channel.send(alert)
+            send()
             return None
         except TransientDeliveryError as exc:
             if attempt >= retries:
