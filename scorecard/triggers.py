@@ -232,8 +232,8 @@ class InboxTrigger(BaseEventTrigger):
         self,
         inbox: str | None = None,
         processing: str | None = None,
-        poll_interval: float = 2.0,
-        min_age_seconds: float = 2.0,
+        poll_interval: float = 0.5,
+        min_age_seconds: float = 1.0,
         orphan_after_seconds: float = 60.0,
         sweep_interval: float = 15.0,
     ) -> None:
