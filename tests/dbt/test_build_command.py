@@ -53,9 +53,10 @@ def test_summary_text_names_failures_and_marts():
         by_status=Counter({"success": 3, "pass": 5, "fail": 1, "skipped": 2}),
         failures=["test.scorecard.unique_x: Got 2 results"],
         mart_rows={"fct_alerts": 12},
+        mode="incremental",
     )
     text = format_summary(summary)
-    assert text.startswith("dbt build FAILED (exit 1): 8 passed, 1 failed, 2 skipped")
+    assert text.startswith("dbt build (incremental) FAILED (exit 1): 8 passed, 1 failed, 2 skipped")
     assert "FAILED test.scorecard.unique_x" in text
     assert "fct_alerts" in text and "12" in text
 

@@ -6,9 +6,21 @@
         (resident or elderly, per measures.population_base) and the count implied by the value.
     The value is recomputed from its parts when both are present, so a region's value and its
     roll-up use the same arithmetic. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['stg_raw__submissions_latest'],
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{#- Incremental per measure: only the measures whose latest values changed
+    are recomputed (macros/scorecard_incremental.sql). -#}
+
 with latest as (
     select * from {{ ref('stg_raw__submissions_latest') }}
-    where period_year between {{ var('first_year') }} and {{ var('last_year') }}
+    where
+        period_year between {{ var('first_year') }} and {{ var('last_year') }}
+        and {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 year_end as (
@@ -23,7 +35,7 @@ year_end as (
 
 measures as (
     select * from {{ ref('int_measures_classified') }}
-    where is_value_measure
+    where is_value_measure and {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 joined as (

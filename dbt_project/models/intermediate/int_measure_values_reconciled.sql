@@ -4,13 +4,33 @@
     kept beside it and their difference is a quality signal (fct_rollup_differences).
     Applicable regions: the base level and every level above it for measures that roll up; the
     levels listed in measures.region_levels for measures that do not. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_measure_values_annualised', 'int_measure_values_rolled_up'],
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{#- Incremental per measure: only the measures whose year values or roll-ups changed
+    are recomputed (macros/scorecard_incremental.sql). -#}
+
 with measures as (
     select * from {{ ref('int_measures_classified') }}
-    where is_value_measure
+    where is_value_measure and {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 years as (
     {{ programme_years() }}
+),
+
+submitted as (
+    select * from {{ ref('int_measure_values_annualised') }}
+    where {{ sc_measure_filter('measure_code', changed_measures) }}
+),
+
+rolled_up as (
+    select * from {{ ref('int_measure_values_rolled_up') }}
+    where {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 spine as (
@@ -57,12 +77,12 @@ select
         when u.rolled_up_value is not null then 'rolled_up'
     end as value_source
 from spine as s
-left join {{ ref('int_measure_values_annualised') }} as v
+left join submitted as v
     on
         s.measure_code = v.measure_code
         and s.region_code = v.region_code
         and s.year = v.year
-left join {{ ref('int_measure_values_rolled_up') }} as u
+left join rolled_up as u
     on
         s.measure_code = u.measure_code
         and s.region_code = u.region_code

@@ -7,9 +7,19 @@
       count_meeting  up to the condition level: Σ of the underlying counts; above it: the number
                      of condition-level regions whose count is >= condition_threshold
     children_reporting / children_expected say how complete each roll-up is. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_measure_values_annualised'],
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{#- Incremental per measure: only the measures whose year values changed
+    are recomputed (macros/scorecard_incremental.sql). -#}
+
 with measures as (
     select * from {{ ref('int_measures_classified') }}
-    where is_value_measure and rollup_rule <> 'none'
+    where is_value_measure and rollup_rule <> 'none' and {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 ancestors as (
@@ -35,6 +45,7 @@ base_values as (
         on
             v.measure_code = m.measure_code
             and v.region_level = m.base_level
+    where {{ sc_measure_filter('v.measure_code', changed_measures) }}
 ),
 
 -- Which higher regions each rule rolls up to directly from the base level.

@@ -1,4 +1,14 @@
-{#- The value in force for each measure x region x period: the latest version (highest file_id). -#}
+{#- The value in force for each measure x region x period: the latest version (highest file_id).
+    A table, rebuilt incrementally per measure: only the measures with new raw rows since the
+    last build are recomputed (macros/scorecard_incremental.sql). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from='raw',
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+
 select
     submission_id,
     file_id,
@@ -20,4 +30,4 @@ select
     note,
     loaded_at
 from {{ ref('stg_raw__submissions') }}
-where is_latest
+where is_latest and {{ sc_measure_filter('measure_code', changed_measures) }}

@@ -27,6 +27,15 @@
 {#- A change of fewer than this many counted things (one township of a district with three, two
     organisations in a small county) is never an anomaly, however large it looks as a rate. -#}
 {%- set min_units = var('anomaly_min_units', 3) | float -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['stg_raw__submissions_latest'],
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_changed_measures() if is_incremental() else none -%}
+{#- Incremental per measure: only the measures whose latest values changed are recomputed (history
+    and peers are per measure; macros/scorecard_incremental.sql). -#}
 
 with
 
@@ -38,7 +47,7 @@ staged as (
         cast(s.value as double) as value,
         cast(s.denominator as double) as denominator
     from {{ ref('stg_raw__submissions_latest') }} as s
-    where s.value is not null
+    where s.value is not null and {{ sc_measure_filter('s.measure_code', changed_measures) }}
 ),
 
 periods as (
@@ -88,16 +97,33 @@ enriched as (
     where p.period_kind is not null
 ),
 
-history as (
+-- The regression on the region's own history uses periods counted from the series' first one,
+-- so that its exact sums stay small.
+sequenced as (
+    select
+        e.*,
+        e.period_seq - min(e.period_seq) over (
+            partition by e.measure_code, e.region_code, e.period_kind
+        ) as period_offset
+    from enriched as e
+),
+
+history_sums as (
     select
         e.*,
         lag(e.period) over own_series as previous_period,
         lag(e.value) over own_series as previous_value,
         lag(e.granularity) over own_series as previous_granularity,
         count(e.value) over own_history as history_count,
-        regr_slope(e.value, e.period_seq) over own_history as history_slope,
-        regr_intercept(e.value, e.period_seq) over own_history as history_intercept
-    from enriched as e
+        -- Exact sums (integers, decimals) for the least-squares fit, so that the fit is the same
+        -- on every run whatever the order the rows are added in (regr_slope / regr_intercept
+        -- accumulate floats in whatever order the threads deliver them).
+        sum(e.period_offset) over own_history as history_sum_x,
+        sum(e.period_offset * e.period_offset) over own_history as history_sum_xx,
+        cast(sum(cast(e.value as decimal(38, 18))) over own_history as double) as history_sum_y,
+        cast(sum(cast(e.value * e.period_offset as decimal(38, 18))) over own_history as double)
+            as history_sum_xy
+    from sequenced as e
     window
         own_series as (
             partition by e.measure_code, e.region_code, e.period_kind order by e.period_seq
@@ -106,6 +132,16 @@ history as (
             partition by e.measure_code, e.region_code, e.period_kind order by e.period_seq
             rows between unbounded preceding and 1 preceding
         )
+),
+
+-- Least-squares slope (n Σxy - Σx Σy) / (n Σx² - (Σx)²) and intercept (Σy - slope Σx) / n.
+history as (
+    select
+        h.*,
+        (h.history_count * h.history_sum_xy - h.history_sum_x * h.history_sum_y)
+        / nullif(h.history_count * h.history_sum_xx - h.history_sum_x * h.history_sum_x, 0)
+            as history_slope
+    from history_sums as h
 ),
 
 peer_medians as (
@@ -125,7 +161,9 @@ peer_spread as (
         e.period,
         e.region_level,
         median(abs(e.peer_basis - pm.peer_median)) as peer_mad,
-        avg(abs(e.peer_basis - pm.peer_median)) as peer_mean_ad
+        -- An exact mean, the same whatever order the rows come in.
+        cast(sum(cast(abs(e.peer_basis - pm.peer_median) as decimal(38, 18))) as double)
+        / count(*) as peer_mean_ad
     from enriched as e
     inner join peer_medians as pm
         on
@@ -145,7 +183,9 @@ scored as (
         h.measure_kind = 'rate' as is_rate,
         case
             when h.history_count >= {{ min_history }}
-                then h.history_intercept + h.history_slope * h.period_seq
+                then
+                    (h.history_sum_y - h.history_slope * h.history_sum_x) / h.history_count
+                    + h.history_slope * h.period_offset
         end as trajectory_expected,
         case
             when h.measure_kind <> 'rate' and abs(h.previous_value) >= {{ min_base }}

@@ -1,0 +1,280 @@
+"""The file-triggered incremental build (``dbt build --selector after_submission``) against a
+``--full-refresh`` build of the same raw data.
+
+Starting from the session build, one department (charity_social_work) resubmits its 2025 file
+with values changed, rows and a whole region dropped and a new period (2025-Q4) added; another
+department (elderly_care) sends a file whose every row is rejected (quarantined); and one row
+set of an earlier charity file is retracted from the raw layer, so that values vanish. The
+incremental build must give exactly the marts (and incremental tables) of a full rebuild, and
+must have recomputed only the resubmitted department's measures.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from scorecard.config import Settings, get_settings
+
+pytestmark = pytest.mark.slow
+
+AS_OF = "2026-01-15"
+DEPARTMENT = "charity_social_work"
+REJECTED_DEPARTMENT = "elderly_care"
+NEW_PERIOD = "2025-Q4"
+INCREMENTAL_TABLES = [
+    "staging.stg_raw__submissions_latest",
+    "intermediate.int_measure_values_annualised",
+    "intermediate.int_measure_values_rolled_up",
+    "intermediate.int_measure_values_reconciled",
+    "marts.fct_value_anomalies",
+]
+STATE_TABLE = "intermediate.incremental_measure_versions"
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    incremental: Settings
+    full: Settings
+    incremental_output: str
+    full_output: str
+    incremental_ok: bool
+    full_ok: bool
+    before: Path  # the warehouse as the session build left it
+    run_results: Path  # of the incremental build
+    resubmitted_measures: frozenset[str]
+    load_statuses: dict[str, str]
+
+
+def _settings(monkeypatch: pytest.MonkeyPatch, home: Path, tmp: Path) -> Settings:
+    monkeypatch.setenv("SCORECARD_HOME", str(home))
+    monkeypatch.setenv("SCORECARD_AS_OF", AS_OF)
+    monkeypatch.setenv("SCORECARD_MONITOR_FROM", "2026-01-01")
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp / "dbt-target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp / "dbt-logs"))
+    settings = get_settings()
+    settings.ensure_dirs()
+    return settings
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], rows[1:]
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([header, *rows])
+
+
+def _bumped(cell: str) -> str:
+    """A plain number + 1; a cell in any other notation (a percentage, text) as it is."""
+    try:
+        return str(float(cell.replace(",", "")) + 1)
+    except ValueError:
+        return cell
+
+
+def write_resubmission(generated: Path, inbox: Path) -> set[str]:
+    """The department's 2025 values file again: every other value + 1, one region and every ninth
+    row left out, and the first measure also for a new period. Returns the measures in it."""
+    (source,) = sorted((generated / DEPARTMENT).glob("2025_*values.csv"))
+    header, body = _read_csv(source)
+    region_col, measure_col, period_col, value_col, note_col = 0, 2, 3, 4, 8
+    dropped_region = sorted({row[region_col] for row in body})[3]
+    rows = []
+    for i, row in enumerate(body):
+        if row[region_col] == dropped_region or i % 9 == 4:
+            continue
+        row = list(row)
+        if i % 2 == 0:
+            row[value_col] = _bumped(row[value_col])
+        row[note_col] = "resubmitted"
+        rows.append(row)
+    first_measure = body[0][measure_col]
+    rows += [
+        [*row[:period_col], NEW_PERIOD, *row[period_col + 1 :]]
+        for row in body
+        if row[measure_col] == first_measure
+    ]
+    _write_csv(inbox / DEPARTMENT / f"resubmitted_{source.name}", header, rows)
+
+    # Another department's file whose every row names an unknown region: rejected as a whole.
+    broken = [["999999", *row[1:]] for row in body[:5]]
+    _write_csv(inbox / REJECTED_DEPARTMENT / f"broken_2025_{REJECTED_DEPARTMENT}_values.csv", header, broken)
+    return {row[measure_col] for row in rows}
+
+
+def retract_rows(settings: Settings, measures: set[str]) -> int:
+    """Rows of the department's first file for one county withdrawn from the raw layer (only of
+    the resubmitted measures): values that had a single version vanish from the latest values."""
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        deleted = con.execute(
+            """delete from raw.submissions
+               where file_id = (select min(file_id) from raw.submissions where department_code = $1)
+                 and region_code = (select min(region_code) from raw.submissions where department_code = $1)
+                 and list_contains($2, measure_code)""",
+            [DEPARTMENT, sorted(measures)],
+        ).fetchone()[0]
+        con.execute("checkpoint")
+    return int(deleted)
+
+
+@pytest.fixture(scope="module")
+def rebuilt(built_warehouse, tmp_path_factory: pytest.TempPathFactory) -> Rebuilt:
+    from ingest.loader import load_paths
+    from warehouse.dbt import run_dbt
+
+    assert built_warehouse.build_ok, built_warehouse.build_stdout[-4000:]
+    tmp = tmp_path_factory.mktemp("dbt-incremental")
+    before = tmp / "before.duckdb"
+    shutil.copyfile(built_warehouse.settings.warehouse_path, before)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        incremental = _settings(monkeypatch, tmp / "incremental-home", tmp / "incremental")
+        shutil.copyfile(before, incremental.warehouse_path)
+        measures = write_resubmission(built_warehouse.tmp / "generated", tmp / "inbox")
+        results = load_paths([tmp / "inbox"], settings=incremental)
+        statuses = {result.file_name: result.status for result in results}
+        assert retract_rows(incremental, measures) > 0
+        inc = run_dbt(["build", "--selector", "after_submission"], incremental)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        full = _settings(monkeypatch, tmp / "full-home", tmp / "full")
+        shutil.copyfile(incremental.warehouse_path, full.warehouse_path)
+        rebuilt_full = run_dbt(["build", "--full-refresh"], full)
+    return Rebuilt(
+        incremental=incremental,
+        full=full,
+        incremental_output=inc.stdout + inc.stderr,
+        full_output=rebuilt_full.stdout + rebuilt_full.stderr,
+        incremental_ok=inc.ok,
+        full_ok=rebuilt_full.ok,
+        before=before,
+        run_results=tmp / "incremental" / "dbt-target" / "run_results.json",
+        resubmitted_measures=frozenset(measures),
+        load_statuses=statuses,
+    )
+
+
+@pytest.fixture
+def attached(rebuilt):
+    """One connection with the incremental (inc), full-refresh (rebuilt) and earlier (before) warehouses."""
+    assert rebuilt.incremental_ok, rebuilt.incremental_output[-4000:]
+    assert rebuilt.full_ok, rebuilt.full_output[-4000:]
+    con = duckdb.connect()
+    con.execute(f"attach '{rebuilt.incremental.warehouse_path}' as inc (read_only)")
+    con.execute(f"attach '{rebuilt.full.warehouse_path}' as rebuilt (read_only)")
+    con.execute(f"attach '{rebuilt.before}' as before (read_only)")
+    yield con
+    con.close()
+
+
+def _differences(
+    con: duckdb.DuckDBPyConnection, left: str, right: str, where: str = "true"
+) -> tuple[int, int]:
+    def count(a: str, b: str) -> int:
+        sql = (
+            f"select count(*) from (select * from {a} where {where} "
+            f"except all select * from {b} where {where})"
+        )
+        return con.execute(sql).fetchone()[0]
+
+    return count(left, right), count(right, left)
+
+
+def test_the_scenario_loads_and_builds_as_intended(rebuilt):
+    statuses = sorted(rebuilt.load_statuses.values())
+    assert statuses == ["loaded", "rejected"], rebuilt.load_statuses
+    assert rebuilt.incremental_ok, rebuilt.incremental_output[-4000:]
+    # The file-triggered build: models and their data tests, no seeds, no unit tests.
+    results = json.loads(rebuilt.run_results.read_text(encoding="utf-8"))["results"]
+    kinds = {result["unique_id"].split(".")[0] for result in results}
+    assert kinds <= {"model", "test", "operation", "exposure"}, kinds
+    assert {"model", "test"} <= kinds
+    assert all(result["status"] in {"success", "pass", "no-op"} for result in results)
+
+
+def test_incremental_build_gives_the_marts_of_a_full_rebuild(attached):
+    marts = [
+        row[0]
+        for row in attached.execute(
+            "select table_name from duckdb_tables() "
+            "where database_name = 'rebuilt' and schema_name = 'marts' order by table_name"
+        ).fetchall()
+    ]
+    assert len(marts) >= 15
+    tables = [f"marts.{name}" for name in marts] + [
+        t for t in INCREMENTAL_TABLES if not t.startswith("marts.")
+    ]
+    mismatched = {}
+    for table in tables:
+        columns_inc = attached.execute(f"describe inc.{table}").fetchall()
+        columns_full = attached.execute(f"describe rebuilt.{table}").fetchall()
+        assert columns_inc == columns_full, table
+        diff = _differences(attached, f"inc.{table}", f"rebuilt.{table}")
+        if diff != (0, 0):
+            mismatched[table] = diff
+    assert mismatched == {}
+
+
+def test_the_resubmission_changed_the_department_and_nothing_else(attached, rebuilt):
+    """Against the warehouse before the resubmission: the department's measures moved (values,
+    a new period, vanished rows), every other department's rows are exactly as they were."""
+    measures = "', '".join(sorted(rebuilt.resubmitted_measures))
+    other = f"measure_code not in ('{measures}')"
+    own = f"measure_code in ('{measures}')"
+    for table in INCREMENTAL_TABLES:
+        assert _differences(attached, f"before.{table}", f"inc.{table}", other) == (0, 0), table
+    old, new = _differences(
+        attached, "before.staging.stg_raw__submissions_latest", "inc.staging.stg_raw__submissions_latest", own
+    )
+    assert old > 0 and new > 0
+    periods = attached.execute(
+        f"select count(*) from inc.marts.fct_value_anomalies where period = '{NEW_PERIOD}' and {own}"
+    ).fetchone()[0]
+    assert periods > 0
+    counts = attached.execute(
+        "select (select count(*) from before.staging.stg_raw__submissions_latest where department_code = ?), "
+        "(select count(*) from inc.staging.stg_raw__submissions_latest where department_code = ?)",
+        [DEPARTMENT, DEPARTMENT],
+    ).fetchone()
+    # The retracted county's single-version rows are gone, the new period's rows are there.
+    assert counts[0] != counts[1]
+
+
+def test_incremental_build_recomputed_only_the_resubmitted_measures(attached, rebuilt):
+    """Every incremental model records, per measure, the run that last recomputed it: after the
+    file-triggered build only the resubmitted department's measures carry the new run; the other
+    departments' measures (also the one whose file was rejected) keep the session build's run."""
+    owners = dict(
+        attached.execute("select measure_code, department_code from rebuilt.reference.measures").fetchall()
+    )
+    before = attached.execute(
+        f"select model_name, measure_code, invocation_id, input_version from before.{STATE_TABLE}"
+    ).fetchall()
+    after = attached.execute(
+        f"select model_name, measure_code, invocation_id, input_version from inc.{STATE_TABLE}"
+    ).fetchall()
+    old_runs = {row[2] for row in before}
+    assert len(old_runs) == 1
+    before_by_key = {(row[0], row[1]): row for row in before}
+    recomputed: dict[str, set[str]] = {}
+    for model, measure, run, version in after:
+        if run in old_runs:
+            assert before_by_key[(model, measure)][3] == version
+        else:
+            recomputed.setdefault(model, set()).add(measure)
+    assert set(recomputed) == {name.split(".")[1] for name in INCREMENTAL_TABLES}
+    for model, measures in recomputed.items():
+        assert measures == set(rebuilt.resubmitted_measures), model
+        assert {owners[m] for m in measures} == {DEPARTMENT}
+    assert REJECTED_DEPARTMENT not in {owners[m] for ms in recomputed.values() for m in ms}
+    # Every model holds a version for every submitted measure, before and after.
+    assert {key for key in before_by_key} == {(row[0], row[1]) for row in after}
