@@ -476,16 +476,20 @@ def triggering_files(context: Any) -> list[dict[str, Any]]:
 
 
 def run_dbt_build(context: Any) -> dict[str, Any]:
-    """``dbt build`` in a subprocess (``warehouse.dbt.dbt_build``); raises if dbt failed."""
+    """``dbt build`` in a subprocess (``warehouse.dbt.dbt_build``); raises if dbt failed.
+
+    The daily deadline tick asks for a full build; new submissions for an ``auto`` one
+    (incremental unless the project or the settings changed since the last full build)."""
     from warehouse.dbt import dbt_build
 
     files = triggering_files(context)
-    result = dbt_build()
+    mode = "full" if any(f.get("asset") == DEADLINE_TICK.name for f in files) else "auto"
+    result = dbt_build(mode=mode)
     tail = "\n".join((result.stdout + "\n" + result.stderr).strip().splitlines()[-40:])
-    log.info("dbt build rc=%s\n%s", result.returncode, tail)
+    log.info("dbt build (%s) rc=%s\n%s", result.mode, result.returncode, tail)
     if not result.ok:
-        raise RuntimeError(f"dbt build failed (rc={result.returncode}):\n{tail}")
-    return {"returncode": result.returncode, "files": files[:100]}
+        raise RuntimeError(f"dbt build ({result.mode}) failed (rc={result.returncode}):\n{tail}")
+    return {"returncode": result.returncode, "mode": result.mode, "files": files[:100]}
 
 
 def run_quality_gate() -> dict[str, Any]:

@@ -98,7 +98,7 @@ def run_pipeline(
     result.loads = _timed(result, "ingest", ingest)
 
     def build() -> tuple[Any, bool, str]:
-        dbt = dbt_build(settings)
+        dbt = dbt_build(settings, mode="auto")
         tail = (dbt.stdout.strip().splitlines() or [""])[-1]
         return dbt, dbt.ok, tail if dbt.ok else f"dbt build failed (rc {dbt.returncode}): {tail}"
 

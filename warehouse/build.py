@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scorecard.config import Settings, get_settings
+from warehouse.dbt import BUILD_MODES, BuildMode
 
 MARTS_SCHEMA = "marts"
 # run_results statuses that count as a failure of the build.
@@ -27,6 +28,7 @@ class BuildSummary:
     by_status: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     mart_rows: dict[str, int] = field(default_factory=dict)
+    mode: str = "full"
 
     @property
     def passed(self) -> int:
@@ -83,14 +85,16 @@ def mart_row_counts(settings: Settings) -> dict[str, int]:
         }
 
 
-def build(settings: Settings | None = None, *, select: str | None = None) -> BuildSummary:
-    """Run ``dbt build`` and summarise it."""
+def build(
+    settings: Settings | None = None, *, select: str | None = None, mode: BuildMode = "full"
+) -> BuildSummary:
+    """Run ``dbt build`` in ``mode`` (see :func:`warehouse.dbt.dbt_build`) and summarise it."""
     from warehouse.dbt import dbt_build
 
     settings = settings or get_settings()
     results_file = run_results_path(settings)
     results_file.unlink(missing_ok=True)  # never summarise a previous run
-    result = dbt_build(settings, select=select)
+    result = dbt_build(settings, select=select, mode=mode)
     by_status, failures = read_run_results(results_file)
     if not result.ok and not failures:
         tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
@@ -101,12 +105,13 @@ def build(settings: Settings | None = None, *, select: str | None = None) -> Bui
         by_status=by_status,
         failures=failures,
         mart_rows=mart_row_counts(settings),
+        mode=result.mode,
     )
 
 
 def format_summary(summary: BuildSummary) -> str:
     lines = [
-        f"dbt build {'OK' if summary.ok else 'FAILED'} (exit {summary.returncode}): "
+        f"dbt build ({summary.mode}) {'OK' if summary.ok else 'FAILED'} (exit {summary.returncode}): "
         f"{summary.passed} passed, {summary.failed} failed"
         + (f", {summary.by_status['skipped']} skipped" if summary.by_status.get("skipped") else "")
         + (f", {summary.by_status['warn']} warnings" if summary.by_status.get("warn") else ""),
@@ -121,9 +126,16 @@ def format_summary(summary: BuildSummary) -> str:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--select", "-s", default=None, help="dbt node selection (default: everything)")
+    parser.add_argument(
+        "--mode",
+        choices=BUILD_MODES,
+        default="full",
+        help="full: rebuild everything (default); incremental: only what new submissions change; "
+        "auto: incremental when the last full build matches the project and settings",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = build(select=getattr(args, "select", None))
+    summary = build(select=getattr(args, "select", None), mode=getattr(args, "mode", "full"))
     print(format_summary(summary))
     return 0 if summary.ok else 1

@@ -8,21 +8,39 @@ dbt builds model by model, each in its own transaction: a build killed midway wo
 marts mixing old and new tables. ``dbt_build`` therefore builds a copy of the warehouse and swaps
 it into place (``os.replace``) only when the whole build passed; a killed or failed build leaves
 the warehouse exactly as it was (the failed copy is kept beside it for inspection).
+
+Two build modes (see docs/architecture.md, "Incremental builds"):
+
+- ``full``: ``dbt build --full-refresh`` - seeds, every model rebuilt from scratch, every data
+  and unit test. After code or seed changes, daily (the deadline tick) and by default on the CLI.
+- ``incremental``: ``dbt build --selector after_submission`` - only what new submissions can
+  change; the incremental models recompute only the departments whose files changed.
+
+``auto`` picks ``incremental`` only when the last successful full build was made from the same
+project files and the same settings (programme window, monitoring start, "today"), recorded
+beside the warehouse; anything else gets a full build.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-import duckdb
-
-from ingest.schema import ensure_raw_schema
 from scorecard.config import Settings, get_settings
+
+BuildMode = Literal["full", "incremental", "auto"]
+BUILD_MODES: tuple[str, ...] = ("full", "incremental", "auto")
+# The selector (dbt_project/selectors.yml) of a build after new submissions.
+INCREMENTAL_SELECTOR = "after_submission"
+# What a full build is checked against before an incremental one may run (see build_fingerprint).
+PROJECT_PARTS = ("models", "seeds", "macros", "tests", "dbt_project.yml", "selectors.yml", "profiles.yml")
 
 
 @dataclass(frozen=True)
@@ -31,6 +49,7 @@ class DbtResult:
     returncode: int
     stdout: str
     stderr: str
+    mode: str = "full"
 
     @property
     def ok(self) -> bool:
@@ -50,6 +69,10 @@ FAILED_BUILD_NAME = "warehouse.failed-build.duckdb"
 def prepare_warehouse(settings: Settings) -> None:
     """Create the raw schema (so sources resolve on an empty warehouse) and checkpoint, so that
     the database file alone holds everything (no write-ahead log to lose when it is copied)."""
+    import duckdb
+
+    from ingest.schema import ensure_raw_schema
+
     settings.home.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(settings.warehouse_path)) as con:
         ensure_raw_schema(con)
@@ -88,15 +111,78 @@ def run_dbt(
     return DbtResult(command, proc.returncode, proc.stdout or "", proc.stderr or "")
 
 
+def build_fingerprint(settings: Settings) -> str:
+    """A digest of everything a full build's output depends on besides the raw data: the dbt
+    project's files and the settings the models read (window, monitoring start, "today")."""
+    digest = hashlib.sha256()
+    project = settings.dbt_project_dir
+    for part in PROJECT_PARTS:
+        root = project / part
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            if path.exists():
+                digest.update(path.relative_to(project).as_posix().encode())
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    clock = {
+        "first_year": settings.first_year,
+        "last_year": settings.last_year,
+        "monitor_from": settings.monitor_from.isoformat(),
+        "today": settings.today().isoformat(),
+    }
+    digest.update(json.dumps(clock, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def full_build_state_path(settings: Settings) -> Path:
+    """Beside the warehouse: the fingerprint of the last successful full build."""
+    live = settings.warehouse_path
+    return live.with_name(live.stem + ".full-build.json")
+
+
+def resolve_mode(settings: Settings, mode: BuildMode) -> str:
+    """``auto`` -> ``incremental`` when the last full build matches today's project and settings
+    (and its warehouse is still here), else ``full``."""
+    if mode != "auto":
+        return mode
+    state_path = full_build_state_path(settings)
+    if not settings.warehouse_path.exists() or not state_path.exists():
+        return "full"
+    try:
+        recorded = json.loads(state_path.read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError):
+        return "full"
+    return "incremental" if recorded == build_fingerprint(settings) else "full"
+
+
 def dbt_build(
-    settings: Settings | None = None, *, select: str | None = None, echo: bool = False
+    settings: Settings | None = None,
+    *,
+    select: str | None = None,
+    mode: BuildMode = "full",
+    echo: bool = False,
 ) -> DbtResult:
-    """``dbt build`` (seeds, models, tests, unit tests), optionally restricted by ``--select``,
-    on a shadow copy that replaces the warehouse only if the build passed."""
+    """``dbt build`` on a shadow copy that replaces the warehouse only if the build passed.
+
+    Args:
+        settings: runtime settings (default: from the environment).
+        select: a dbt ``--select`` expression instead of the mode's node set.
+        mode: ``full`` (``--full-refresh``, everything), ``incremental`` (the
+            ``after_submission`` selector, incremental models) or ``auto`` (see
+            :func:`resolve_mode`).
+        echo: let dbt print to this process's stdout instead of capturing it.
+    """
     settings = settings or get_settings()
+    if mode not in BUILD_MODES:
+        raise ValueError(f"unknown build mode {mode!r}; expected one of {', '.join(BUILD_MODES)}")
+    effective = resolve_mode(settings, mode)
     args = ["build"]
     if select:
         args += ["--select", select]
+    elif effective == "incremental":
+        args += ["--selector", INCREMENTAL_SELECTOR]
+    if effective == "full":
+        args.append("--full-refresh")
+    fingerprint = build_fingerprint(settings) if effective == "full" and not select else None
     prepare_warehouse(settings)
     live = settings.warehouse_path
     shadow = live.with_name(SHADOW_NAME)
@@ -104,8 +190,14 @@ def dbt_build(
         leftover.unlink(missing_ok=True)  # a copy left by a build that was killed
     shutil.copyfile(live, shadow)
     result = run_dbt(args, settings, echo=echo, warehouse=shadow)
+    result = DbtResult(result.command, result.returncode, result.stdout, result.stderr, effective)
+    state_path = full_build_state_path(settings)
     if result.ok:
+        if fingerprint is not None:
+            state_path.unlink(missing_ok=True)  # a crash before the write below means "full next"
         os.replace(shadow, live)
+        if fingerprint is not None:
+            state_path.write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
     else:
         os.replace(shadow, live.with_name(FAILED_BUILD_NAME))
     shadow.with_name(shadow.name + ".wal").unlink(missing_ok=True)

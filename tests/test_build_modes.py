@@ -1,0 +1,117 @@
+"""Build modes: a full build records what it was built from; ``auto`` is incremental only when
+nothing but the raw data changed since. dbt itself is replaced by a recorder here; the real
+incremental build is compared with a full one in tests/dbt."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from scorecard.config import Settings
+from warehouse import dbt as dbt_module
+from warehouse.dbt import (
+    INCREMENTAL_SELECTOR,
+    DbtResult,
+    build_fingerprint,
+    dbt_build,
+    full_build_state_path,
+    resolve_mode,
+)
+
+
+class RecordedDbt:
+    """Stands in for the dbt subprocess: records the arguments, succeeds unless ``fail``."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+        self.fail = False
+
+    def __call__(self, args: list[str], settings: Settings, **_: object) -> DbtResult:
+        self.calls.append(list(args))
+        return DbtResult(["dbt", *args], 1 if self.fail else 0, "", "")
+
+
+@pytest.fixture
+def recorded_dbt(monkeypatch: pytest.MonkeyPatch) -> RecordedDbt:
+    recorder = RecordedDbt()
+    monkeypatch.setattr(dbt_module, "run_dbt", recorder)
+    return recorder
+
+
+@pytest.fixture
+def project_copy(settings: Settings, tmp_path: Path) -> Settings:
+    """Settings pointing at a private copy of the dbt project (so a test may edit a model)."""
+    copy = tmp_path / "dbt_project"
+    shutil.copytree(
+        settings.dbt_project_dir, copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages")
+    )
+    return dataclasses.replace(settings, dbt_project_dir=copy)
+
+
+def test_auto_is_full_until_a_full_build_has_succeeded(
+    project_copy: Settings, recorded_dbt: RecordedDbt
+) -> None:
+    assert resolve_mode(project_copy, "auto") == "full"
+    first = dbt_build(project_copy, mode="auto")
+    second = dbt_build(project_copy, mode="auto")
+    assert (first.mode, second.mode) == ("full", "incremental")
+    assert recorded_dbt.calls == [["build", "--full-refresh"], ["build", "--selector", INCREMENTAL_SELECTOR]]
+
+
+def test_a_changed_model_or_a_new_day_means_a_full_build(
+    project_copy: Settings, recorded_dbt: RecordedDbt
+) -> None:
+    dbt_build(project_copy, mode="full")
+    assert resolve_mode(project_copy, "auto") == "incremental"
+
+    next_day = dataclasses.replace(project_copy, as_of=date(2026, 1, 16))
+    assert resolve_mode(next_day, "auto") == "full"
+    other_window = dataclasses.replace(project_copy, last_year=2026)
+    assert resolve_mode(other_window, "auto") == "full"
+
+    model = project_copy.dbt_project_dir / "models" / "marts" / "dim_zone.sql"
+    model.write_text(model.read_text(encoding="utf-8") + "\n-- changed\n", encoding="utf-8")
+    assert resolve_mode(project_copy, "auto") == "full"
+
+
+def test_a_failed_full_build_leaves_the_record_of_the_last_good_one(
+    project_copy: Settings, recorded_dbt: RecordedDbt
+) -> None:
+    dbt_build(project_copy, mode="full")
+    good = full_build_state_path(project_copy).read_text(encoding="utf-8")
+    seed = project_copy.dbt_project_dir / "seeds" / "zones.csv"
+    seed.write_text(seed.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+
+    recorded_dbt.fail = True
+    failed = dbt_build(project_copy, mode="auto")
+    assert failed.mode == "full" and not failed.ok
+    assert full_build_state_path(project_copy).read_text(encoding="utf-8") == good
+    assert resolve_mode(project_copy, "auto") == "full"  # still: the seed changed since
+
+
+def test_selected_and_incremental_builds_do_not_record_a_full_build(
+    project_copy: Settings, recorded_dbt: RecordedDbt
+) -> None:
+    dbt_build(project_copy, select="dim_zone", mode="full")
+    dbt_build(project_copy, mode="incremental")
+    assert not full_build_state_path(project_copy).exists()
+    assert recorded_dbt.calls == [
+        ["build", "--select", "dim_zone", "--full-refresh"],
+        ["build", "--selector", INCREMENTAL_SELECTOR],
+    ]
+
+
+def test_fingerprint_ignores_dbt_target_and_logs(project_copy: Settings) -> None:
+    before = build_fingerprint(project_copy)
+    (project_copy.dbt_project_dir / "target").mkdir(exist_ok=True)
+    (project_copy.dbt_project_dir / "target" / "run_results.json").write_text("{}", encoding="utf-8")
+    assert build_fingerprint(project_copy) == before
+
+
+def test_unknown_mode_is_refused(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="unknown build mode"):
+        dbt_build(settings, mode="partial")  # type: ignore[arg-type]
