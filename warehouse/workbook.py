@@ -15,19 +15,29 @@ spreadsheet could take for a formula (starting with ``=``, ``+``, ``-``, ``@``, 
 return) is written with a leading apostrophe, so a hostile region name or alert message can never
 run as a formula (CSV/formula injection).
 
-The workbook is written in openpyxl's streaming (write-only) mode and moved into place at the
-end, so a reader never sees half a file.
+The workbook is written with XlsxWriter in ``constant_memory`` mode (rows streamed to disk as
+they are written, text as in-line strings), with one cell format per style and number format
+shared by every cell that uses it (not a styled object per cell: openpyxl's write-only cells
+took ~140 s for a township-size warehouse). Text is written only as text: XlsxWriter's own
+conversions of strings to formulas, links or numbers are switched off. Carriage returns are
+written as line feeds (as every XML reader took them before); other control characters, which
+openpyxl refused, are kept in OOXML's ``_xHHHH_`` escape. The file is written aside
+and moved into place at the end, so a reader never sees half a file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from warehouse.report import (
     ALERT_KIND,
@@ -48,8 +58,9 @@ from warehouse.report import (
 
 if TYPE_CHECKING:
     import duckdb
-    from openpyxl.workbook.workbook import Workbook
-    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+    from xlsxwriter.format import Format
+    from xlsxwriter.workbook import Workbook
+    from xlsxwriter.worksheet import Worksheet
 
 WORKBOOK_NAME = "scorecards.xlsx"
 #: Characters that make a spreadsheet treat a text cell as a formula (OWASP CSV injection).
@@ -191,54 +202,169 @@ LEVEL_ORDER = "case region_level when 'province' then 0 when 'city' then 1 when 
 
 # --- writing ------------------------------------------------------------------------------------
 
+#: Header colours (fill of the Chinese row, fill of the English row, English text).
+ZH_FILL, EN_FILL, EN_COLOR = "#DCE6F1", "#EEF3F8", "#555555"
+#: Number formats of date and time values (openpyxl's defaults; the marts carry none today).
+FMT_DATETIME, FMT_DATE, FMT_TIME = "yyyy-mm-dd h:mm:ss", "yyyy-mm-dd", "h:mm:ss"
+#: Workbook options: strings are written as strings only (the escaping above is the defence,
+#: these make sure XlsxWriter adds no formula, link or number of its own), rows are streamed.
+WORKBOOK_OPTIONS = {
+    "constant_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+    "remove_timezone": True,
+}
+
+
+class Styles:
+    """The workbook's cell formats, each created once and shared by every cell that uses it."""
+
+    @classmethod
+    def of(cls, workbook: Workbook) -> Styles:
+        """The styles of ``workbook`` (created on first use, then the same object)."""
+        styles = _STYLES.get(workbook)
+        if styles is None:
+            styles = _STYLES[workbook] = cls(workbook)
+        return styles
+
+    def __init__(self, workbook: Workbook) -> None:
+        self.workbook = workbook
+        self.header_zh = workbook.add_format(
+            {"bold": True, "pattern": 1, "bg_color": ZH_FILL, "valign": "vcenter"}
+        )
+        self.header_en = workbook.add_format(
+            {"italic": True, "font_color": EN_COLOR, "pattern": 1, "bg_color": EN_FILL}
+        )
+        self.title = workbook.add_format({"bold": True, "font_size": 14})
+        self.bold = workbook.add_format({"bold": True})
+        self._numbers: dict[str, Format] = {}
+
+    def number(self, number_format: str | None) -> Format | None:
+        """The format of a number format string (``None`` for none), created on first use."""
+        if number_format is None:
+            return None
+        fmt = self._numbers.get(number_format)
+        if fmt is None:
+            fmt = self._numbers[number_format] = self.workbook.add_format({"num_format": number_format})
+        return fmt
+
+
+_STYLES: weakref.WeakKeyDictionary[Workbook, Styles] = weakref.WeakKeyDictionary()
+
+
+def new_workbook(target: str | Path | BinaryIO) -> Workbook:
+    """An XlsxWriter workbook writing to ``target`` with ``WORKBOOK_OPTIONS`` (closed by the caller)."""
+    import xlsxwriter
+
+    return xlsxwriter.Workbook(target if not isinstance(target, Path) else str(target), WORKBOOK_OPTIONS)
+
+
+def line_ends(text: str) -> str:
+    """``text`` with carriage returns as line feeds, as any XML reader takes them.
+
+    XlsxWriter would keep a carriage return as ``_x000D_`` (which Excel decodes, openpyxl does not);
+    the workbook has always shown it as a line feed, so that is written.
+    """
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def write_cell(sheet: Worksheet, styles: Styles, row: int, col: int, value: Any, fmt: Format | None) -> None:
+    """Write one (already converted) cell value by its type; ``fmt`` applies to numbers.
+
+    Text is always written as text (never as a formula, link or number), ``None`` leaves the cell
+    empty, booleans stay booleans, dates and times get a date format, anything else is written
+    as its (escaped) text.
+    """
+    if value is None:
+        return
+    if isinstance(value, str):
+        sheet.write_string(row, col, line_ends(value))
+    elif isinstance(value, bool):
+        sheet.write_boolean(row, col, value)
+    elif isinstance(value, int):
+        sheet.write_number(row, col, value, fmt)
+    elif isinstance(value, (float, Decimal)):
+        if math.isfinite(value):  # NaN and infinities stay empty, as in ``cell_value``
+            sheet.write_number(row, col, float(value), fmt)
+    elif isinstance(value, datetime):
+        sheet.write_datetime(row, col, value, styles.number(FMT_DATETIME))
+    elif isinstance(value, date):
+        sheet.write_datetime(row, col, value, styles.number(FMT_DATE))
+    elif isinstance(value, time):
+        sheet.write_datetime(row, col, value, styles.number(FMT_TIME))
+    else:
+        sheet.write_string(row, col, line_ends(escape_text(str(value))))
+
+
+def unique_title(workbook: Workbook, text: str) -> str:
+    """``sheet_title(text)``, with a number added when the workbook has a sheet of that name."""
+    title = sheet_title(text)
+    taken = {name.lower() for name in workbook.sheetnames}
+    n = 1
+    candidate = title
+    while candidate.lower() in taken:
+        suffix = str(n)
+        candidate = title[: 31 - len(suffix)] + suffix
+        n += 1
+    return candidate
+
 
 class SheetWriter:
-    """Writes one streaming sheet: two header rows, frozen, widths, filter, formatted cells."""
+    """Writes one streaming sheet: two header rows, frozen, widths, filter, formatted cells.
 
-    def __init__(self, workbook: Workbook, title: str, columns: Sequence[Column]) -> None:
-        from openpyxl.styles import Alignment, Font, PatternFill
-        from openpyxl.utils import get_column_letter
+    Every format comes from ``Styles`` (one per style and number format, not one per cell); the
+    rows are streamed to disk as they are written (XlsxWriter's ``constant_memory`` mode).
+    """
 
-        self.sheet: WriteOnlyWorksheet = workbook.create_sheet(sheet_title(title))
+    def __init__(
+        self, workbook: Workbook, title: str, columns: Sequence[Column], styles: Styles | None = None
+    ) -> None:
+        self.sheet: Worksheet = workbook.add_worksheet(unique_title(workbook, title))
+        self.styles = styles = styles or Styles.of(workbook)
         self.columns = list(columns)
         self.rows = 0
-        for i, column in enumerate(self.columns, start=1):
-            self.sheet.column_dimensions[get_column_letter(i)].width = column.width
-        self.sheet.freeze_panes = f"A{HEADER_ROWS + 1}"
-        self._zh = (Font(bold=True), PatternFill("solid", fgColor="DCE6F1"), Alignment(vertical="center"))
-        self._en = (Font(italic=True, color="555555"), PatternFill("solid", fgColor="EEF3F8"), None)
-        self._formats = {c.number_format for c in self.columns if c.number_format}
-        self._letter = get_column_letter(len(self.columns))
+        for i, column in enumerate(self.columns):
+            self.sheet.set_column(i, i, column.width)
+        self.sheet.freeze_panes(HEADER_ROWS, 0)
+        self._plan = [
+            (i, column.key, column.convert, styles.number(column.number_format))
+            for i, column in enumerate(self.columns)
+        ]
         self._header()
 
-    def _styled(self, value: Any, font: Any, fill: Any, alignment: Any) -> Any:
-        from openpyxl.cell import WriteOnlyCell
-
-        cell = WriteOnlyCell(self.sheet, value=cell_value(value))
-        cell.font = font
-        cell.fill = fill
-        if alignment is not None:
-            cell.alignment = alignment
-        return cell
-
     def _header(self) -> None:
-        self.sheet.append([self._styled(c.zh, *self._zh) for c in self.columns])
-        self.sheet.append([self._styled(c.en, *self._en) for c in self.columns])
+        # row by row: in constant_memory mode a row is final once a later row is written
+        for i, column in enumerate(self.columns):
+            self.sheet.write_string(0, i, line_ends(cell_value(column.zh)), self.styles.header_zh)
+        for i, column in enumerate(self.columns):
+            self.sheet.write_string(1, i, line_ends(cell_value(column.en)), self.styles.header_en)
 
     def append(self, row: dict[str, Any]) -> None:
-        """Write one data row (values by column key)."""
-        from openpyxl.cell import WriteOnlyCell
+        """Write one data row (values by column key).
 
-        cells: list[Any] = []
-        for column in self.columns:
-            value = column.value(row)
-            if column.number_format and isinstance(value, (int, float)) and not isinstance(value, bool):
-                cell = WriteOnlyCell(self.sheet, value=value)
-                cell.number_format = column.number_format
-                cells.append(cell)
+        The same as ``write_cell(..., column.value(row), ...)`` for every column, with the common
+        types (text, float, int) inlined: this loop runs once per cell.
+        """
+        r = HEADER_ROWS + self.rows
+        sheet = self.sheet
+        write_string, write_number = sheet.write_string, sheet.write_number
+        for i, key, convert, fmt in self._plan:
+            value = row.get(key)
+            if convert is not None:
+                value = convert(value)
+            if value is None:
+                continue
+            kind = value.__class__
+            if kind is str:
+                write_string(r, i, line_ends(escape_text(value)))
+            elif kind is float:
+                if math.isfinite(value):
+                    write_number(r, i, value, fmt)
+            elif kind is int:
+                write_number(r, i, value, fmt)
             else:
-                cells.append(value)
-        self.sheet.append(cells)
+                write_cell(sheet, self.styles, r, i, cell_value(value), fmt)
         self.rows += 1
 
     def extend(self, rows: Iterable[dict[str, Any]]) -> None:
@@ -247,7 +373,8 @@ class SheetWriter:
 
     def finish(self) -> None:
         """Set the auto-filter over the data (the second header row carries the filter buttons)."""
-        self.sheet.auto_filter.ref = f"A{HEADER_ROWS}:{self._letter}{HEADER_ROWS + max(self.rows, 1)}"
+        last = HEADER_ROWS + max(self.rows, 1) - 1
+        self.sheet.autofilter(HEADER_ROWS - 1, 0, last, len(self.columns) - 1)
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -367,19 +494,16 @@ def publication_facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def write_about(
-    workbook: Workbook, con: duckdb.DuckDBPyConnection, sheets: list[tuple[str, str, str]]
+    workbook: Workbook, styles: Styles, con: duckdb.DuckDBPyConnection, sheets: list[tuple[str, str, str]]
 ) -> None:
     """The first sheet: the publication and a guide to the other sheets."""
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    sheet = workbook.create_sheet(ABOUT_SHEET)
-    sheet.column_dimensions["A"].width = 28
-    sheet.column_dimensions["B"].width = 60
-    sheet.column_dimensions["C"].width = 70
-    title = WriteOnlyCell(sheet, value="民政共同富裕评价 工作簿 Common Prosperity Scorecard workbook")
-    title.font = Font(bold=True, size=14)
-    sheet.append([title])
+    sheet = workbook.add_worksheet(unique_title(workbook, ABOUT_SHEET))
+    sheet.set_column(0, 0, 28)
+    sheet.set_column(1, 1, 60)
+    sheet.set_column(2, 2, 70)
+    rows: list[tuple[list[Any], Format | None]] = [
+        (["民政共同富裕评价 工作簿 Common Prosperity Scorecard workbook"], styles.title)
+    ]
     facts = publication_facts(con)
     for zh, en, key in (
         ("发布批次", "Run id", "run_id"),
@@ -387,15 +511,11 @@ def write_about(
         ("数据截至", "As of", "as_of"),
     ):
         value = facts.get(key)
-        sheet.append([f"{zh} {en}", cell_value(value.isoformat() if hasattr(value, "isoformat") else value)])
-    sheet.append([])
-    header = [WriteOnlyCell(sheet, value=v) for v in ("工作表 Sheet", "内容", "Contents")]
-    for cell in header:
-        cell.font = Font(bold=True)
-    sheet.append(header)
-    for name, zh, en in sheets:
-        sheet.append([name, zh, en])
-    sheet.append([])
+        rows.append(([f"{zh} {en}", value.isoformat() if hasattr(value, "isoformat") else value], None))
+    rows.append(([], None))
+    rows.append((["工作表 Sheet", "内容", "Contents"], styles.bold))
+    rows.extend(([name, zh, en], None) for name, zh, en in sheets)
+    rows.append(([], None))
     for zh, en in (
         ("完成率：实际值相对年度目标的完成程度（%）；是否达标见“年度状态”列。",
          "Attainment: the actual value against the year's target (%); Year status says if it was met."),
@@ -404,7 +524,14 @@ def write_about(
         ("以 ' 开头的文字是为防止公式注入而转义的原文。",
          "Text starting with ' is the original text, escaped so that it can never run as a formula."),
     ):  # fmt: skip
-        sheet.append([None, zh, en])
+        rows.append(([None, zh, en], None))
+    for r, (values, fmt) in enumerate(rows):
+        for c, value in enumerate(values):
+            value = cell_value(value)
+            if fmt is not None and isinstance(value, str):
+                sheet.write_string(r, c, line_ends(value), fmt)
+            else:
+                write_cell(sheet, styles, r, c, value, None)
 
 
 def write_workbook(snapshot: Path, out_path: Path) -> Path:
@@ -415,15 +542,15 @@ def write_workbook(snapshot: Path, out_path: Path) -> Path:
         out_path: the ``.xlsx`` file to write (its folder is created if missing); written aside
             and moved into place.
     """
-    from openpyxl import Workbook
-
     snapshot = Path(snapshot)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.{uuid.uuid4().hex}.tmp")
     con = connect_snapshot(snapshot)
+    workbook = None
     try:
-        workbook = Workbook(write_only=True)
+        workbook = new_workbook(tmp)
+        styles = Styles.of(workbook)
         zones = load_zones(con)
         guide: list[tuple[str, str, str]] = []
         for zone in zones:
@@ -449,10 +576,10 @@ def write_workbook(snapshot: Path, out_path: Path) -> Path:
                 "Every alert (missed targets, late submissions, ...)",
             )
         )
-        write_about(workbook, con, guide)
+        write_about(workbook, styles, con, guide)
         has_progress = has_table(con, "marts", "fct_indicator_progress")
         for zone in zones:
-            progress = SheetWriter(workbook, f"{zone.name_zh} {zone.code}", PROGRESS_COLUMNS)
+            progress = SheetWriter(workbook, f"{zone.name_zh} {zone.code}", PROGRESS_COLUMNS, styles)
             if has_progress:
                 progress.extend(progress_rows(con, zone.code))
             progress.finish()
@@ -460,16 +587,20 @@ def write_workbook(snapshot: Path, out_path: Path) -> Path:
                 workbook,
                 f"{zone.index_name_zh} {zone.code}",
                 INDEX_COLUMNS + tuple(dimension_columns(con, zone)),
+                styles,
             )
             index.extend(index_rows(con, zone))
             index.finish()
-        alerts = SheetWriter(workbook, ALERTS_SHEET, ALERT_COLUMNS)
+        alerts = SheetWriter(workbook, ALERTS_SHEET, ALERT_COLUMNS, styles)
         alerts.extend(alert_rows(con))
         alerts.finish()
-        workbook.save(tmp)
+        workbook.close()
         os.chmod(tmp, 0o644)
         os.replace(tmp, out_path)
     except BaseException:
+        if workbook is not None and not workbook.fileclosed:
+            with contextlib.suppress(Exception):
+                workbook.close()  # ends its temporary files; the half-written file goes below
         tmp.unlink(missing_ok=True)
         raise
     finally:

@@ -230,18 +230,16 @@ FORMULA_TEXTS = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1
 
 @pytest.mark.parametrize("text", FORMULA_TEXTS)
 def test_publication_workbook_cells_escape_formulas(text: str) -> None:
-    from openpyxl import Workbook
-
-    from warehouse.workbook import Column, SheetWriter, cell_value
+    from warehouse.workbook import Column, SheetWriter, cell_value, new_workbook
 
     assert cell_value(text) == "'" + text
     assert cell_value(3.5) == 3.5
-    workbook = Workbook(write_only=True)
+    buffer = io.BytesIO()
+    workbook = new_workbook(buffer)
     writer = SheetWriter(workbook, "t", (Column("名称", "Name", "name"),))
     writer.append({"name": text})
     writer.finish()
-    buffer = io.BytesIO()
-    workbook.save(buffer)
+    workbook.close()
     sheet = openpyxl.load_workbook(io.BytesIO(buffer.getvalue())).active
     cell = sheet.cell(row=3, column=1)
     assert cell.data_type != "f" and cell.value == "'" + text

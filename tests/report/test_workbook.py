@@ -3,24 +3,33 @@ and no formula injection."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils.escape import unescape
 
 from tests.report.conftest import HOSTILE, Publication
 from warehouse.report import ALERT_KIND, LEVEL, SEVERITY, TRAJECTORY_STATUS, YEAR_STATUS, connect_snapshot
 from warehouse.workbook import (
     ABOUT_SHEET,
+    ALERT_COLUMNS,
     ALERTS_SHEET,
     FMT_PERCENT,
     FMT_SCORE,
     FMT_VALUE,
     INDEX_COLUMNS,
     PROGRESS_COLUMNS,
+    Column,
+    SheetWriter,
     cell_value,
     escape_text,
+    new_workbook,
+    percent,
     write_workbook,
 )
 
@@ -205,3 +214,116 @@ def test_snapshot_is_left_unchanged(publication: Publication, tmp_path: Path) ->
     before = hashlib.sha256(publication.snapshot.read_bytes()).hexdigest()
     assert write_workbook(publication.snapshot, tmp_path / "again.xlsx").exists()
     assert hashlib.sha256(publication.snapshot.read_bytes()).hexdigest() == before
+
+
+def test_header_rows_are_styled_on_every_sheet(workbook_path: Path) -> None:
+    """Both header rows carry their style in every column (Chinese bold on blue, English italic
+    grey), and the About sheet's title is large and bold."""
+    book = load_workbook(workbook_path)
+    for sheet in book.worksheets[1:]:
+        zh, en = list(sheet.iter_rows(min_row=1, max_row=2))
+        assert len(zh) == len(en) == sheet.max_column, sheet.title
+        for cell in zh:
+            assert isinstance(cell.value, str) and cell.value, (sheet.title, cell.coordinate)
+            assert cell.font.b and not cell.font.i, (sheet.title, cell.coordinate)
+            assert cell.fill.fill_type == "solid" and cell.fill.fgColor.rgb.endswith("DCE6F1")
+            assert cell.alignment.vertical == "center"
+        for cell in en:
+            assert isinstance(cell.value, str) and cell.value, (sheet.title, cell.coordinate)
+            assert cell.font.i and not cell.font.b, (sheet.title, cell.coordinate)
+            assert cell.font.color.rgb.endswith("555555")
+            assert cell.fill.fill_type == "solid" and cell.fill.fgColor.rgb.endswith("EEF3F8")
+    about = book[ABOUT_SHEET]
+    assert about["A1"].font.b and about["A1"].font.sz == 14
+    assert [c.width for c in (about.column_dimensions[x] for x in "ABC")] == sorted(
+        c.width for c in (about.column_dimensions[x] for x in "ABC")
+    )
+
+
+def test_columns_keep_their_types_and_number_formats(publication: Publication, workbook_path: Path) -> None:
+    """Every value of a number column is a number with the column's format (or empty); every
+    value of a text column is text, never a number or a formula."""
+    book = load_workbook(workbook_path)
+    zones = _zones(publication.snapshot)
+    for code, name_zh, index_name_zh, _table in zones:
+        for name, columns in (
+            (f"{name_zh} {code}", PROGRESS_COLUMNS),
+            (f"{index_name_zh} {code}", INDEX_COLUMNS),
+        ):
+            _check_column_types(book[name], columns)
+    _check_column_types(book[ALERTS_SHEET], ALERT_COLUMNS)
+
+
+def _check_column_types(sheet: Any, columns: Sequence[Column]) -> None:
+    numbers = 0
+    for row in sheet.iter_rows(min_row=3, max_col=len(columns)):
+        for cell, column in zip(row, columns, strict=True):
+            if cell.value is None:
+                continue
+            where = (sheet.title, cell.coordinate, cell.value)
+            if column.number_format:
+                assert cell.data_type == "n" and isinstance(cell.value, (int, float)), where
+                assert cell.number_format == column.number_format, where
+                numbers += 1
+            else:
+                assert cell.data_type == "s" and isinstance(cell.value, str), where
+    assert numbers, sheet.title
+
+
+def test_sheet_writer_writes_values_as_their_types(tmp_path: Path) -> None:
+    """The cell writer on its own: text stays text (formula-like text escaped, no link, no number
+    made of digits), numbers keep the column's format, NaN and infinities stay empty, booleans,
+    decimals and dates keep their types."""
+    columns = [
+        Column("文本", "Text", "text"),
+        Column("数值", "Value", "value", number_format=FMT_VALUE),
+        Column("比例", "Share", "share", number_format=FMT_PERCENT, convert=percent),
+    ]
+    rows: list[dict[str, Any]] = [
+        {"text": "=1+1", "value": 1.5, "share": 12.5},
+        {"text": "+1", "value": 7, "share": None},
+        {"text": "-1", "value": float("nan"), "share": float("inf")},
+        {"text": "@SUM(A1)", "value": Decimal("2.25"), "share": 0},
+        {"text": "http://evil.example/x", "value": True, "share": 100},
+        {"text": "1.5", "value": date(2026, 1, 15), "share": 50.0},
+        {"text": "  空格 ", "value": None, "share": None},
+        {"text": "铃\x07声", "value": -3, "share": None},
+        {"text": "\r\n行一\r行二", "value": None, "share": None},
+        {"text": "_x0041_", "value": None, "share": None},
+    ]
+    path = tmp_path / "cells.xlsx"
+    workbook = new_workbook(path)
+    writer = SheetWriter(workbook, "测试 [T]", columns)
+    writer.extend(rows)
+    writer.finish()
+    workbook.close()
+
+    book = load_workbook(path)
+    assert book.sheetnames == ["测试 T"]
+    sheet = book["测试 T"]
+    assert sheet.freeze_panes == "A3" and sheet.auto_filter.ref == f"A2:C{2 + len(rows)}"
+    assert [c.value for c in sheet[1]] == ["文本", "数值", "比例"]
+    assert [c.value for c in sheet[2]] == ["Text", "Value", "Share"]
+    cells = list(sheet.iter_rows(min_row=3))
+    assert [r[0].value for r in cells] == [
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@SUM(A1)",
+        "http://evil.example/x",
+        "1.5",
+        "  空格 ",
+        "铃_x0007_声",  # OOXML's escape of a control character (Excel shows the character)
+        "'\n行一\n行二",  # carriage returns as line feeds, as the XML parser reads them
+        "_x005F_x0041_",  # a literal escape-like text, itself escaped
+    ]
+    assert unescape(cells[7][0].value) == "铃\x07声" and unescape(cells[9][0].value) == "_x0041_"
+    assert all(r[0].data_type == "s" and r[0].hyperlink is None for r in cells)
+    values = [(r[1].value, r[1].number_format) for r in cells]
+    assert values[0] == (1.5, FMT_VALUE) and values[1] == (7, FMT_VALUE) and values[3] == (2.25, FMT_VALUE)
+    assert values[2][0] is None and values[6][0] is None and values[7] == (-3, FMT_VALUE)
+    assert values[4][0] is True and cells[4][1].data_type == "b"
+    assert cells[5][1].is_date and cells[5][1].value.date() == date(2026, 1, 15)
+    shares = [(r[2].value, r[2].number_format) for r in cells]
+    assert shares[0] == (pytest.approx(0.125), FMT_PERCENT) and shares[3] == (0, FMT_PERCENT)
+    assert shares[1][0] is None and shares[2][0] is None and shares[4] == (1, FMT_PERCENT)
