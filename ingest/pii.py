@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -31,8 +31,10 @@ _ID_CANDIDATE = re.compile(
     r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])"
 )
 _MOBILE = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
-# Cheap pre-filter: text without seven digits in a row (or 3+4 with a separator) holds neither.
-_PREFILTER = re.compile(r"\d{7}|\d{3}[ -]\d{4}")
+# Cheap pre-filter: what either pattern needs. An ID number has 17 digits in a row (so 11); a mobile
+# number, whatever its prefix, is 3+4+4 digits with an optional space or hyphen after the 3rd and
+# the 7th. Nine-digit township codes and other shorter numbers fail it at once.
+_PREFILTER = re.compile(r"\d{3}[ -]?\d{4}[ -]?\d{4}")
 
 KIND_ID = "resident_id"
 KIND_MOBILE = "mobile"
@@ -152,8 +154,15 @@ def might_contain(texts: Iterable[Any]) -> bool:
     return bool(_PREFILTER.search(_normalized(line)))
 
 
-def first_finding(cells: Iterable[tuple[str | None, str | None, Any]]) -> Finding | None:
-    """Scan ``(row_ref, field, value)`` triples; the first hit names the row and field."""
+def first_finding(
+    cells: Iterable[tuple[Any, Any, Any]],
+    locate: Callable[[Any, Any], tuple[str | None, str | None]] | None = None,
+) -> Finding | None:
+    """Scan ``(row_ref, field, value)`` triples; the first hit names the row and field.
+
+    With ``locate``, the first two items are whatever it needs to make the row reference and the
+    field name, and it is called for the first hit only (building them for every cell of a large
+    file costs more than the scan itself)."""
     first: tuple[str, str | None, str | None] | None = None
     count = 0
     kinds: list[str] = []
@@ -164,7 +173,8 @@ def first_finding(cells: Iterable[tuple[str | None, str | None, Any]]) -> Findin
         count += 1
         kinds.extend(found)
         if first is None:
-            first = (found[0], row_ref, field_name)
+            where = locate(row_ref, field_name) if locate is not None else (row_ref, field_name)
+            first = (found[0], *where)
     if first is None:
         return None
     return Finding(first[0], first[1], first[2], count, tuple(kinds))

@@ -8,6 +8,7 @@ fields, messages, raw records), row refs and ledger counts with the fast path on
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import shutil
 from collections.abc import Iterator
@@ -20,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest import fastpath, loader
+from ingest import columnar, fastpath, loader, pii
 from ingest.layout import load_registry
-from ingest.reference import load_reference
+from ingest.reference import Reference, Region, load_reference
 from scorecard.config import Settings
 
 SETTINGS = Settings(home=Path("/nonexistent"), as_of=date(2026, 1, 15))
@@ -36,11 +37,14 @@ def _restore_switch() -> Iterator[None]:
     fastpath.FORCE = None
 
 
-def parse(data: bytes, name: str, department: str | None, *, fast: bool) -> loader.ParsedFile:
+def parse(
+    data: bytes, name: str, department: str | None, *, fast: bool, reference: Reference = REFERENCE
+) -> loader.ParsedFile:
     fastpath.FORCE = fast
+    fastpath.last_stats = fastpath.FastPathStats()  # so a stale figure cannot pass for this file's
     try:
         return loader.parse_file(
-            data, name, department_hint=department, reference=REFERENCE, settings=SETTINGS
+            data, name, department_hint=department, reference=reference, settings=SETTINGS
         )
     finally:
         fastpath.FORCE = None
@@ -53,7 +57,8 @@ def outcome(parsed: loader.ParsedFile) -> dict[str, Any]:
         "layout": parsed.layout,
         "department": parsed.department_code,
         "file_issue": parsed.file_issue,
-        "submissions": parsed.submissions,
+        # The columnar path keeps its rows in an Arrow table: compared through "tables" below.
+        "rows_loaded": parsed.rows_loaded,
         "status_rows": parsed.status_rows,
         "rejections": [
             (r.issue, r.issue.reason_en, r.issue.reason_zh, r.raw_record) for r in parsed.rejections
@@ -69,10 +74,12 @@ def outcome(parsed: loader.ParsedFile) -> dict[str, Any]:
     }
 
 
-def assert_equivalent(data: bytes, name: str, department: str | None) -> tuple[loader.ParsedFile, int]:
+def assert_equivalent(
+    data: bytes, name: str, department: str | None, reference: Reference = REFERENCE
+) -> tuple[loader.ParsedFile, int]:
     """Parse both ways, assert the same outcome; returns the fast parse and its plain-row count."""
-    slow = parse(data, name, department, fast=False)
-    fast = parse(data, name, department, fast=True)
+    slow = parse(data, name, department, fast=False, reference=reference)
+    fast = parse(data, name, department, fast=True, reference=reference)
     plain = fastpath.last_stats.plain
     assert outcome(fast) == outcome(slow)
     return fast, plain
@@ -170,7 +177,10 @@ def test_long_csv_same_outcome_both_ways(rows: list[list[str]], with_department:
     if with_department is not None:
         header.append("department")
         rows = [[*row, with_department] for row in rows]
-    assert_equivalent(csv_bytes(header, rows), "values.csv", DEPARTMENT)
+    data = csv_bytes(header, rows)
+    parsed, _ = assert_equivalent(data, "values.csv", DEPARTMENT)
+    # Every file that loads and needs no CSV quoting ("1,200" does) is read column-wise.
+    assert fastpath.last_stats.columnar == (parsed.file_issue is None and b'"' not in data)
 
 
 @FAST
@@ -234,6 +244,211 @@ def test_edge_cases_same_outcome_both_ways() -> None:
     assert_equivalent(csv_bytes(LONG_HEADER, rows), "edges.csv", DEPARTMENT)
 
 
+# --- the columnar path: plain long CSV straight from its bytes (ingest/columnar.py) ------------------
+
+
+def _resident_id(first17: str) -> str:
+    return first17 + pii.id_check_character(first17)
+
+
+# Cells that hold a personal identifier (the file is refused), and long numbers that do not.
+IDENTIFIERS = [
+    _resident_id("11010519491231002"),  # ...X
+    _resident_id("11010519491231002").lower(),
+    _resident_id("33010219800101123"),
+    "13800138000",
+    "138 0013 8000",
+    "138-0013-8000",
+    "1380013 8000",
+    "138 00138000",
+    "+86 138-0013-8000",
+    "电话：13912345678",
+    "１３８００１３８０００",  # full-width digits
+    "⑬8001380００",  # circled 13: NFKC makes eleven digits of nine characters
+]
+NOT_IDENTIFIERS = [
+    "330102001",  # a township code
+    "330102001001",
+    "12800138000",  # 12x is not a mobile prefix
+    "138001380001",  # twelve digits
+    "2023138001380",
+    "0571-87654321",
+    "110105194912310021",  # a wrong check character
+    "11010519491231002",  # 17 digits
+    "12345678901234567890",
+    "99999999999",
+    "1234567.891",
+    "123 4567 8901",
+    "⑪⑫",
+    "٣٣٠١٠٢٠٠١",  # Arabic-Indic digits
+]
+TOWNSHIPS = ["330102001", "330102002", "330102003"]
+TITLES = [
+    ["2023年儿童福利统计表"],
+    ["填报单位：民政局", "", ""],
+    ["说明", "", "", "", "", "", "", "", "", "", ""],
+]
+
+
+def township_reference() -> Reference:
+    """The reference with three townships, allowed for every measure of the department."""
+    regions = dict(REFERENCE.regions)
+    county = COUNTIES[0]
+    for code in TOWNSHIPS:
+        regions[code] = Region(code, "街道", "township", "township", county, CITIES[0], None)
+    measures = {
+        code: dataclasses.replace(m, region_levels=(*m.region_levels, "township"))
+        if m.department_code == DEPARTMENT
+        else m
+        for code, m in REFERENCE.measures.items()
+    }
+    return dataclasses.replace(REFERENCE, regions=regions, measures=measures)
+
+
+TOWNSHIP_REFERENCE = township_reference()
+odd_cells = st.sampled_from([*IDENTIFIERS, *NOT_IDENTIFIERS, *TOWNSHIPS, "a;b", "a\tb", "——", "n/a"])
+
+
+@st.composite
+def framed_long_csv(draw: st.DrawFn) -> bytes:
+    """A long CSV as clerks write them: title rows, a BOM, CRLF, blank lines, extra and department
+    columns, township codes, identifiers and long numbers in any cell, no final line break..."""
+    rows = draw(long_files())
+    for row in rows:
+        if draw(st.integers(0, 3)) == 0:
+            row[draw(st.integers(0, len(row) - 1))] = draw(odd_cells)
+        if draw(st.integers(0, 2)) == 0:
+            row[0] = draw(st.sampled_from(TOWNSHIPS))
+    header = list(LONG_HEADER)
+    extra = draw(st.sampled_from([None, "备用", "remark2"]))
+    if extra is not None:
+        header.append(extra)
+        rows = [[*row, draw(st.sampled_from(["", "x", *NOT_IDENTIFIERS, *IDENTIFIERS[:2]]))] for row in rows]
+    if draw(st.booleans()):
+        header.append("部门")
+        rows = [[*row, draw(st.sampled_from(["", DEPARTMENT, "儿童福利", "elderly_care"]))] for row in rows]
+    lines = [row for row in draw(st.lists(st.sampled_from(TITLES), max_size=2))]
+    lines.append(header)
+    for row in rows:
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.sampled_from([[], [""] * len(header)])))  # a blank line or row
+        lines.append(row)
+    out = io.StringIO()
+    csv.writer(out, lineterminator=draw(st.sampled_from(["\n", "\r\n"]))).writerows(lines)
+    text = out.getvalue()
+    if draw(st.booleans()):
+        text = text.rstrip("\r\n")
+    return (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + text.encode("utf-8")
+
+
+@FAST
+@given(data=framed_long_csv(), reference=st.sampled_from([REFERENCE, TOWNSHIP_REFERENCE]))
+def test_columnar_csv_same_outcome_both_ways(data: bytes, reference: Reference) -> None:
+    parsed, _ = assert_equivalent(data, "values.csv", DEPARTMENT, reference)
+    # Refused as a whole (personal data...) or quoted: the general path; else the columnar one.
+    assert fastpath.last_stats.columnar == (parsed.file_issue is None and b'"' not in data)
+
+
+def _rows(*rows: list[str], header: list[str] = LONG_HEADER) -> list[list[str]]:
+    return [header, *rows]
+
+
+def _csv(lines: list[list[str]], delimiter: str = ",", terminator: str = "\n") -> str:
+    return "".join(delimiter.join(cells) + terminator for cells in lines)
+
+
+_COUNTY, _RATE = COUNTIES[0], next(code for code in OWN if REFERENCE.measures[code].kind == "rate")
+_OK = [_COUNTY, _RATE, "2023", "12.5", "", "", "", ""]
+_OK2 = [COUNTIES[1], _RATE, "2023", "13", "", "", "", ""]
+HAND_PICKED = {
+    # Each loads or is refused the same way whichever path reads it.
+    "plain": _csv(_rows(_OK, _OK2)).encode(),
+    "duplicate across fast and slow rows": _csv(
+        _rows(
+            _OK,
+            [_COUNTY, _RATE, "2023年", "12.5", "", "", "", ""],
+            [_COUNTY, _RATE, "2023", "12.5", "", "", "%", ""],
+        )
+    ).encode(),
+    "twice the same duplicate": _csv(_rows(_OK, _OK2, _OK, _OK2, _OK)).encode(),
+    "every row refused": _csv(_rows([_COUNTY, "ZZ99", "2023", "1", "", "", "", ""])).encode(),
+    "a short row": _csv(_rows(_OK, _OK2[:5])).encode(),
+    "a long row": _csv(_rows(_OK, [*_OK2, "extra"])).encode(),
+    "a short last row without line break": _csv(_rows(_OK, _OK2))[:-3].encode(),
+    "carriage returns only": _csv(_rows(_OK, _OK2), terminator="\r").encode(),
+    "a stray carriage return": _csv(_rows(_OK, _OK2)).replace("12.5", "12.5\r", 1).encode(),
+    "tab delimited": _csv(_rows(_OK, _OK2), "\t").encode(),
+    "semicolon delimited": _csv(_rows(_OK, _OK2), ";").encode(),
+    "semicolons in a note": _csv(_rows([*_OK[:7], "a;b;c"], _OK2)).encode(),
+    "a quoted cell": _csv(_rows([*_OK[:7], '"a, b"'], _OK2)).encode(),
+    "GB18030": _csv(_rows([*_OK[:7], "备注"], _OK2)).encode("gb18030"),
+    "UTF-16": _csv(_rows([*_OK[:7], "备注"], _OK2)).encode("utf-16"),
+    "a NUL byte": _csv(_rows([*_OK[:7], "a\x00b"], _OK2)).encode(),
+    "header only": _csv(_rows()).encode(),
+    "header without line break": _csv(_rows()).rstrip("\n").encode(),
+    "blank rows only": _csv(_rows([""] * 8, ["——"] * 8, ["n/a", "", "", "", "", "", "", "/"])).encode(),
+    "blank lines before the header": ("\n\n" + _csv(_rows(_OK, _OK2))).encode(),
+    "no value column": _csv(_rows(_OK[:3], _OK2[:3], header=LONG_HEADER[:3])).encode(),
+    "an unknown column": _csv(_rows([*_OK, "1"], [*_OK2, "2"], header=[*LONG_HEADER, "谁知道"])).encode(),
+    "a field over the csv module's limit": _csv(_rows([*_OK[:7], "x" * 140_000], _OK2)).encode(),
+    "a line over the limit, short fields": _csv(
+        _rows(*[_OK] * 2, header=[*LONG_HEADER, *["n"] * 20_000])
+    ).encode(),
+    "an identifier in the title": _csv([["户主 13800138000"], *_rows(_OK, _OK2)]).encode(),
+    "an identifier in a header cell": _csv(_rows(_OK, header=[*LONG_HEADER[:7], "13800138000"])).encode(),
+}
+
+
+@pytest.mark.parametrize("column", [0, 3, 6, 7, 8])
+@pytest.mark.parametrize("cell", IDENTIFIERS + NOT_IDENTIFIERS)
+def test_personal_data_in_any_column_same_outcome_both_ways(cell: str, column: int) -> None:
+    row = [*_OK, ""]
+    row[column] = cell
+    data = _csv(_rows([*_OK2, ""], row, header=[*LONG_HEADER, "备用"])).encode()
+    parsed, _ = assert_equivalent(data, "values.csv", DEPARTMENT)
+    refused = parsed.file_issue is not None and parsed.file_issue.reason_code == "FILE_CONTAINS_PERSONAL_DATA"
+    assert refused == (cell in IDENTIFIERS)
+    assert fastpath.last_stats.columnar == (not refused)
+
+
+@pytest.mark.parametrize("case", sorted(HAND_PICKED))
+def test_hand_picked_files_same_outcome_both_ways(case: str) -> None:
+    assert_equivalent(HAND_PICKED[case], "values.csv", DEPARTMENT)
+
+
+@pytest.mark.parametrize(
+    ("department", "cell"),
+    [
+        (None, DEPARTMENT),
+        (None, "儿童福利"),
+        (None, "no_such_department"),
+        (None, ""),
+        ("nowhere", DEPARTMENT),
+    ],
+)
+def test_department_from_the_file_same_outcome_both_ways(department: str | None, cell: str) -> None:
+    header = [*LONG_HEADER, "department"]
+    data = _csv(_rows([*_OK, ""], [*_OK2, cell], header=header)).encode()
+    parsed, _ = assert_equivalent(data, "values.csv", department)
+    assert fastpath.last_stats.columnar == (parsed.file_issue is None)
+
+
+def test_columnar_batches_agree_with_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Verdicts, duplicates and row numbers carried across batches (tiny ones here)."""
+    rows = clean_rows()
+    rows[3][3], rows[3][4], rows[3][5] = "+3", "", ""  # slow (a sign), accepted
+    rows[7][2] = "2019"  # refused
+    rows.append(list(rows[10]))  # a duplicate far from its twin
+    data = csv_bytes(LONG_HEADER, rows)
+    whole = parse(data, "batches.csv", DEPARTMENT, fast=True)
+    monkeypatch.setattr(columnar, "BATCH_ROWS", 7)
+    batched, _ = assert_equivalent(data, "batches.csv", DEPARTMENT)
+    assert fastpath.last_stats.columnar
+    assert outcome(batched) == outcome(whole)
+    codes = sorted(r.issue.reason_code for r in batched.rejections)
+    assert codes == ["DUPLICATE_KEY", "DUPLICATE_KEY", "PERIOD_OUT_OF_WINDOW"]
+
+
 # --- the fast path is really taken ----------------------------------------------------------------
 
 
@@ -260,7 +475,7 @@ def test_fast_path_decides_every_row_of_a_clean_file() -> None:
     rows = clean_rows()
     assert len(rows) > 50
     parsed, plain = assert_equivalent(csv_bytes(LONG_HEADER, rows), "clean.csv", DEPARTMENT)
-    assert len(parsed.submissions) == len(rows) and not parsed.rejections
+    assert parsed.rows_loaded == len(rows) and not parsed.rejections
     assert fastpath.last_stats.declined is None
     assert plain == len(rows)
 
@@ -272,6 +487,23 @@ def test_fast_path_leaves_unusual_rows_to_the_validator() -> None:
     parsed, plain = assert_equivalent(csv_bytes(LONG_HEADER, rows), "mixed.csv", DEPARTMENT)
     assert plain == len(rows) - 2
     assert [r.issue.reason_code for r in parsed.rejections] == ["PERIOD_OUT_OF_WINDOW"]
+
+
+def test_switch_off_forces_the_per_row_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = csv_bytes(LONG_HEADER, clean_rows())
+    monkeypatch.setenv(fastpath.ENV_SWITCH, "0")
+    fastpath.last_stats = fastpath.FastPathStats()
+    off = loader.parse_file(
+        data, "off.csv", department_hint=DEPARTMENT, reference=REFERENCE, settings=SETTINGS
+    )
+    assert off.submission_table is None and off.submissions  # RawRecords and the validator
+    assert fastpath.last_stats == fastpath.FastPathStats()  # the fast path never ran
+    monkeypatch.setenv(fastpath.ENV_SWITCH, "1")
+    on = loader.parse_file(
+        data, "off.csv", department_hint=DEPARTMENT, reference=REFERENCE, settings=SETTINGS
+    )
+    assert on.submission_table is not None and fastpath.last_stats.columnar
+    assert outcome(on) == outcome(off)
 
 
 def test_switch_off_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
