@@ -2,9 +2,12 @@
 
     A department's file carries the measures that department owns, and every per-value model
     (the latest values, the year values, the roll-ups, the reconciled spine, the anomaly scores)
-    is computed independently per measure_code. So an incremental run recomputes only the
-    measures whose submissions changed since the model was last built, i.e. the measures of the
-    departments that (re)submitted, and leaves every other measure's rows untouched.
+    and every per-year model on top of them (the allocated targets, the trajectories, the
+    assessed progress and its mart fct_indicator_progress) is computed independently per
+    measure_code (from that measure's rows and the seeds). So an incremental run recomputes only
+    the measures whose submissions changed since the model was last built, i.e. the measures of
+    the departments that (re)submitted, and leaves every other measure's rows untouched. Models
+    that compare or combine measures (dimension scores, indices, alerts) stay full tables.
 
     "Changed" is read from the raw tables, per measure, as a version string
     `rows:max file_id:sum of file_ids` of raw.submissions (the raw layer is append-only and
@@ -47,8 +50,25 @@
 {#- SQL (measure_code, input_version) of the inputs of the current model, per its config
     measure_versions_from: 'raw' (live versions of raw.submissions, read through the staging view
     ref('stg_raw__submissions')) or a list of upstream incremental models (their recorded
-    versions; the distinct versions of several upstreams joined, so any disagreement counts). -#}
+    versions; the distinct versions of several upstreams joined, so any disagreement counts).
+    A model whose rows depend on the pipeline's "today" (var as_of: whether a year is over or has
+    started) sets measure_versions_as_of=true: the year of as_of is part of its versions, so when
+    the year of "today" moves every measure is recomputed, also by an incremental build (and,
+    through the recorded versions, by every incremental model downstream of it). -#}
 {% macro sc_input_measure_versions_sql() -%}
+    {%- if config.get('measure_versions_as_of', false) -%}
+        select
+            measure_code,
+            concat_ws(
+                '|', input_version, 'as_of_year:' || cast({{ scorecard_as_of_year() }} as varchar)
+            ) as input_version
+        from ({{ sc_upstream_measure_versions_sql() }}) as upstream_versions
+    {%- else -%}
+        {{ sc_upstream_measure_versions_sql() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro sc_upstream_measure_versions_sql() -%}
     {%- set upstreams = config.get('measure_versions_from') -%}
     {%- if upstreams == 'raw' -%}
         select

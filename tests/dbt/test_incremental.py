@@ -33,6 +33,10 @@ INCREMENTAL_TABLES = [
     "intermediate.int_measure_values_annualised",
     "intermediate.int_measure_values_rolled_up",
     "intermediate.int_measure_values_reconciled",
+    "intermediate.int_targets_allocated",
+    "intermediate.int_measure_trajectories_projected",
+    "intermediate.int_indicator_progress_assessed",
+    "marts.fct_indicator_progress",
     "marts.fct_value_anomalies",
 ]
 STATE_TABLE = "intermediate.incremental_measure_versions"
@@ -278,3 +282,63 @@ def test_incremental_build_recomputed_only_the_resubmitted_measures(attached, re
     assert REJECTED_DEPARTMENT not in {owners[m] for ms in recomputed.values() for m in ms}
     # Every model holds a version for every submitted measure, before and after.
     assert {key for key in before_by_key} == {(row[0], row[1]) for row in after}
+
+
+NEW_AS_OF = "2025-06-30"  # another year of "today": 2025 in progress, not over
+AS_OF_MODELS = ["intermediate.int_indicator_progress_assessed", "marts.fct_indicator_progress"]
+
+
+@pytest.fixture(scope="module")
+def moved_clock(rebuilt, tmp_path_factory: pytest.TempPathFactory):
+    """No new file, but the pipeline's "today" moved to another year: an incremental run and a
+    full refresh (dbt run only: the data tests are not the point here) from the warehouse before
+    the resubmission, attached as inc and rebuilt."""
+    from warehouse.dbt import run_dbt
+
+    tmp = tmp_path_factory.mktemp("dbt-as-of")
+    homes = {}
+    for name, args in (
+        ("inc", ["run", "--selector", "after_submission"]),
+        ("rebuilt", ["run", "--full-refresh"]),
+    ):
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            _settings(monkeypatch, tmp / f"{name}-home", tmp / name)
+            monkeypatch.setenv("SCORECARD_AS_OF", NEW_AS_OF)
+            settings = get_settings()
+            shutil.copyfile(rebuilt.before, settings.warehouse_path)
+            result = run_dbt(args, settings)
+            assert result.ok, (result.stdout + result.stderr)[-4000:]
+            homes[name] = settings.warehouse_path
+    con = duckdb.connect()
+    for name, path in homes.items():
+        con.execute(f"attach '{path}' as {name} (read_only)")
+    con.execute(f"attach '{rebuilt.before}' as before (read_only)")
+    yield con
+    con.close()
+
+
+def test_a_new_year_of_as_of_recomputes_every_measure_of_the_progress_models(moved_clock):
+    """year_status / progress_status depend on the year of as_of: when it moves, an incremental
+    run recomputes every measure of the models that read it (and only of those), and gives the
+    progress tables of a full refresh."""
+    for table in AS_OF_MODELS:
+        assert _differences(moved_clock, f"inc.{table}", f"rebuilt.{table}") == (0, 0), table
+        assert _differences(moved_clock, f"before.{table}", f"inc.{table}") != (0, 0), table
+    runs = dict(
+        moved_clock.execute(
+            f"select model_name, count(distinct invocation_id) from inc.{STATE_TABLE} group by model_name"
+        ).fetchall()
+    )
+    before_run = moved_clock.execute(f"select any_value(invocation_id) from before.{STATE_TABLE}").fetchone()[
+        0
+    ]
+    fresh = dict(
+        moved_clock.execute(
+            f"select model_name, bool_and(invocation_id <> ?) from inc.{STATE_TABLE} group by model_name",
+            [before_run],
+        ).fetchall()
+    )
+    for table in INCREMENTAL_TABLES:
+        model = table.split(".")[1]
+        assert runs[model] == 1, model
+        assert fresh[model] == (table in AS_OF_MODELS), model

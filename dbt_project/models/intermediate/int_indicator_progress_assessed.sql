@@ -2,12 +2,38 @@
     attainment (direction-aware), whether the target is met, whether the year is over, the
     year status and the trajectory toward the end-of-plan target (docs/methodology.md §2-4).
     fct_indicator_progress publishes it with a typed contract. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_measure_values_reconciled', 'int_targets_allocated', 'int_measure_trajectories_projected'],
+    measure_versions_as_of=true,
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{#- Incremental per measure: a row reads only its own measure's spine, target and trajectory
+    (rows are keyed by measure_code, so an indicator with several measures is several independent
+    row sets), so only the measures whose inputs changed are recomputed; the year of as_of is part
+    of the versions, since year_status / progress_status depend on it
+    (macros/scorecard_incremental.sql). -#}
+
 with spine as (
     select * from {{ ref('int_measure_values_reconciled') }}
+    where {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 measures as (
     select * from {{ ref('int_measures_classified') }}
+    where {{ sc_measure_filter('measure_code', changed_measures) }}
+),
+
+targets as (
+    select * from {{ ref('int_targets_allocated') }}
+    where {{ sc_measure_filter('measure_code', changed_measures) }}
+),
+
+trajectories as (
+    select * from {{ ref('int_measure_trajectories_projected') }}
+    where {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 assessed as (
@@ -49,12 +75,12 @@ assessed as (
         p.projected_status
     from spine as s
     inner join measures as m on s.measure_code = m.measure_code
-    left join {{ ref('int_targets_allocated') }} as t
+    left join targets as t
         on
             s.measure_code = t.measure_code
             and s.region_code = t.region_code
             and s.year = t.year
-    left join {{ ref('int_measure_trajectories_projected') }} as p
+    left join trajectories as p
         on
             s.measure_code = p.measure_code
             and s.region_code = p.region_code

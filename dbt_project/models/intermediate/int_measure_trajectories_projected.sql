@@ -6,6 +6,17 @@
       projected value  the latest observed value + slope x (final target year - its year),
                        floored at 0 (none of the measures can be negative)
     and the projected value compared with the region's end-of-plan target. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_measure_values_reconciled', 'int_targets_allocated'],
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{#- Incremental per measure: a trajectory reads only its own measure's values and targets, so
+    only the measures whose spine or targets changed are recomputed
+    (macros/scorecard_incremental.sql). -#}
+
 with spine as (
     select
         measure_code,
@@ -13,6 +24,7 @@ with spine as (
         year,
         actual_value
     from {{ ref('int_measure_values_reconciled') }}
+    where {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 measures as (
@@ -21,6 +33,17 @@ measures as (
         direction,
         final_target_year
     from {{ ref('int_measures_classified') }}
+    where {{ sc_measure_filter('measure_code', changed_measures) }}
+),
+
+final_targets as (
+    select
+        measure_code,
+        region_code,
+        year,
+        target_value
+    from {{ ref('int_targets_allocated') }}
+    where {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 -- Years counted from the start of the programme keep the least-squares sums small.
@@ -109,7 +132,7 @@ select
     {{ attainment_pct('p.projected_final_value', 'ft.target_value', 'p.direction') }} as projected_attainment_pct,
     {{ progress_status('p.projected_final_value', 'ft.target_value', 'p.direction') }} as projected_status
 from projected as p
-left join {{ ref('int_targets_allocated') }} as ft
+left join final_targets as ft
     on
         p.measure_code = ft.measure_code
         and p.region_code = ft.region_code

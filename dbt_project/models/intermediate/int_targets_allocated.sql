@@ -7,9 +7,20 @@
         target is the sum of its regions' allocations, the province keeps the target itself;
       - regions_meeting: the province keeps the target; a region at the condition level must meet
         the condition itself (target = condition_threshold); levels in between have no target. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_measure_values_reconciled'],
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{#- Incremental per measure: a measure's targets depend only on its own spine and the seeds
+    (shares are split within measure x year), so only the measures whose spine changed are
+    recomputed (macros/scorecard_incremental.sql). -#}
+
 with measures as (
     select * from {{ ref('int_measures_classified') }}
-    where is_value_measure
+    where is_value_measure and {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 provincial_targets as (
@@ -19,7 +30,9 @@ provincial_targets as (
         cast(target_value as double) as target_value,
         target_type
     from {{ ref('indicator_targets') }}
-    where year between {{ var('first_year') }} and {{ var('last_year') }}
+    where
+        year between {{ var('first_year') }} and {{ var('last_year') }}
+        and {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 spine as (
@@ -29,6 +42,7 @@ spine as (
         s.region_level,
         s.year
     from {{ ref('int_measure_values_reconciled') }} as s
+    where {{ sc_measure_filter('s.measure_code', changed_measures) }}
 ),
 
 seeded_shares as (

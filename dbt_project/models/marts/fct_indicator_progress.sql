@@ -4,6 +4,19 @@
     31 December), provisional before (status_basis).
     progress_status: for the year in progress, on_track / at_risk / off_track toward the
     end-of-plan target, from the linear trend of the values so far (docs/methodology.md §4). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_indicator_progress_assessed'],
+    on_schema_change='fail',
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{#- Incremental per measure, like the model it publishes: only the measures recomputed there are
+    replaced here (macros/scorecard_incremental.sql). The contract (columns, types) is unchanged;
+    an incremental run onto a table with other columns fails (on_schema_change='fail', which dbt
+    requires of a contracted incremental model): column changes need a full refresh. -#}
+
 select
     cast(measure_code as varchar) as measure_code,
     cast(indicator_code as varchar) as indicator_code,
@@ -44,3 +57,4 @@ select
     cast(projected_attainment_pct as double) as projected_attainment_pct,
     cast(projected_status as varchar) as trajectory_status
 from {{ ref('int_indicator_progress_assessed') }}
+where {{ sc_measure_filter('measure_code', changed_measures) }}
