@@ -845,14 +845,17 @@ HARDENED_CONFIG: dict[str, Any] = {
 LOCK_WAIT_SECONDS = 120.0
 
 
-def _connect_waiting(path: str, wait_seconds: float) -> Any:
+def _connect_waiting(path: str, wait_seconds: float, memory_limit: str | None = None) -> Any:
     import duckdb
 
+    config = dict(HARDENED_CONFIG)
+    if memory_limit:
+        config["memory_limit"] = memory_limit
     deadline = time.monotonic() + wait_seconds
     delay = 0.05
     while True:
         try:
-            return duckdb.connect(path, config=dict(HARDENED_CONFIG))
+            return duckdb.connect(path, config=config)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() + delay > deadline:
                 raise
@@ -867,7 +870,7 @@ def warehouse_connection(settings: Settings) -> Iterator[Any]:
     from ingest.schema import ensure_raw_schema
 
     wait = float(os.environ.get("SCORECARD_LOCK_WAIT_SECONDS") or LOCK_WAIT_SECONDS)
-    with _connect_waiting(str(settings.warehouse_path), wait) as con:
+    with _connect_waiting(str(settings.warehouse_path), wait, settings.duckdb_memory_limit) as con:
         con.execute("SET lock_configuration = true")
         ensure_raw_schema(con)
         yield con

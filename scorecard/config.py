@@ -39,6 +39,8 @@ class Settings:
         monitor_from: deadlines are enforced for reporting periods whose deadline falls on or
             after this date (``SCORECARD_MONITOR_FROM``, default 2026-01-01, the platform's
             go-live): history loaded afterwards as a backfill is not "late".
+        duckdb_memory_limit: DuckDB's memory limit when loading, in a dbt build and in publication
+            (``SCORECARD_DUCKDB_MEMORY_LIMIT``, default ``1GB``); past it DuckDB spills to disk.
     """
 
     home: Path
@@ -48,6 +50,7 @@ class Settings:
     as_of: date | None = None
     monitor_from: date = date(2026, 1, 1)
     max_file_bytes: int = 50 * 1024 * 1024
+    duckdb_memory_limit: str = "1GB"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -107,6 +110,7 @@ class Settings:
             SCORECARD_FIRST_YEAR=str(self.first_year),
             SCORECARD_LAST_YEAR=str(self.last_year),
             DBT_PROFILES_DIR=str(self.dbt_project_dir),
+            SCORECARD_DUCKDB_MEMORY_LIMIT=self.duckdb_memory_limit,
             SODA_CORE_TELEMETRY_ENABLED="false",
             DO_NOT_TRACK="1",
         )
@@ -127,4 +131,5 @@ def get_settings() -> Settings:
         as_of=date.fromisoformat(as_of) if as_of else None,
         monitor_from=date.fromisoformat(os.environ.get("SCORECARD_MONITOR_FROM") or "2026-01-01"),
         max_file_bytes=_env_int("SCORECARD_MAX_FILE_BYTES", 50 * 1024 * 1024),
+        duckdb_memory_limit=os.environ.get("SCORECARD_DUCKDB_MEMORY_LIMIT") or "1GB",
     )

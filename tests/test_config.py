@@ -40,6 +40,19 @@ def test_child_processes_see_the_same_settings(tmp_path: Path, monkeypatch: pyte
     assert env["SCORECARD_LAST_YEAR"] == "2026"
     assert env["DBT_PROFILES_DIR"].endswith("dbt_project")
     assert env["SODA_CORE_TELEMETRY_ENABLED"] == "false"
+    assert env["SCORECARD_DUCKDB_MEMORY_LIMIT"] == "1GB"  # the default
+
+
+def test_dbt_and_publication_get_the_duckdb_memory_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCORECARD_HOME", str(tmp_path))
+    monkeypatch.setenv("SCORECARD_DUCKDB_MEMORY_LIMIT", "512MB")
+    settings = get_settings()
+    assert settings.duckdb_memory_limit == "512MB"
+    assert settings.subprocess_env()["SCORECARD_DUCKDB_MEMORY_LIMIT"] == "512MB"
+    profile = (settings.dbt_project_dir / "profiles.yml").read_text(encoding="utf-8")
+    assert "memory_limit: \"{{ env_var('SCORECARD_DUCKDB_MEMORY_LIMIT', '1GB') }}\"" in profile
 
 
 def test_the_pipeline_clock_follows_as_of(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -193,7 +193,7 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
     published_at = datetime.now(UTC).isoformat(timespec="seconds")
     try:
         (tmp_release / "parquet").mkdir(parents=True)
-        con = duckdb.connect(str(tmp_snapshot))
+        con = duckdb.connect(str(tmp_snapshot), config={"memory_limit": settings.duckdb_memory_limit})
         try:
             try:
                 con.execute(f"ATTACH {quote_literal(str(settings.warehouse_path))} AS wh (READ_ONLY)")
