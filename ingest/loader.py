@@ -331,6 +331,24 @@ def _truncation(extraction: Extraction) -> tuple[int, str] | None:
     return None
 
 
+def _validation_context(
+    file_name: str,
+    department: str,
+    reference: Reference,
+    settings: Settings,
+    default_period: str | None = None,
+) -> ValidationContext:
+    """The validator's context for one file (shared by the columnar and the general path)."""
+    return ValidationContext(
+        file_name=file_name,
+        department_code=department,
+        reference=reference,
+        first_year=settings.first_year,
+        last_year=settings.last_year,
+        default_period=default_period,
+    )
+
+
 def _department(
     department_hint: str | None,
     hint_known: str | None,
@@ -377,13 +395,7 @@ def _parse_columnar(
     extraction = plain.extraction
     if department is None or _missing_column(extraction, None) is not None or plain.record_count == 0:
         return None
-    context = ValidationContext(
-        file_name=file_name,
-        department_code=department,
-        reference=reference,
-        first_year=settings.first_year,
-        last_year=settings.last_year,
-    )
+    context = _validation_context(file_name, department, reference, settings)
     try:
         parsed.submission_table, parsed.rejections = columnar.validate_plain(plain, context)
     except fastpath.Declined:
@@ -521,14 +533,7 @@ def parse_file(
     if extraction.unrecognized:
         parsed.note = "ignored unrecognised columns: " + ", ".join(extraction.unrecognized[:10])
 
-    context = ValidationContext(
-        file_name=file_name,
-        department_code=department,
-        reference=reference,
-        first_year=settings.first_year,
-        last_year=settings.last_year,
-        default_period=default_period,
-    )
+    context = _validation_context(file_name, department, reference, settings, default_period)
     parsed.submissions, parsed.status_rows, parsed.rejections = validate_records(
         extraction.records, extraction.layout, context
     )

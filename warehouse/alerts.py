@@ -275,19 +275,10 @@ class DeliveryStore:
         )
         self._con.commit()
 
-    def delivered(self, alert_id: str, channel: str) -> bool:
-        row = self._con.execute(
-            "select 1 from deliveries where alert_id = ? and channel = ?", (alert_id, channel)
-        ).fetchone()
-        return row is not None
-
     def delivered_ids(self, channel: str) -> set[str]:
         """Every alert id already delivered on ``channel``."""
         rows = self._con.execute("select alert_id from deliveries where channel = ?", (channel,))
         return {row[0] for row in rows}
-
-    def record(self, alert: Alert, channel: str) -> None:
-        self.record_many([alert], channel)
 
     def record_many(self, alerts: Sequence[Alert], channel: str) -> None:
         """Record the alerts as delivered on ``channel``, in one transaction."""
@@ -297,9 +288,6 @@ class DeliveryStore:
                 "insert or ignore into deliveries values (?, ?, ?, ?, ?)",
                 [(a.alert_id, channel, now, a.alert_kind, a.severity) for a in alerts],
             )
-
-    def record_failure(self, alert: Alert, channel: str, error: str) -> None:
-        self.record_failures([alert], channel, error)
 
     def record_failures(self, alerts: Sequence[Alert], channel: str, error: str) -> None:
         """Record a failed attempt for each alert (they stay pending), in one transaction."""
