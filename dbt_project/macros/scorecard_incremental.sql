@@ -119,6 +119,12 @@
     {{ return(run_query(changed_sql).columns[0].values() | list) }}
 {%- endmacro %}
 
+{#- What a model's SQL rebuilds: on an incremental run the changed measures (sc_changed_measures),
+    otherwise (first build, --full-refresh) none, i.e. all of them. -#}
+{% macro sc_measures_to_rebuild() -%}
+    {{ return(sc_changed_measures() if is_incremental() else none) }}
+{%- endmacro %}
+
 {#- A predicate restricting a model to the changed measures (true when all are rebuilt). -#}
 {% macro sc_measure_filter(column, changed_measures) -%}
     {%- if changed_measures is none -%}

@@ -9,7 +9,7 @@
     measure_versions_as_of=true,
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
-{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{%- set changed_measures = sc_measures_to_rebuild() %}
 {#- Incremental per measure: a row reads only its own measure's spine, target and trajectory
     (rows are keyed by measure_code, so an indicator with several measures is several independent
     row sets), so only the measures whose inputs changed are recomputed; the year of as_of is part

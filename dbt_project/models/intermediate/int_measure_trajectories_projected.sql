@@ -12,7 +12,7 @@
     measure_versions_from=['int_measure_values_reconciled', 'int_targets_allocated'],
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
-{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{%- set changed_measures = sc_measures_to_rebuild() %}
 {#- Incremental per measure: a trajectory reads only its own measure's values and targets, so
     only the measures whose spine or targets changed are recomputed
     (macros/scorecard_incremental.sql). -#}

@@ -10,7 +10,7 @@
     measure_versions_from=['int_measure_values_annualised', 'int_measure_values_rolled_up'],
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
-{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{%- set changed_measures = sc_measures_to_rebuild() %}
 {#- Incremental per measure: only the measures whose year values or roll-ups changed
     are recomputed (macros/scorecard_incremental.sql). -#}
 

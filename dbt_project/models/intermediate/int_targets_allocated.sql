@@ -13,7 +13,7 @@
     measure_versions_from=['int_measure_values_reconciled'],
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
-{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{%- set changed_measures = sc_measures_to_rebuild() %}
 {#- Incremental per measure: a measure's targets depend only on its own spine and the seeds
     (shares are split within measure x year), so only the measures whose spine changed are
     recomputed (macros/scorecard_incremental.sql). -#}

@@ -11,7 +11,7 @@
     on_schema_change='fail',
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
-{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{%- set changed_measures = sc_measures_to_rebuild() %}
 {#- Incremental per measure, like the model it publishes: only the measures recomputed there are
     replaced here (macros/scorecard_incremental.sql). The contract (columns, types) is unchanged;
     an incremental run onto a table with other columns fails (on_schema_change='fail', which dbt

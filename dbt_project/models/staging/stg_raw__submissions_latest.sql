@@ -7,7 +7,7 @@
     measure_versions_from='raw',
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
-{%- set changed_measures = sc_changed_measures() if is_incremental() else none %}
+{%- set changed_measures = sc_measures_to_rebuild() %}
 
 select
     submission_id,
