@@ -41,6 +41,8 @@ class Settings:
             go-live): history loaded afterwards as a backfill is not "late".
         duckdb_memory_limit: DuckDB's memory limit when loading, in a dbt build and in publication
             (``SCORECARD_DUCKDB_MEMORY_LIMIT``, default ``1GB``); past it DuckDB spills to disk.
+        dbt_worker: the Unix socket of a warm dbt worker (``SCORECARD_DBT_WORKER``, default none:
+            every dbt command in a fresh subprocess); see ``warehouse.dbt_worker``.
     """
 
     home: Path
@@ -51,6 +53,7 @@ class Settings:
     monitor_from: date = date(2026, 1, 1)
     max_file_bytes: int = 50 * 1024 * 1024
     duckdb_memory_limit: str = "1GB"
+    dbt_worker: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -132,4 +135,5 @@ def get_settings() -> Settings:
         monitor_from=date.fromisoformat(os.environ.get("SCORECARD_MONITOR_FROM") or "2026-01-01"),
         max_file_bytes=_env_int("SCORECARD_MAX_FILE_BYTES", 50 * 1024 * 1024),
         duckdb_memory_limit=os.environ.get("SCORECARD_DUCKDB_MEMORY_LIMIT") or "1GB",
+        dbt_worker=Path(worker) if (worker := os.environ.get("SCORECARD_DBT_WORKER")) else None,
     )

@@ -2,7 +2,9 @@
 
 dbt's in-process runner keeps the DuckDB file locked until the Python process exits, which would
 block the Soda gate and publication that follow in the same process, so dbt always runs as a
-child process here.
+child process here: a fresh ``dbt`` subprocess, or a child forked by the warm dbt worker
+(``warehouse.dbt_worker``, when ``SCORECARD_DBT_WORKER`` names its socket), which has dbt imported
+and the project parsed already.
 
 dbt builds model by model, each in its own transaction: a build killed midway would leave the
 marts mixing old and new tables. ``dbt_build`` therefore builds a copy of the warehouse and swaps
@@ -23,8 +25,10 @@ beside the warehouse; anything else gets a full build.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -34,13 +38,14 @@ from pathlib import Path
 from typing import Literal
 
 from scorecard.config import Settings, get_settings
+from warehouse import dbt_worker
+
+log = logging.getLogger(__name__)
 
 BuildMode = Literal["full", "incremental", "auto"]
 BUILD_MODES: tuple[str, ...] = ("full", "incremental", "auto")
 # The selector (dbt_project/selectors.yml) of a build after new submissions.
 INCREMENTAL_SELECTOR = "after_submission"
-# What a full build is checked against before an incremental one may run (see build_fingerprint).
-PROJECT_PARTS = ("models", "seeds", "macros", "tests", "dbt_project.yml", "selectors.yml", "profiles.yml")
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,10 @@ class DbtResult:
     stdout: str
     stderr: str
     mode: str = "full"
+    # "worker" when a warm dbt worker ran it (warehouse.dbt_worker), else "subprocess"
+    via: str = "subprocess"
+    # the dbt process's peak resident memory, when the worker measured it
+    max_rss_kib: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -89,17 +98,23 @@ def run_dbt(
     """Run ``dbt <args>`` against the configured project and warehouse (or ``warehouse``)."""
     settings = settings or get_settings()
     prepare_warehouse(settings)
-    env = settings.subprocess_env()
-    if warehouse is not None:
-        env["SCORECARD_WAREHOUSE"] = str(warehouse)
-    command = [
-        dbt_executable(),
-        *args,
-        "--project-dir",
-        str(settings.dbt_project_dir),
-        "--profiles-dir",
-        str(settings.dbt_project_dir),
-    ]
+    env = _dbt_env(settings, warehouse)
+    dbt_args = _project_args(settings, args)
+    command = [dbt_executable(), *dbt_args]
+    if settings.dbt_worker is not None:
+        reply = _run_in_worker(settings.dbt_worker, dbt_args, env, settings.dbt_project_dir)
+        if reply is not None:
+            if echo:
+                print(reply.stdout, end="", flush=True)
+                print(reply.stderr, end="", file=sys.stderr, flush=True)
+            return DbtResult(
+                command,
+                reply.returncode,
+                reply.stdout,
+                reply.stderr,
+                via="worker",
+                max_rss_kib=reply.max_rss_kib,
+            )
     proc = subprocess.run(
         command,
         cwd=settings.dbt_project_dir,
@@ -111,18 +126,54 @@ def run_dbt(
     return DbtResult(command, proc.returncode, proc.stdout or "", proc.stderr or "")
 
 
+def _dbt_env(settings: Settings, warehouse: Path | None) -> dict[str, str]:
+    env = settings.subprocess_env()
+    if warehouse is not None:
+        env["SCORECARD_WAREHOUSE"] = str(warehouse)
+    return env
+
+
+def _project_args(settings: Settings, args: list[str]) -> list[str]:
+    project = str(settings.dbt_project_dir)
+    return [*args, "--project-dir", project, "--profiles-dir", project]
+
+
+def warm_worker(settings: Settings | None = None) -> bool:
+    """Have the dbt worker (if one is configured and listening) parse the project now, with the
+    environment of a build, so that the first build after a quiet period starts at once."""
+    settings = settings or get_settings()
+    if settings.dbt_worker is None:
+        return False
+    shadow = settings.warehouse_path.with_name(SHADOW_NAME)
+    reply = dbt_worker.request(
+        settings.dbt_worker,
+        _project_args(settings, ["parse"]),
+        _dbt_env(settings, shadow),
+        settings.dbt_project_dir,
+        prepare=True,
+    )
+    return reply is not None and reply.returncode == 0
+
+
+def _run_in_worker(
+    socket_path: Path, args: list[str], env: dict[str, str], cwd: Path
+) -> dbt_worker.WorkerReply | None:
+    """The worker's answer; None (run dbt in a subprocess) when no worker listens there."""
+    try:
+        reply = dbt_worker.request(socket_path, args, env, cwd)
+    except dbt_worker.WorkerError as exc:
+        # It may have started the build: report a failure rather than building the same shadow
+        # copy a second time; the caller (Airflow's retry, the next file) builds again.
+        return dbt_worker.WorkerReply(returncode=2, stdout="", stderr=f"{exc}\n", parsed=False, max_rss_kib=0)
+    if reply is None:
+        log.warning("no dbt worker listens on %s; running dbt in a subprocess", socket_path)
+    return reply
+
+
 def build_fingerprint(settings: Settings) -> str:
     """A digest of everything a full build's output depends on besides the raw data: the dbt
     project's files and the settings the models read (window, monitoring start, "today")."""
-    digest = hashlib.sha256()
-    project = settings.dbt_project_dir
-    for part in PROJECT_PARTS:
-        root = project / part
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-        for path in files:
-            if path.exists():
-                digest.update(path.relative_to(project).as_posix().encode())
-                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest = hashlib.sha256(dbt_worker.project_digest(settings.dbt_project_dir).encode())
     clock = {
         "first_year": settings.first_year,
         "last_year": settings.last_year,
@@ -190,7 +241,7 @@ def dbt_build(
         leftover.unlink(missing_ok=True)  # a copy left by a build that was killed
     shutil.copyfile(live, shadow)
     result = run_dbt(args, settings, echo=echo, warehouse=shadow)
-    result = DbtResult(result.command, result.returncode, result.stdout, result.stderr, effective)
+    result = dataclasses.replace(result, mode=effective)
     state_path = full_build_state_path(settings)
     if result.ok:
         if fingerprint is not None:

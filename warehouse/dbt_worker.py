@@ -1,0 +1,438 @@
+"""A warm dbt worker (dbt 常驻进程): dbt imported and the project parsed once, each build in a
+forked child.
+
+Why: every ``dbt build`` in a fresh process pays for the interpreter, dbt's imports (~3.5 s on
+this machine) and loading the manifest (~1.5 s) before its first node. After one department's
+submission that is a third of the incremental build (docs/benchmarks.md). The worker pays them
+once and keeps the parsed manifest in memory.
+
+Every request still runs in a child process of its own (``os.fork``): the child's DuckDB
+connection, dbt's global state and its memory end with it, exactly as with a ``dbt`` subprocess,
+so the warehouse file is unlocked as soon as the build returns (DuckDB allows one writer
+process). The worker itself never opens the warehouse.
+
+Protocol: one request per connection on a Unix socket, one JSON line each way::
+
+    -> {"args": ["build", ...], "env": {...}, "cwd": "/path"}           (or "prepare": true)
+    <- {"returncode": 0, "stdout": "...", "stderr": "...", "parsed": true, "max_rss_kib": 123}
+
+The manifest is cached under a digest of the dbt project's files and of the ``SCORECARD_*`` /
+``DBT_*`` environment (the values dbt reads while parsing); a request whose digest differs is
+parsed again first (dbt's partial parsing), so a changed model is never built from a stale
+manifest. A client that disconnects mid-build (a killed Airflow task) gets its child stopped, so
+no orphaned build keeps writing a shadow copy that a retry is about to replace.
+
+Clients use :func:`request`; ``warehouse.dbt.run_dbt`` does when ``SCORECARD_DBT_WORKER`` names
+the socket and falls back to a subprocess when no worker answers. Serve with
+``scorecard dbt-worker`` (or ``python -m warehouse.dbt_worker``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+# AF_UNIX paths are limited to 108 bytes including the terminating NUL on Linux.
+MAX_SOCKET_PATH = 107
+# Environment prefixes whose values dbt may read while parsing (env_var() in dbt_project.yml,
+# profiles.yml and models); the cached manifest is only reused when they are unchanged.
+PARSE_ENV_PREFIXES = ("SCORECARD_", "DBT_")
+# How long a build whose client left may take to stop on SIGINT before it is killed.
+STOP_GRACE_SECONDS = 10
+# Parts of a dbt project whose content the manifest is built from.
+PROJECT_PARTS = (
+    "models",
+    "seeds",
+    "macros",
+    "tests",
+    "snapshots",
+    "analyses",
+    "dbt_project.yml",
+    "selectors.yml",
+    "profiles.yml",
+)
+
+
+class WorkerError(RuntimeError):
+    """The worker took the request but did not answer it (it died or was stopped mid-build)."""
+
+
+@dataclass(frozen=True)
+class WorkerReply:
+    returncode: int
+    stdout: str
+    stderr: str
+    parsed: bool
+    max_rss_kib: int
+
+
+# --- the client ----------------------------------------------------------------------------------
+
+
+def check_socket_path(path: Path) -> None:
+    if len(os.fsencode(str(path))) > MAX_SOCKET_PATH:
+        raise ValueError(f"dbt worker socket path is longer than {MAX_SOCKET_PATH} bytes: {path}")
+
+
+def _connect(path: Path) -> socket.socket | None:
+    """A connection to the worker at ``path``, or None when no worker listens there."""
+    check_socket_path(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(path))
+    except (FileNotFoundError, ConnectionRefusedError):
+        sock.close()
+        return None
+    return sock
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        chunk = sock.recv(1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return b"".join(chunks)
+
+
+def request(
+    path: Path, args: list[str], env: dict[str, str], cwd: Path, *, prepare: bool = False
+) -> WorkerReply | None:
+    """Run ``dbt <args>`` in the worker listening on ``path``.
+
+    Returns None when no worker listens there (the caller runs dbt itself); raises
+    :class:`WorkerError` when the worker took the request and then failed to answer.
+    ``prepare`` only parses the project (a warm-up; nothing is built).
+    """
+    sock = _connect(path)
+    if sock is None:
+        return None
+    with sock:
+        payload = {"args": list(args), "env": dict(env), "cwd": str(cwd), "prepare": prepare}
+        sock.sendall(json.dumps(payload).encode("utf-8") + b"\n")
+        line = _read_line(sock)
+    if not line.strip():
+        raise WorkerError(f"the dbt worker at {path} closed the connection without an answer")
+    reply = json.loads(line)
+    if "error" in reply:
+        raise WorkerError(f"the dbt worker at {path} refused the request: {reply['error']}")
+    return WorkerReply(
+        returncode=int(reply["returncode"]),
+        stdout=reply.get("stdout", ""),
+        stderr=reply.get("stderr", ""),
+        parsed=bool(reply.get("parsed")),
+        max_rss_kib=int(reply.get("max_rss_kib") or 0),
+    )
+
+
+def is_serving(path: Path) -> bool:
+    sock = _connect(path)
+    if sock is None:
+        return False
+    sock.close()
+    return True
+
+
+# --- the server ----------------------------------------------------------------------------------
+
+
+def project_digest(project_dir: Path) -> str:
+    """SHA-256 over the dbt project's files (paths and contents)."""
+    digest = hashlib.sha256()
+    for part in PROJECT_PARTS:
+        root = project_dir / part
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        for path in files:
+            if path.exists():
+                digest.update(path.relative_to(project_dir).as_posix().encode())
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _option(args: list[str], name: str) -> str | None:
+    for index, arg in enumerate(args[:-1]):
+        if arg == name:
+            return args[index + 1]
+    return None
+
+
+class _Server:
+    """One request at a time (the builds it serves are serialised by the writer pool anyway)."""
+
+    def __init__(self, path: Path, idle_timeout: float | None) -> None:
+        self.path = path
+        self.idle_timeout = idle_timeout
+        self.manifest: Any = None
+        self.manifest_key: str | None = None
+
+    # The parent process parses; it must never hold a DuckDB connection a child would inherit.
+    def _manifest_for(self, args: list[str], env: dict[str, str], cwd: str) -> tuple[Any, bool]:
+        project_dir = Path(_option(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or cwd)
+        profiles_dir = _option(args, "--profiles-dir") or str(project_dir)
+        parse_env = {k: v for k, v in sorted(env.items()) if k.startswith(PARSE_ENV_PREFIXES)}
+        key = hashlib.sha256(
+            json.dumps([str(project_dir), profiles_dir, project_digest(project_dir), parse_env]).encode()
+        ).hexdigest()
+        if key == self.manifest_key:
+            return self.manifest, False
+        from dbt.cli.main import dbtRunner
+
+        with _environment(env, cwd):
+            result = dbtRunner().invoke(
+                ["parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", profiles_dir]
+            )
+        _close_duckdb()
+        if not result.success or result.result is None:
+            self.manifest, self.manifest_key = None, None
+            raise RuntimeError(f"dbt parse failed: {result.exception}")
+        self.manifest, self.manifest_key = result.result, key
+        return self.manifest, True
+
+    def handle(self, conn: socket.socket) -> None:
+        try:
+            payload = json.loads(_read_line(conn) or b"{}")
+            args = [str(a) for a in payload["args"]]
+            env = {str(k): str(v) for k, v in payload["env"].items()}
+            cwd = str(payload["cwd"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            _answer(conn, {"error": f"malformed request: {exc}"})
+            return
+        try:
+            manifest, parsed = self._manifest_for(args, env, cwd)
+        except Exception as exc:  # a project that does not parse: dbt's own exit code for errors
+            _answer(conn, {"returncode": 2, "stdout": "", "stderr": f"{exc}\n", "parsed": True})
+            return
+        if payload.get("prepare"):
+            _answer(conn, {"returncode": 0, "stdout": "", "stderr": "", "parsed": parsed})
+            return
+        reply = _run_in_child(conn, manifest, args, env, cwd)
+        if reply is not None:
+            reply["parsed"] = parsed
+            _answer(conn, reply)
+
+    def serve(self) -> None:
+        self.path.unlink(missing_ok=True)  # left by a worker that was killed
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old_umask = os.umask(0o177)  # the socket is the owner's only: it runs builds
+        try:
+            listener.bind(str(self.path))
+        finally:
+            os.umask(old_umask)
+        listener.listen(16)
+        listener.settimeout(self.idle_timeout)
+        _say(f"serving on {self.path} (idle timeout: {self.idle_timeout or 'none'})")
+        try:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    _say(f"idle for {self.idle_timeout:g} s; stopping")
+                    return
+                with conn:
+                    conn.settimeout(None)
+                    self.handle(conn)
+        finally:
+            listener.close()
+            self.path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str], cwd: str) -> Any:
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+
+
+def _close_duckdb() -> None:
+    """Drop any DuckDB environment dbt-duckdb kept in this process (closing its database)."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:
+        return
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        with contextlib.suppress(Exception):
+            environment.close()
+    DuckDBConnectionManager._ENV = None
+
+
+def _answer(conn: socket.socket, reply: dict[str, Any]) -> None:
+    with contextlib.suppress(OSError):  # the client may be gone; nothing to tell it then
+        conn.sendall(json.dumps(reply).encode("utf-8") + b"\n")
+
+
+def _client_gone(conn: socket.socket) -> bool:
+    readable, _, _ = select.select([conn], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def _run_in_child(
+    conn: socket.socket, manifest: Any, args: list[str], env: dict[str, str], cwd: str
+) -> dict[str, Any] | None:
+    """Fork, run dbt in the child with the parsed manifest, wait; None if the client left."""
+    with tempfile.TemporaryDirectory(prefix="scorecard-dbt-worker-") as tmp:
+        out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
+        # SIGINT stays blocked across the fork until the child has its handlers: a stop request
+        # arriving then is delivered afterwards instead of being lost in Python's fork hooks.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        pid = os.fork()
+        if pid == 0:
+            _child(manifest, args, env, cwd, out_path, err_path)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        status, usage = _wait(conn, pid)
+        if status is None:
+            return None
+        return {
+            "returncode": os.waitstatus_to_exitcode(status),
+            "stdout": out_path.read_text(encoding="utf-8", errors="replace") if out_path.exists() else "",
+            "stderr": err_path.read_text(encoding="utf-8", errors="replace") if err_path.exists() else "",
+            "max_rss_kib": usage.ru_maxrss,
+        }
+
+
+def _wait(conn: socket.socket, pid: int) -> tuple[int | None, Any]:
+    """Wait for the child; stop it (SIGINT, then SIGKILL) if the client disconnects meanwhile."""
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage
+        if _client_gone(conn):
+            _say(f"client disconnected; stopping build {pid}")
+            os.kill(pid, signal.SIGINT)
+            deadline = time.monotonic() + STOP_GRACE_SECONDS
+            while time.monotonic() < deadline:
+                done, status, usage = os.wait4(pid, os.WNOHANG)
+                if done:
+                    _say(f"build {pid} stopped on SIGINT")
+                    return None, usage
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
+            _, _, usage = os.wait4(pid, 0)
+            _say(f"build {pid} killed (SIGKILL) after {STOP_GRACE_SECONDS} s")
+            return None, usage
+        time.sleep(0.05)
+
+
+def _child(manifest: Any, args: list[str], env: dict[str, str], cwd: str, out: Path, err: Path) -> NoReturn:
+    code = 2
+    try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        for fd, path in ((1, out), (2, err)):
+            target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(target, fd)
+            os.close(target)
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(cwd)
+        from dbt.cli.main import dbtRunner
+
+        result = dbtRunner(manifest=manifest).invoke(args)
+        # dbt's own exit codes: 0 success, 1 a node failed, 2 dbt itself failed
+        code = 0 if result.success else (2 if result.exception is not None else 1)
+        if result.exception is not None:
+            print(f"dbt failed: {result.exception}", file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+        code = 2
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _say(message: str) -> None:
+    print(f"[dbt-worker {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def serve(path: Path, *, idle_timeout: float | None = None) -> None:
+    """Serve dbt requests on the Unix socket ``path`` until idle for ``idle_timeout`` seconds
+    (never, if None) or until SIGTERM/SIGINT."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    check_socket_path(path)
+    if is_serving(path):
+        raise RuntimeError(f"a dbt worker is already serving on {path}")
+    import dbt.cli.main  # noqa: F401  # the point of the worker: pay for dbt's imports once
+
+    _Server(path, idle_timeout).serve()
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+
+def default_socket() -> Path:
+    from scorecard.config import get_settings
+
+    settings = get_settings()
+    return settings.dbt_worker or settings.home / "dbt-worker.sock"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--socket",
+        type=Path,
+        help="Unix socket to serve on (default: $SCORECARD_DBT_WORKER, "
+        "else <SCORECARD_HOME>/dbt-worker.sock)",
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=0, help="stop after this many idle seconds (default 0: never)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    path = args.socket or default_socket()
+    try:
+        serve(path, idle_timeout=args.idle_timeout or None)
+    except (RuntimeError, ValueError) as exc:
+        print(f"scorecard dbt-worker: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m warehouse.dbt_worker", description=__doc__.split("\n")[0]
+    )
+    configure(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
