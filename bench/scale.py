@@ -482,22 +482,26 @@ def write_long_files(
     )
 
 
-def resubmission(fileset: FileSet, department: str, dest: Path) -> Path:
+def resubmission(fileset: FileSet, department: str, dest: Path, round_: int = 1) -> Path:
     """One department's latest-year file again with every value nudged (a corrected resubmission):
-    written to ``dest/<department>/`` under a new name so that it is not a duplicate."""
+    written to ``dest/<department>/`` under a new name so that it is not a duplicate. Each
+    ``round_`` nudges the values by a different amount (a second correction of the same file)."""
     import duckdb
 
     source = max(path for path in fileset.files if path.parent.name == department)
-    target = dest / department / f"resubmitted_{source.name}"
+    prefix = "resubmitted" if round_ == 1 else f"resubmitted{round_}"
+    target = dest / department / f"{prefix}_{source.name}"
     target.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     try:
         con.execute(
             f"""COPY (SELECT region_code, measure_code, period,
-                        CASE WHEN value IS NOT NULL AND value = floor(value) THEN value + 1
-                             WHEN value IS NOT NULL THEN round(value * 1.001, 2) END AS value,
-                        numerator, CASE WHEN denominator IS NOT NULL THEN denominator + 1 END AS denominator,
+                        CASE WHEN value IS NOT NULL AND value = floor(value) THEN value + {round_}
+                             WHEN value IS NOT NULL THEN round(value * (1 + 0.001 * {round_}), 2)
+                        END AS value,
+                        numerator,
+                        CASE WHEN denominator IS NOT NULL THEN denominator + {round_} END AS denominator,
                         unit, 'resubmitted' AS note
                  FROM read_csv('{source}', header = true, all_varchar = false,
                                types = {{'region_code': 'VARCHAR', 'period': 'VARCHAR'}}))
