@@ -43,7 +43,10 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    import subprocess
 
 # AF_UNIX paths are limited to 108 bytes including the terminating NUL on Linux.
 MAX_SOCKET_PATH = 107
@@ -193,7 +196,7 @@ class _Server:
             return self.manifest, False
         from dbt.cli.main import dbtRunner
 
-        with _environment(env, cwd):
+        with _holding_stop_signals(), _environment(env, cwd):
             result = dbtRunner().invoke(
                 ["parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", profiles_dir]
             )
@@ -320,26 +323,39 @@ def _run_in_child(
 
 
 def _wait(conn: socket.socket, pid: int) -> tuple[int | None, Any]:
-    """Wait for the child; stop it (SIGINT, then SIGKILL) if the client disconnects meanwhile."""
-    while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
+    """Wait for the child; stop it if the client disconnects meanwhile (then the status is
+    None) or if the worker itself is stopped (SIGTERM) - no build outlives its worker."""
+    try:
+        while True:
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                return status, usage
+            if _client_gone(conn):
+                _say(f"client disconnected; stopping build {pid}")
+                return None, _stop_child(pid)
+            time.sleep(0.05)
+    except BaseException:
+        _say(f"worker stopping; stopping build {pid}")
+        _stop_child(pid)
+        raise
+
+
+def _stop_child(pid: int) -> Any:
+    """SIGINT (dbt cancels its queries), SIGKILL after the grace period; the child's rusage."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while time.monotonic() < deadline:
+        done, _, usage = os.wait4(pid, os.WNOHANG)
         if done:
-            return status, usage
-        if _client_gone(conn):
-            _say(f"client disconnected; stopping build {pid}")
-            os.kill(pid, signal.SIGINT)
-            deadline = time.monotonic() + STOP_GRACE_SECONDS
-            while time.monotonic() < deadline:
-                done, status, usage = os.wait4(pid, os.WNOHANG)
-                if done:
-                    _say(f"build {pid} stopped on SIGINT")
-                    return None, usage
-                time.sleep(0.1)
-            os.kill(pid, signal.SIGKILL)
-            _, _, usage = os.wait4(pid, 0)
-            _say(f"build {pid} killed (SIGKILL) after {STOP_GRACE_SECONDS} s")
-            return None, usage
-        time.sleep(0.05)
+            _say(f"build {pid} stopped on SIGINT")
+            return usage
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _, _, usage = os.wait4(pid, 0)
+    _say(f"build {pid} killed (SIGKILL) after {STOP_GRACE_SECONDS} s")
+    return usage
 
 
 def _child(manifest: Any, args: list[str], env: dict[str, str], cwd: str, out: Path, err: Path) -> NoReturn:
@@ -376,20 +392,132 @@ def _say(message: str) -> None:
     print(f"[dbt-worker {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
+class _StopSignal:
+    """SIGTERM/SIGINT stop the worker at once, except while it parses: dbt's parse catches every
+    exception (a stop raised inside it would be reported as a parse error and lost), so a stop
+    that arrives then is held until the parse returns."""
+
+    requested = False
+    held = False
+
+
+def _on_stop_signal(signum: int, frame: Any) -> None:
+    _StopSignal.requested = True
+    if not _StopSignal.held:
+        raise SystemExit(0)
+
+
+@contextlib.contextmanager
+def _holding_stop_signals() -> Any:
+    _StopSignal.held = True
+    try:
+        yield
+    finally:
+        _StopSignal.held = False
+    if _StopSignal.requested:
+        raise SystemExit(0)
+
+
 def serve(path: Path, *, idle_timeout: float | None = None) -> None:
     """Serve dbt requests on the Unix socket ``path`` until idle for ``idle_timeout`` seconds
     (never, if None) or until SIGTERM/SIGINT."""
 
-    def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, _on_stop_signal)
+    signal.signal(signal.SIGINT, _on_stop_signal)
     check_socket_path(path)
     if is_serving(path):
         raise RuntimeError(f"a dbt worker is already serving on {path}")
     import dbt.cli.main  # noqa: F401  # the point of the worker: pay for dbt's imports once
 
     _Server(path, idle_timeout).serve()
+
+
+# --- a worker as a child process (the demo, the benchmarks, tests) ------------------------------
+
+
+class WorkerProcess:
+    """``python -m warehouse.dbt_worker`` as a child in its own session, started and stopped by
+    its owner (``scorecard demo``, the benchmarks). In a deployment it is a service of its own
+    (docker-compose.yml: ``dbt-worker``)."""
+
+    def __init__(
+        self,
+        socket_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
+        self.socket_path = socket_path
+        self.env = env
+        self.log_path = log_path or socket_path.with_suffix(".log")
+        self.idle_timeout = idle_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 120) -> float:
+        """Start it and wait until it listens; returns the seconds that took."""
+        import subprocess
+
+        started = time.monotonic()
+        argv = [sys.executable, "-m", "warehouse.dbt_worker", "--socket", str(self.socket_path)]
+        if self.idle_timeout:
+            argv += ["--idle-timeout", str(self.idle_timeout)]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=Path(__file__).resolve().parents[1],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # signalled by its owner only, not by the terminal's ^C
+            )
+        while not is_serving(self.socket_path):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the dbt worker exited: {self.log_tail()}")
+            if time.monotonic() - started > timeout:
+                self.stop()
+                raise RuntimeError(f"the dbt worker did not listen within {timeout:g} s: {self.log_tail()}")
+            time.sleep(0.1)
+        return time.monotonic() - started
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(encoding="utf-8", errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def resident_mib(self) -> float | None:
+        """The worker's own resident memory (dbt and the parsed manifest), between builds."""
+        if self.proc is None:
+            return None
+        try:
+            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            pass
+        return None
+
+    def stop(self, timeout: float = 60) -> int | None:
+        """SIGTERM (a build in progress is stopped with it), then SIGKILL after ``timeout``."""
+        import subprocess
+
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def __enter__(self) -> WorkerProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 # --- the command ---------------------------------------------------------------------------------

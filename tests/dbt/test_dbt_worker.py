@@ -9,10 +9,10 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,58 +28,33 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-@dataclasses.dataclass
-class Worker:
-    socket: Path
-    proc: subprocess.Popen[str]
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8") if self.log.exists() else ""
-
-    def builds(self) -> list[int]:
-        """The worker's forked build children (not multiprocessing's resource tracker)."""
-        own = Path(f"/proc/{self.proc.pid}/cmdline").read_bytes()
-        found = []
-        for task in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
-            for pid in task.read_text().split():
-                try:
-                    if Path(f"/proc/{pid}/cmdline").read_bytes() == own:
-                        found.append(int(pid))
-                except FileNotFoundError:
-                    pass
-        return found
+def builds(worker: dbt_worker.WorkerProcess) -> list[int]:
+    """The worker's forked build children (not multiprocessing's resource tracker)."""
+    assert worker.proc is not None
+    own = Path(f"/proc/{worker.proc.pid}/cmdline").read_bytes()
+    found = []
+    for task in Path(f"/proc/{worker.proc.pid}/task").glob("*/children"):
+        for pid in task.read_text().split():
+            try:
+                if Path(f"/proc/{pid}/cmdline").read_bytes() == own:
+                    found.append(int(pid))
+            except FileNotFoundError:
+                pass
+    return found
 
 
-def start_worker(tmp: Path, *extra: str) -> Worker:
-    sock, log = tmp / "w.sock", tmp / "worker.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "warehouse.dbt_worker", "--socket", str(sock), *extra],
-        cwd=REPO,
-        stdout=log.open("w", encoding="utf-8"),
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not dbt_worker.is_serving(sock):
-        assert proc.poll() is None, log.read_text(encoding="utf-8")
-        assert time.monotonic() < deadline, "the worker did not start listening"
-        time.sleep(0.1)
-    return Worker(sock, proc, log)
-
-
-def stop_worker(worker: Worker) -> None:
-    if worker.proc.poll() is None:
-        worker.proc.send_signal(signal.SIGTERM)
-        worker.proc.wait(timeout=30)
+def start_worker(tmp: Path, idle_timeout: float | None = None) -> dbt_worker.WorkerProcess:
+    worker = dbt_worker.WorkerProcess(tmp / "w.sock", idle_timeout=idle_timeout)
+    worker.start()
+    return worker
 
 
 @pytest.fixture(scope="module")
-def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dbt_worker.WorkerProcess]:
     running = start_worker(tmp_path_factory.mktemp("worker"))
     yield running
-    stop_worker(running)
-    assert not running.socket.exists(), "the worker left its socket behind"
+    assert running.stop() == 0
+    assert not running.socket_path.exists(), "the worker left its socket behind"
 
 
 def _settings_for(built: Settings, home: Path, worker_socket: Path | None) -> Settings:
@@ -89,14 +64,14 @@ def _settings_for(built: Settings, home: Path, worker_socket: Path | None) -> Se
 
 
 def test_a_full_build_in_the_worker_equals_the_subprocess_build(
-    built_warehouse, worker: Worker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    built_warehouse, worker: dbt_worker.WorkerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from warehouse.dbt import dbt_build
 
     assert built_warehouse.build_ok, built_warehouse.build_stdout[-4000:]
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
-    settings = _settings_for(built_warehouse.settings, tmp_path / "home", worker.socket)
+    settings = _settings_for(built_warehouse.settings, tmp_path / "home", worker.socket_path)
 
     result = dbt_build(settings, mode="full")
     assert result.via == "worker"
@@ -132,7 +107,7 @@ def test_a_full_build_in_the_worker_equals_the_subprocess_build(
 
 
 def test_the_manifest_is_reused_until_a_project_file_changes(
-    worker: Worker, settings: Settings, tmp_path: Path
+    worker: dbt_worker.WorkerProcess, settings: Settings, tmp_path: Path
 ) -> None:
     project = tmp_path / "dbt_project"
     shutil.copytree(
@@ -141,32 +116,47 @@ def test_the_manifest_is_reused_until_a_project_file_changes(
     env = dataclasses.replace(settings, dbt_project_dir=project).subprocess_env()
     args = ["ls", "--select", "dim_zone", "--project-dir", str(project), "--profiles-dir", str(project)]
 
-    first = dbt_worker.request(worker.socket, args, env, project, prepare=True)
-    second = dbt_worker.request(worker.socket, args, env, project, prepare=True)
+    first = dbt_worker.request(worker.socket_path, args, env, project, prepare=True)
+    second = dbt_worker.request(worker.socket_path, args, env, project, prepare=True)
     assert first is not None and second is not None
     assert (first.parsed, second.parsed) == (True, False)
     other_day = {**env, "SCORECARD_AS_OF": "2026-02-01"}  # dbt reads it while parsing
-    assert dbt_worker.request(worker.socket, args, other_day, project, prepare=True).parsed
+    assert dbt_worker.request(worker.socket_path, args, other_day, project, prepare=True).parsed
 
-    listed = dbt_worker.request(worker.socket, args, env, project)
+    listed = dbt_worker.request(worker.socket_path, args, env, project)
     assert listed.returncode == 0 and "scorecard.marts.dim_zone" in listed.stdout
 
     # A model that no longer compiles: parsed again, and the build fails with dbt's exit code 1.
     model = project / "models" / "marts" / "dim_zone.sql"
     model.write_text("select * from a_table_that_does_not_exist\n", encoding="utf-8")
     build = ["build", "--select", "dim_zone", *args[3:]]
-    broken = dbt_worker.request(worker.socket, build, env, project)
+    broken = dbt_worker.request(worker.socket_path, build, env, project)
     assert broken is not None and broken.parsed
     assert broken.returncode == 1
     assert "a_table_that_does_not_exist" in broken.stdout + broken.stderr
 
 
+def test_warming_the_worker_parses_with_a_builds_environment(
+    worker: dbt_worker.WorkerProcess, settings: Settings, tmp_path: Path
+) -> None:
+    from warehouse.dbt import SHADOW_NAME, _dbt_env, _project_args, warm_worker
+
+    assert warm_worker(dataclasses.replace(settings, dbt_worker=worker.socket_path))
+    # the build that follows finds the project parsed already
+    shadow = settings.warehouse_path.with_name(SHADOW_NAME)
+    args = _project_args(settings, ["ls", "--select", "dim_zone"])
+    reply = dbt_worker.request(worker.socket_path, args, _dbt_env(settings, shadow), settings.dbt_project_dir)
+    assert reply is not None and reply.returncode == 0 and not reply.parsed
+    assert not warm_worker(settings)  # no worker configured
+    assert not warm_worker(dataclasses.replace(settings, dbt_worker=tmp_path / "nobody.sock"))
+
+
 def test_a_client_that_leaves_stops_its_build(
-    built_warehouse, worker: Worker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    built_warehouse, worker: dbt_worker.WorkerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
-    settings = _settings_for(built_warehouse.settings, tmp_path / "home", worker.socket)
+    settings = _settings_for(built_warehouse.settings, tmp_path / "home", worker.socket_path)
     project = str(settings.dbt_project_dir)
     request = {
         "args": ["build", "--full-refresh", "--project-dir", project, "--profiles-dir", project],
@@ -174,25 +164,52 @@ def test_a_client_that_leaves_stops_its_build(
         "cwd": project,
     }
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    client.connect(str(worker.socket))
+    client.connect(str(worker.socket_path))
     client.sendall(json.dumps(request).encode() + b"\n")
     deadline = time.monotonic() + 60
-    while not worker.builds():
+    while not builds(worker):
         assert time.monotonic() < deadline, "the build never started"
         time.sleep(0.05)
-    (child,) = worker.builds()
+    (child,) = builds(worker)
     client.close()  # e.g. the Airflow task was killed
 
     deadline = time.monotonic() + 60
-    while child in worker.builds():
+    while child in builds(worker):
         assert time.monotonic() < deadline, "the orphaned build kept running"
         time.sleep(0.1)
-    assert "client disconnected; stopping build" in worker.log_text()
+    assert "client disconnected; stopping build" in worker.log_tail(100_000)
     # The worker serves the next request.
     env = settings.subprocess_env()
-    assert (
-        dbt_worker.request(worker.socket, request["args"][2:], env, Path(project), prepare=True) is not None
-    )
+    project_args = request["args"][2:]
+    assert dbt_worker.request(worker.socket_path, project_args, env, Path(project), prepare=True) is not None
+
+
+def test_stopping_the_worker_stops_its_build(
+    built_warehouse, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warehouse.dbt import dbt_build, warm_worker
+
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+    stopping = start_worker(tmp_path)
+    settings = _settings_for(built_warehouse.settings, tmp_path / "home", stopping.socket_path)
+    assert warm_worker(settings)  # parsed: the only child that appears next is the build
+    outcome: list[object] = []
+    client = threading.Thread(target=lambda: outcome.append(dbt_build(settings, mode="full")))
+    client.start()
+    deadline = time.monotonic() + 60
+    while not builds(stopping):
+        assert time.monotonic() < deadline, "the build never started"
+        time.sleep(0.05)
+    (child,) = builds(stopping)
+    assert stopping.stop() == 0
+    client.join(timeout=60)
+    assert not Path(f"/proc/{child}").exists()
+    assert "worker stopping; stopping build" in stopping.log_tail()
+    (result,) = outcome
+    assert not result.ok and result.via == "worker"  # reported as failed, not lost
+    # the failed build's copy was set aside; the live warehouse is the one it started from
+    assert (settings.home / "warehouse.failed-build.duckdb").exists()
 
 
 def test_without_a_worker_dbt_runs_in_a_subprocess(settings: Settings, tmp_path: Path) -> None:
@@ -205,10 +222,10 @@ def test_without_a_worker_dbt_runs_in_a_subprocess(settings: Settings, tmp_path:
 
 
 def test_a_second_worker_on_the_same_socket_refuses_and_an_idle_worker_stops(tmp_path: Path) -> None:
-    idle = start_worker(tmp_path, "--idle-timeout", "15")
+    idle = start_worker(tmp_path, idle_timeout=15)
     try:
         second = subprocess.run(
-            [sys.executable, "-m", "warehouse.dbt_worker", "--socket", str(idle.socket)],
+            [sys.executable, "-m", "warehouse.dbt_worker", "--socket", str(idle.socket_path)],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -216,11 +233,11 @@ def test_a_second_worker_on_the_same_socket_refuses_and_an_idle_worker_stops(tmp
         )
         assert second.returncode == 1
         assert "already serving" in second.stderr
-        assert idle.proc.wait(timeout=60) == 0
-        assert "idle for 15 s; stopping" in idle.log_text()
-        assert not idle.socket.exists()
+        assert idle.proc is not None and idle.proc.wait(timeout=60) == 0
+        assert "idle for 15 s; stopping" in idle.log_tail()
+        assert not idle.socket_path.exists()
     finally:
-        stop_worker(idle)
+        idle.stop()
 
 
 def test_a_socket_path_too_long_for_unix_sockets_is_refused(tmp_path: Path) -> None:
