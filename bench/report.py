@@ -355,6 +355,13 @@ def render_airflow(document: dict[str, Any]) -> list[str]:
         lines += ["", "Also: " + "; ".join(extra) + "."]
     if f.get("peak_memory_mib"):
         lines += ["", f"Peak memory of the Airflow process tree (sampled): {_num(f['peak_memory_mib'])} MiB."]
+    if f.get("dbt_worker_peak_memory_mib"):
+        lines += [
+            "",
+            "Peak memory of the dbt worker and its build children (sampled): "
+            f"{_num(f['dbt_worker_peak_memory_mib'])} MiB; the worker alone between builds: "
+            f"{_num(f.get('dbt_worker_resident_mib'))} MiB.",
+        ]
     return lines
 
 

@@ -37,8 +37,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -297,21 +295,12 @@ def bench_worker_rebuilds(files: scales.FileSet, env: dict[str, str], root: Path
     file, the incremental rebuild after it, then a full rebuild."""
     socket_path = root / "dbt-worker.sock"
     env = {**env, "SCORECARD_DBT_WORKER": str(socket_path)}
-    log = root / "dbt-worker.log"
-    with log.open("w", encoding="utf-8") as log_file:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "warehouse.dbt_worker", "--socket", str(socket_path)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    worker = dbt_worker.WorkerProcess(socket_path, env=env, log_path=root / "dbt-worker.log")
     try:
-        deadline = time.monotonic() + 120
-        while not dbt_worker.is_serving(socket_path):
-            if worker.poll() is not None or time.monotonic() > deadline:
-                return {"error": "the dbt worker did not start: " + log.read_text(encoding="utf-8")[-500:]}
-            time.sleep(0.2)
+        worker.start()
+    except RuntimeError as exc:
+        return {"error": str(exc)[-500:]}
+    try:
         inbox = root / "resubmission-2"
         resubmitted = scales.resubmission(files, RESUBMITTING_DEPARTMENT, inbox, round_=2)
         stages = [
@@ -322,13 +311,9 @@ def bench_worker_rebuilds(files: scales.FileSet, env: dict[str, str], root: Path
             _measure_stage("dbt build (incremental, worker)", "dbt", ["--mode", "incremental"], env, root),
             _measure_stage("dbt build (full, worker)", "dbt", ["--mode", "full"], env, root),
         ]
-        resident_mib = _resident_mib(worker.pid)
+        resident_mib = worker.resident_mib()
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        worker.stop()
     rebuilt, full = stages[2], stages[3]
     ratio = round(rebuilt["seconds"] / full["seconds"], 3) if full["seconds"] else None
     return {
@@ -338,17 +323,6 @@ def bench_worker_rebuilds(files: scales.FileSet, env: dict[str, str], root: Path
         "incremental_vs_full": ratio,
         "goal": {"target": "<= 0.25", "met": ratio is not None and ratio <= 0.25},
     }
-
-
-def _resident_mib(pid: int) -> float | None:
-    """The worker's own resident memory between builds (it holds dbt and the parsed manifest)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
 
 
 def bench_dbt(sizes: Sizes, work: Path) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """``scorecard demo`` (演示): the whole pipeline through a real Airflow, unattended.
 
-1. start ``airflow standalone`` (embedded SQLite metadata, LocalExecutor) in its own session, with
-   the environment from :mod:`scorecard.airflow_env`; its output goes to
-   ``<SCORECARD_HOME>/airflow/standalone.log``;
+1. start the warm dbt worker (``warehouse.dbt_worker``, so the build tasks skip dbt's start-up)
+   and ``airflow standalone`` (embedded SQLite metadata, LocalExecutor), each in its own session,
+   with the environment from :mod:`scorecard.airflow_env`; their output goes to
+   ``<SCORECARD_HOME>/airflow/dbt-worker.log`` and ``standalone.log``;
 2. wait until ``/api/v2/monitor/health`` reports every component healthy, create the one-slot
    ``duckdb_writer`` pool and wait until the five DAGs are registered;
 3. generate the sample submissions into a staging folder and move them into the inbox over a few
@@ -11,8 +12,8 @@
    inbox watcher, ingest, build, gate, publish, alerts);
 5. print a summary from the published snapshot (index scores and ranks of the 11 cities for the
    latest year, missed targets, alerts, where the report and the Airflow UI are);
-6. stop Airflow cleanly with SIGINT (the only signal ``airflow standalone`` handles), unless
-   ``--keep-running``.
+6. stop Airflow cleanly with SIGINT (the only signal ``airflow standalone`` handles) and the
+   worker with SIGTERM, unless ``--keep-running``.
 
 The pipeline clock defaults to ``SCORECARD_AS_OF=2026-01-15`` (after the 2025 programme year, so
 targets are judged, and before most 2025 reporting deadlines), unless the environment sets it.
@@ -452,11 +453,15 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("SCORECARD_AS_OF", DEFAULT_AS_OF)
     from scorecard.airflow_env import airflow_env, airflow_home
     from scorecard.config import get_settings
+    from warehouse.dbt_worker import WorkerProcess
 
     settings = get_settings()
     settings.ensure_dirs()
     home = airflow_home(settings)
     env = airflow_env(settings, home=home, port=args.port)
+    # dbt kept warm beside Airflow: the build tasks send their builds to it (SCORECARD_DBT_WORKER)
+    worker = WorkerProcess(settings.home / "dbt-worker.sock", env=env, log_path=home / "dbt-worker.log")
+    env["SCORECARD_DBT_WORKER"] = str(worker.socket_path)
     airflow = Standalone(env, home, args.port)
     say(f"SCORECARD_HOME={settings.home}  AIRFLOW_HOME={home}  as of {settings.today()}")
     elapsed: dict[str, float] = {}
@@ -470,6 +475,11 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, interrupted)
     try:
+        try:
+            took = worker.start()
+            say(f"dbt worker listening on {worker.socket_path} after {took:.0f} s (log: {worker.log_path})")
+        except RuntimeError as exc:  # the builds fall back to a dbt subprocess each
+            say(f"dbt worker not started, builds run dbt in a subprocess: {exc}")
         say(f"starting airflow standalone (log: {airflow.log_path})")
         airflow.start()
         elapsed["airflow healthy"] = airflow.wait_healthy(timeout=300)
@@ -509,4 +519,8 @@ def run(args: argparse.Namespace) -> int:
             say("stopping Airflow (SIGINT) ...")
             took = airflow.stop()
             say(f"Airflow stopped in {took or 0:.0f} s (exit code {airflow.proc.returncode})")
+        if not (args.keep_running and not stop_requested):
+            worker.stop()
+        elif worker.proc is not None:
+            say(f"the dbt worker keeps running (pid {worker.proc.pid}); stop it with: kill {worker.proc.pid}")
         sys.stdout.flush()

@@ -143,3 +143,22 @@ def test_image_runs_the_repository_dags_and_dbt_project() -> None:
     assert celery and (int(celery.group(1)), int(celery.group(2))) < (5, 7), "celery must be < 5.7"
     assert "AIRFLOW__CORE__DAGS_FOLDER=/opt/scorecard/dags" in dockerfile
     assert "SCORECARD_HOME=/opt/scorecard/var" in dockerfile
+
+
+def test_the_dbt_worker_serves_only_the_warehouse_worker(compose) -> None:
+    """The warm dbt worker: one replica, its socket on a volume shared with the warehouse worker
+    (the only Airflow worker told to use it), the scorecard data mounted where the builds run."""
+    services = compose["services"]
+    worker = services["dbt-worker"]
+    assert worker["deploy"]["replicas"] == 1
+    assert worker["entrypoint"][-3:] == ["python", "-m", "warehouse.dbt_worker"]
+    socket_path = worker["command"][worker["command"].index("--socket") + 1]
+    socket_dir = str(Path(socket_path).parent)
+    mounts = {n: dict(reversed(v.split(":")[:2]) for v in s.get("volumes", [])) for n, s in services.items()}
+    assert mounts["dbt-worker"][socket_dir] == mounts["airflow-worker-warehouse"][socket_dir]
+    assert mounts["dbt-worker"]["/opt/scorecard/var"] == "scorecard-data"
+    assert socket_path in " ".join(map(str, worker["healthcheck"]["test"]))
+    users = [name for name, service in services.items() if "SCORECARD_DBT_WORKER" in env_of(service)]
+    assert users == ["airflow-worker-warehouse"]
+    assert env_of(services["airflow-worker-warehouse"])["SCORECARD_DBT_WORKER"] == socket_path
+    assert len(socket_path.encode()) <= 107  # AF_UNIX limit
