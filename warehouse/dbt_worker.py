@@ -283,6 +283,16 @@ def _close_duckdb() -> None:
     DuckDBConnectionManager._ENV = None
 
 
+def _checkpoint_and_close_duckdb() -> None:
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    environment = DuckDBConnectionManager._ENV
+    connection = getattr(environment, "conn", None)
+    if connection is not None:
+        connection.execute("CHECKPOINT")
+    _close_duckdb()
+
+
 def _answer(conn: socket.socket, reply: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):  # the client may be gone; nothing to tell it then
         conn.sendall(json.dumps(reply).encode("utf-8") + b"\n")
@@ -378,6 +388,9 @@ def _child(manifest: Any, args: list[str], env: dict[str, str], cwd: str, out: P
         code = 0 if result.success else (2 if result.exception is not None else 1)
         if result.exception is not None:
             print(f"dbt failed: {result.exception}", file=sys.stderr)
+        # os._exit skips the finalisers that close DuckDB in a dbt process: checkpoint and close
+        # here, or the build's last writes stay in the write-ahead log beside the shadow copy.
+        _checkpoint_and_close_duckdb()
     except BaseException:
         traceback.print_exc()
         code = 2

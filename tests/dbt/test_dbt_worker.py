@@ -72,6 +72,9 @@ def test_a_full_build_in_the_worker_equals_the_subprocess_build(
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
     settings = _settings_for(built_warehouse.settings, tmp_path / "home", worker.socket_path)
+    with duckdb.connect(str(settings.warehouse_path)) as con:  # the build must make them anew
+        con.execute("drop schema marts cascade")
+        con.execute("checkpoint")
 
     result = dbt_build(settings, mode="full")
     assert result.via == "worker"
@@ -79,7 +82,9 @@ def test_a_full_build_in_the_worker_equals_the_subprocess_build(
     assert "Completed successfully" in result.stdout
     assert result.max_rss_kib and result.max_rss_kib > 50_000  # the child's memory, measured
 
-    # The build's child has exited: the warehouse is free for a writer at once.
+    # The build's child has exited and checkpointed: the warehouse file holds everything (no
+    # write-ahead log left) and is free for a writer at once.
+    assert not settings.warehouse_path.with_name(settings.warehouse_path.name + ".wal").exists()
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.execute("create table raw.worker_probe as select 1 as x")
         con.execute("drop table raw.worker_probe")
