@@ -189,6 +189,22 @@ def _node_count(stage: dict[str, Any]) -> str:
     return str(sum(nodes.values())) if nodes else "-"
 
 
+def _rebuild_row(label: str, pair: dict[str, Any], suffix: str) -> list[Any]:
+    """One row of the incremental table: the incremental and the full rebuild of ``pair``."""
+    stages = {stage["stage"]: stage for stage in pair["stages"]}
+    rebuilt, full = stages[f"dbt build (incremental{suffix})"], stages[f"dbt build (full{suffix})"]
+    return [
+        label,
+        pair["department"],
+        _num(rebuilt["seconds"]),
+        _num(full["seconds"]),
+        _num(pair["incremental_vs_full"], 2),
+        _met(pair["goal"]),
+        _elapsed_ratio(rebuilt, full),
+        f"{_node_count(rebuilt)} / {_node_count(full)}",
+    ]
+
+
 def render_dbt(document: dict[str, Any]) -> list[str]:
     f = document["figures"]
     if "error" in f:
@@ -226,38 +242,9 @@ def render_dbt(document: dict[str, Any]) -> list[str]:
     lines += ["", "### Incremental rebuild after one department's resubmission", ""]
     rows = []
     for scale in f["scales"]:
-        inc = scale["incremental"]
-        stages = {stage["stage"]: stage for stage in inc["stages"]}
-        rebuilt, full = stages["dbt build (incremental)"], stages["dbt build (full)"]
-        rows.append(
-            [
-                scale["scale"],
-                inc["department"],
-                _num(rebuilt["seconds"]),
-                _num(full["seconds"]),
-                _num(inc["incremental_vs_full"], 2),
-                _met(inc["goal"]),
-                _elapsed_ratio(rebuilt, full),
-                f"{_node_count(rebuilt)} / {_node_count(full)}",
-            ]
-        )
-        warm = scale.get("worker") or {}
-        if warm.get("stages"):
-            by_stage = {stage["stage"]: stage for stage in warm["stages"]}
-            rebuilt_w = by_stage["dbt build (incremental, worker)"]
-            full_w = by_stage["dbt build (full, worker)"]
-            rows.append(
-                [
-                    f"{scale['scale']}, warm dbt worker",
-                    warm["department"],
-                    _num(rebuilt_w["seconds"]),
-                    _num(full_w["seconds"]),
-                    _num(warm["incremental_vs_full"], 2),
-                    _met(warm["goal"]),
-                    _elapsed_ratio(rebuilt_w, full_w),
-                    f"{_node_count(rebuilt_w)} / {_node_count(full_w)}",
-                ]
-            )
+        rows.append(_rebuild_row(scale["scale"], scale["incremental"], ""))
+        if (scale.get("worker") or {}).get("stages"):
+            rows.append(_rebuild_row(f"{scale['scale']}, warm dbt worker", scale["worker"], ", worker"))
     lines += _table(
         [
             "scale",

@@ -1,6 +1,7 @@
 """Build: any department's submissions changed (or the daily deadline tick) -> ``dbt build``.
 
-Only wiring lives here; the work is ``warehouse.dbt.dbt_build`` (a dbt subprocess).
+Only wiring lives here; the work is ``warehouse.dbt.dbt_build`` (a dbt subprocess, or a child of
+the warm dbt worker when ``SCORECARD_DBT_WORKER`` is set).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ DOC_MD = """
 任务在 `warehouse` 队列上运行，占用单槽位池 `duckdb_writer`。
 
 **English:** runs when any department's `submissions_<department>` asset changes, or when the daily
-deadline check emits `deadline_tick`. Runs `dbt build` in a subprocess: incremental after
+deadline check emits `deadline_tick`. Runs `dbt build` in a subprocess (or in the warm dbt worker,
+`SCORECARD_DBT_WORKER`): incremental after
 submissions (selector `after_submission`: only the measures whose data changed), full
 (`--full-refresh`, with seeds and unit tests) after the deadline tick or when the project or the
 settings changed since the last full build. On success it emits `warehouse_built`, which starts
@@ -54,7 +56,7 @@ meanwhile are merged into the next build. The task runs on the `warehouse` queue
 def scorecard_build():
     @task(queue=WAREHOUSE_QUEUE, pool=POOL, outlets=[WAREHOUSE_BUILT])
     def dbt_build() -> dict:
-        """``dbt build`` in a subprocess 以子进程运行 dbt build。"""
+        """``dbt build`` in a subprocess or the warm dbt worker 以子进程运行 dbt build。"""
         from scorecard.airflow_support import run_dbt_build
 
         context = get_current_context()

@@ -476,7 +476,8 @@ def triggering_files(context: Any) -> list[dict[str, Any]]:
 
 
 def run_dbt_build(context: Any) -> dict[str, Any]:
-    """``dbt build`` in a subprocess (``warehouse.dbt.dbt_build``); raises if dbt failed.
+    """``dbt build`` in a subprocess or the warm dbt worker (``warehouse.dbt.dbt_build``); raises
+    if dbt failed.
 
     The daily deadline tick asks for a full build; new submissions for an ``auto`` one
     (incremental unless the project or the settings changed since the last full build)."""
@@ -486,10 +487,10 @@ def run_dbt_build(context: Any) -> dict[str, Any]:
     mode = "full" if any(f.get("asset") == DEADLINE_TICK.name for f in files) else "auto"
     result = dbt_build(mode=mode)
     tail = "\n".join((result.stdout + "\n" + result.stderr).strip().splitlines()[-40:])
-    log.info("dbt build (%s) rc=%s\n%s", result.mode, result.returncode, tail)
+    log.info("dbt build (%s, %s) rc=%s\n%s", result.mode, result.via, result.returncode, tail)
     if not result.ok:
         raise RuntimeError(f"dbt build ({result.mode}) failed (rc={result.returncode}):\n{tail}")
-    return {"returncode": result.returncode, "mode": result.mode, "files": files[:100]}
+    return {"returncode": result.returncode, "mode": result.mode, "via": result.via, "files": files[:100]}
 
 
 def run_quality_gate() -> dict[str, Any]:
