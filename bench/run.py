@@ -16,17 +16,18 @@ Benchmarks (``--only`` takes any of them; default: all):
     publish, alerts, each in a fresh child with its peak memory; then one department's
     resubmission, the incremental rebuild the pipeline runs after it (``dbt build --selector
     after_submission``: incremental models recompute that department only) beside a full rebuild
-    (``--full-refresh``) of the same state.
+    (``--full-refresh``) of the same state; then the same pair through a warm dbt worker
+    (``warehouse.dbt_worker``) after a second correction.
 ``airflow``
     :mod:`bench.airflow_latency`: 10 drops into the inbox under ``airflow standalone``, file
     landing to published snapshot, p50/p95 and per stage.
 
-Quick sizes (default; ~12 minutes on an idle 2-core machine: ~6.5 for the Airflow run, ~5 for
-dbt at three scales, most of it publication): the ingest comparison on one
+Quick sizes (default; ~12-23 minutes on an idle 2-core machine: ~6.5-11 for the Airflow run,
+~5-11 for dbt at three scales, most of it publication): the ingest comparison on one
 department's province-scale file (70,200 rows, 60 monthly periods), the dbt benchmark at the
 three scales with 5 periods (December of each programme year). ``--full``: the ingest comparison
 on a township-scale file (1.06 M rows, 38 MB), the dbt benchmark with 60 monthly periods
-(national: 8.75 M rows, ~5 minutes for that scale alone). ``--months`` / ``--scales`` override.
+(national: 8.75 M rows, ~5-12 minutes for that scale alone). ``--months`` / ``--scales`` override.
 All runtime state goes under ``--work`` (default: a fresh ``$TMPDIR/scorecard-bench-*``, removed
 afterwards), each scale with its own ``SCORECARD_HOME`` and dbt target/log paths, never ``var/``.
 """
