@@ -515,11 +515,12 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
-        if airflow.running() and (not args.keep_running or stop_requested):
+        stopping = not args.keep_running or stop_requested
+        if airflow.running() and stopping:
             say("stopping Airflow (SIGINT) ...")
             took = airflow.stop()
             say(f"Airflow stopped in {took or 0:.0f} s (exit code {airflow.proc.returncode})")
-        if not (args.keep_running and not stop_requested):
+        if stopping:
             worker.stop()
         elif worker.proc is not None:
             say(f"the dbt worker keeps running (pid {worker.proc.pid}); stop it with: kill {worker.proc.pid}")

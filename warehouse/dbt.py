@@ -75,6 +75,11 @@ SHADOW_NAME = ".warehouse.building.duckdb"
 FAILED_BUILD_NAME = "warehouse.failed-build.duckdb"
 
 
+def shadow_path(settings: Settings) -> Path:
+    """Where a build writes before it is swapped in (beside the live warehouse)."""
+    return settings.warehouse_path.with_name(SHADOW_NAME)
+
+
 def prepare_warehouse(settings: Settings) -> None:
     """Create the raw schema (so sources resolve on an empty warehouse) and checkpoint, so that
     the database file alone holds everything (no write-ahead log to lose when it is copied)."""
@@ -97,7 +102,8 @@ def run_dbt(
 ) -> DbtResult:
     """Run ``dbt <args>`` against the configured project and warehouse (or ``warehouse``)."""
     settings = settings or get_settings()
-    prepare_warehouse(settings)
+    if warehouse is None:  # a build on a shadow copy prepared the live warehouse before copying
+        prepare_warehouse(settings)
     env = _dbt_env(settings, warehouse)
     dbt_args = _project_args(settings, args)
     command = [dbt_executable(), *dbt_args]
@@ -144,11 +150,10 @@ def warm_worker(settings: Settings | None = None) -> bool:
     settings = settings or get_settings()
     if settings.dbt_worker is None:
         return False
-    shadow = settings.warehouse_path.with_name(SHADOW_NAME)
     reply = dbt_worker.request(
         settings.dbt_worker,
         _project_args(settings, ["parse"]),
-        _dbt_env(settings, shadow),
+        _dbt_env(settings, shadow_path(settings)),
         settings.dbt_project_dir,
         prepare=True,
     )
@@ -236,7 +241,7 @@ def dbt_build(
     fingerprint = build_fingerprint(settings) if effective == "full" and not select else None
     prepare_warehouse(settings)
     live = settings.warehouse_path
-    shadow = live.with_name(SHADOW_NAME)
+    shadow = shadow_path(settings)
     for leftover in (shadow, shadow.with_name(shadow.name + ".wal")):
         leftover.unlink(missing_ok=True)  # a copy left by a build that was killed
     shutil.copyfile(live, shadow)

@@ -270,27 +270,22 @@ def _environment(env: dict[str, str], cwd: str) -> Any:
         os.chdir(saved_cwd)
 
 
-def _close_duckdb() -> None:
-    """Drop any DuckDB environment dbt-duckdb kept in this process (closing its database)."""
+def _close_duckdb(*, checkpoint: bool = False) -> None:
+    """Drop any DuckDB environment dbt-duckdb kept in this process, closing its database; with
+    ``checkpoint``, first write the write-ahead log into the database file (a build's child does,
+    because ``os._exit`` skips the finalisers that would)."""
     try:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     except ImportError:
         return
     environment = DuckDBConnectionManager._ENV
+    connection = getattr(environment, "conn", None)
+    if checkpoint and connection is not None:
+        connection.execute("CHECKPOINT")
     if environment is not None:
         with contextlib.suppress(Exception):
             environment.close()
     DuckDBConnectionManager._ENV = None
-
-
-def _checkpoint_and_close_duckdb() -> None:
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    environment = DuckDBConnectionManager._ENV
-    connection = getattr(environment, "conn", None)
-    if connection is not None:
-        connection.execute("CHECKPOINT")
-    _close_duckdb()
 
 
 def _answer(conn: socket.socket, reply: dict[str, Any]) -> None:
@@ -390,7 +385,7 @@ def _child(manifest: Any, args: list[str], env: dict[str, str], cwd: str, out: P
             print(f"dbt failed: {result.exception}", file=sys.stderr)
         # os._exit skips the finalisers that close DuckDB in a dbt process: checkpoint and close
         # here, or the build's last writes stay in the write-ahead log beside the shadow copy.
-        _checkpoint_and_close_duckdb()
+        _close_duckdb(checkpoint=True)
     except BaseException:
         traceback.print_exc()
         code = 2
@@ -524,13 +519,6 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
-
-    def __enter__(self) -> WorkerProcess:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 # --- the command ---------------------------------------------------------------------------------

@@ -144,11 +144,11 @@ def test_the_manifest_is_reused_until_a_project_file_changes(
 def test_warming_the_worker_parses_with_a_builds_environment(
     worker: dbt_worker.WorkerProcess, settings: Settings, tmp_path: Path
 ) -> None:
-    from warehouse.dbt import SHADOW_NAME, _dbt_env, _project_args, warm_worker
+    from warehouse.dbt import _dbt_env, _project_args, shadow_path, warm_worker
 
     assert warm_worker(dataclasses.replace(settings, dbt_worker=worker.socket_path))
     # the build that follows finds the project parsed already
-    shadow = settings.warehouse_path.with_name(SHADOW_NAME)
+    shadow = shadow_path(settings)
     args = _project_args(settings, ["ls", "--select", "dim_zone"])
     reply = dbt_worker.request(worker.socket_path, args, _dbt_env(settings, shadow), settings.dbt_project_dir)
     assert reply is not None and reply.returncode == 0 and not reply.parsed
