@@ -20,6 +20,9 @@ from warehouse.dbt import (
     dbt_build,
     full_build_state_path,
     resolve_mode,
+    shadow_path,
+    unfinished_build,
+    unfinished_build_path,
 )
 
 
@@ -29,9 +32,14 @@ class RecordedDbt:
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
         self.fail = False
+        # per call: the warehouse file it built, and whether the unfinished-build marker was there
+        self.built: list[tuple[Path | None, bool]] = []
 
-    def __call__(self, args: list[str], settings: Settings, **_: object) -> DbtResult:
+    def __call__(
+        self, args: list[str], settings: Settings, *, warehouse: Path | None = None, **_: object
+    ) -> DbtResult:
         self.calls.append(list(args))
+        self.built.append((warehouse, unfinished_build_path(settings).exists()))
         return DbtResult(["dbt", *args], 1 if self.fail else 0, "", "")
 
 
@@ -102,6 +110,61 @@ def test_selected_and_incremental_builds_do_not_record_a_full_build(
     assert recorded_dbt.calls == [
         ["build", "--select", "dim_zone", "--full-refresh"],
         ["build", "--selector", INCREMENTAL_SELECTOR],
+    ]
+
+
+def test_full_builds_run_on_a_copy_and_incremental_builds_in_place(
+    project_copy: Settings, recorded_dbt: RecordedDbt
+) -> None:
+    """A full build writes the shadow copy; an incremental one the live warehouse, with the
+    unfinished-build marker beside it while dbt runs, removed when the build passed."""
+    dbt_build(project_copy, mode="full")
+    incremental = dbt_build(project_copy, mode="auto")
+    assert incremental.mode == "incremental" and incremental.ok
+    assert recorded_dbt.built == [
+        (shadow_path(project_copy), False),
+        (project_copy.warehouse_path, True),
+    ]
+    assert unfinished_build(project_copy) is None
+    assert not shadow_path(project_copy).exists()
+
+
+def test_an_unfinished_incremental_build_means_full_builds_and_no_publication_until_one_passed(
+    project_copy: Settings, recorded_dbt: RecordedDbt
+) -> None:
+    from warehouse.publish import publish
+
+    dbt_build(project_copy, mode="full")
+    recorded_dbt.fail = True
+    failed = dbt_build(project_copy, mode="auto")
+    assert failed.mode == "incremental" and not failed.ok
+    marker = unfinished_build(project_copy)
+    assert marker is not None and marker["mode"] == "incremental"
+    assert resolve_mode(project_copy, "auto") == "full"
+
+    refused = publish(project_copy)
+    assert not refused.published and refused.gate is None  # refused before the gate ran
+    assert "unfinished incremental build" in refused.reason
+    assert unfinished_build_path(project_copy).name in refused.reason
+
+    # Neither an incremental build that passes nor a full one that fails clears the marker.
+    recorded_dbt.fail = False
+    assert dbt_build(project_copy, mode="incremental").ok
+    recorded_dbt.fail = True
+    assert not dbt_build(project_copy, mode="auto").ok
+    assert unfinished_build(project_copy) == marker
+    # A full build that passes does: everything rebuilt from scratch and tested.
+    recorded_dbt.fail = False
+    repaired = dbt_build(project_copy, mode="auto")
+    assert repaired.mode == "full" and repaired.ok
+    assert unfinished_build(project_copy) is None
+    assert resolve_mode(project_copy, "auto") == "incremental"
+    assert [call[1] for call in recorded_dbt.calls] == [
+        "--full-refresh",
+        "--selector",
+        "--selector",
+        "--full-refresh",
+        "--full-refresh",
     ]
 
 

@@ -6,10 +6,22 @@ child process here: a fresh ``dbt`` subprocess, or a child forked by the warm db
 (``warehouse.dbt_worker``, when ``SCORECARD_DBT_WORKER`` names its socket), which has dbt imported
 and the project parsed already.
 
-dbt builds model by model, each in its own transaction: a build killed midway would leave the
-marts mixing old and new tables. ``dbt_build`` therefore builds a copy of the warehouse and swaps
-it into place (``os.replace``) only when the whole build passed; a killed or failed build leaves
-the warehouse exactly as it was (the failed copy is kept beside it for inspection).
+dbt builds model by model, each in its own transaction: a build killed midway leaves the marts
+mixing old and new tables. Readers never see that (they read published snapshots, and nothing is
+published from an unfinished build), and the two build modes deal with it differently:
+
+- a **full** build runs on a copy of the warehouse that is swapped into place (``os.replace``)
+  only when the whole build passed; a killed or failed full build leaves the warehouse exactly as
+  it was (the failed copy is kept beside it for inspection);
+- an **incremental** build runs in place: copying the whole warehouse would cost more than the
+  build itself at national size (issue #8). Every incremental model writes its rows and its
+  per-measure state in one transaction, and every other model it runs is rebuilt whole, so what a
+  killed build leaves is consistent model by model; but a data test that failed may have passed
+  judgement on rows that are now in place and recorded as done. So an incremental build first
+  leaves a marker beside the warehouse (:func:`unfinished_build_path`) and removes it only when
+  the build passed. While the marker is there, ``auto`` builds are full (from scratch, every
+  test), publication is refused (``warehouse.publish``), and only a full build that passed
+  removes it.
 
 Two build modes (see docs/architecture.md, "Incremental builds"):
 
@@ -34,10 +46,12 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
 from scorecard.config import Settings, get_settings
+from scorecard.durable import write_atomic
 from warehouse import dbt_worker
 
 log = logging.getLogger(__name__)
@@ -76,8 +90,26 @@ FAILED_BUILD_NAME = "warehouse.failed-build.duckdb"
 
 
 def shadow_path(settings: Settings) -> Path:
-    """Where a build writes before it is swapped in (beside the live warehouse)."""
+    """Where a full build writes before it is swapped in (beside the live warehouse)."""
     return settings.warehouse_path.with_name(SHADOW_NAME)
+
+
+def unfinished_build_path(settings: Settings) -> Path:
+    """Beside the warehouse while an incremental build runs in place, and after one that did not
+    pass: the warehouse may hold a partial build until a full build passes."""
+    live = settings.warehouse_path
+    return live.with_name(live.stem + ".unfinished-build.json")
+
+
+def unfinished_build(settings: Settings) -> dict[str, str] | None:
+    """What the marker records (when the build started, its mode), or None when there is none."""
+    path = unfinished_build_path(settings)
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return {"started_at": "?", "mode": "?"}  # unreadable: still unfinished
 
 
 def prepare_warehouse(settings: Settings) -> None:
@@ -102,7 +134,7 @@ def run_dbt(
 ) -> DbtResult:
     """Run ``dbt <args>`` against the configured project and warehouse (or ``warehouse``)."""
     settings = settings or get_settings()
-    if warehouse is None:  # a build on a shadow copy prepared the live warehouse before copying
+    if warehouse is None:  # dbt_build prepared the live warehouse before building (or copying) it
         prepare_warehouse(settings)
     env = _dbt_env(settings, warehouse)
     dbt_args = _project_args(settings, args)
@@ -145,19 +177,23 @@ def _project_args(settings: Settings, args: list[str]) -> list[str]:
 
 
 def warm_worker(settings: Settings | None = None) -> bool:
-    """Have the dbt worker (if one is configured and listening) parse the project now, with the
-    environment of a build, so that the first build after a quiet period starts at once."""
+    """Have the dbt worker (if one is configured and listening) parse the project now for both
+    kinds of build (a full build names the shadow copy, an incremental one the live warehouse;
+    the worker keeps a manifest for each), so that the next build starts at once."""
     settings = settings or get_settings()
     if settings.dbt_worker is None:
         return False
-    reply = dbt_worker.request(
-        settings.dbt_worker,
-        _project_args(settings, ["parse"]),
-        _dbt_env(settings, shadow_path(settings)),
-        settings.dbt_project_dir,
-        prepare=True,
-    )
-    return reply is not None and reply.returncode == 0
+    for warehouse in (shadow_path(settings), settings.warehouse_path):
+        reply = dbt_worker.request(
+            settings.dbt_worker,
+            _project_args(settings, ["parse"]),
+            _dbt_env(settings, warehouse),
+            settings.dbt_project_dir,
+            prepare=True,
+        )
+        if reply is None or reply.returncode != 0:
+            return False
+    return True
 
 
 def _run_in_worker(
@@ -197,11 +233,13 @@ def full_build_state_path(settings: Settings) -> Path:
 
 def resolve_mode(settings: Settings, mode: BuildMode) -> str:
     """``auto`` -> ``incremental`` when the last full build matches today's project and settings
-    (and its warehouse is still here), else ``full``."""
+    (and its warehouse is still here) and no build was left unfinished since, else ``full``."""
     if mode != "auto":
         return mode
     state_path = full_build_state_path(settings)
     if not settings.warehouse_path.exists() or not state_path.exists():
+        return "full"
+    if unfinished_build(settings) is not None:
         return "full"
     try:
         recorded = json.loads(state_path.read_text(encoding="utf-8")).get("fingerprint")
@@ -217,11 +255,12 @@ def dbt_build(
     mode: BuildMode = "full",
     echo: bool = False,
 ) -> DbtResult:
-    """``dbt build`` on a shadow copy that replaces the warehouse only if the build passed.
+    """``dbt build``: a full build on a shadow copy that replaces the warehouse only if the build
+    passed; an incremental build in place, marked unfinished until it passed (module docstring).
 
     Args:
         settings: runtime settings (default: from the environment).
-        select: a dbt ``--select`` expression instead of the mode's node set.
+        select: a dbt ``--select`` expression instead of the mode's node set (on a shadow copy).
         mode: ``full`` (``--full-refresh``, everything), ``incremental`` (the
             ``after_submission`` selector, incremental models) or ``auto`` (see
             :func:`resolve_mode`).
@@ -238,6 +277,8 @@ def dbt_build(
         args += ["--selector", INCREMENTAL_SELECTOR]
     if effective == "full":
         args.append("--full-refresh")
+    if effective == "incremental" and not select:
+        return dataclasses.replace(_build_in_place(args, settings, echo=echo), mode=effective)
     fingerprint = build_fingerprint(settings) if effective == "full" and not select else None
     prepare_warehouse(settings)
     live = settings.warehouse_path
@@ -253,8 +294,25 @@ def dbt_build(
             state_path.unlink(missing_ok=True)  # a crash before the write below means "full next"
         os.replace(shadow, live)
         if fingerprint is not None:
-            state_path.write_text(json.dumps({"fingerprint": fingerprint}), encoding="utf-8")
+            write_atomic(state_path, json.dumps({"fingerprint": fingerprint}))
+            # everything rebuilt from scratch and tested: nothing left of an unfinished build
+            unfinished_build_path(settings).unlink(missing_ok=True)
     else:
         os.replace(shadow, live.with_name(FAILED_BUILD_NAME))
     shadow.with_name(shadow.name + ".wal").unlink(missing_ok=True)
+    return result
+
+
+def _build_in_place(args: list[str], settings: Settings, *, echo: bool) -> DbtResult:
+    """Run an incremental build on the live warehouse, marked unfinished until it passed. A
+    marker left by an earlier build stays whatever this one does: only a full build clears it."""
+    prepare_warehouse(settings)
+    marker = unfinished_build_path(settings)
+    earlier = unfinished_build(settings)
+    if earlier is None:
+        started = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "mode": "incremental"}
+        write_atomic(marker, json.dumps(started))
+    result = run_dbt(args, settings, echo=echo, warehouse=settings.warehouse_path)
+    if result.ok and earlier is None:
+        marker.unlink()
     return result

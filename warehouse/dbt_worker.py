@@ -19,8 +19,9 @@ Protocol: one request per connection on a Unix socket, one JSON line each way::
 The manifest is cached under a digest of the dbt project's files and of the ``SCORECARD_*`` /
 ``DBT_*`` environment (the values dbt reads while parsing); a request whose digest differs is
 parsed again first (dbt's partial parsing), so a changed model is never built from a stale
-manifest. A client that disconnects mid-build (a killed Airflow task) gets its child stopped, so
-no orphaned build keeps writing a shadow copy that a retry is about to replace.
+manifest. Two are kept: full builds (on the shadow copy) and incremental ones (in place) name
+different warehouse files. A client that disconnects mid-build (a killed Airflow task) gets its
+child stopped, so no orphaned build keeps writing a warehouse that a retry is about to build.
 
 Clients use :func:`request`; ``warehouse.dbt.run_dbt`` does when ``SCORECARD_DBT_WORKER`` names
 the socket and falls back to a subprocess when no worker answers. Serve with
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -53,6 +55,8 @@ MAX_SOCKET_PATH = 107
 # Environment prefixes whose values dbt may read while parsing (env_var() in dbt_project.yml,
 # profiles.yml and models); the cached manifest is only reused when they are unchanged.
 PARSE_ENV_PREFIXES = ("SCORECARD_", "DBT_")
+# manifests kept (each ~50-100 MiB): one per build environment in use
+CACHED_MANIFESTS = 2
 # How long a build whose client left may take to stop on SIGINT before it is killed.
 STOP_GRACE_SECONDS = 10
 # Parts of a dbt project whose content the manifest is built from.
@@ -181,8 +185,9 @@ class _Server:
     def __init__(self, path: Path, idle_timeout: float | None) -> None:
         self.path = path
         self.idle_timeout = idle_timeout
-        self.manifest: Any = None
-        self.manifest_key: str | None = None
+        # Manifests by parse key, most recently used last. Two, because the pipeline alternates
+        # between two environments: full builds on the shadow copy, incremental ones in place.
+        self.manifests: OrderedDict[str, Any] = OrderedDict()
 
     # The parent process parses; it must never hold a DuckDB connection a child would inherit.
     def _manifest_for(self, args: list[str], env: dict[str, str], cwd: str) -> tuple[Any, bool]:
@@ -192,8 +197,9 @@ class _Server:
         key = hashlib.sha256(
             json.dumps([str(project_dir), profiles_dir, project_digest(project_dir), parse_env]).encode()
         ).hexdigest()
-        if key == self.manifest_key:
-            return self.manifest, False
+        if key in self.manifests:
+            self.manifests.move_to_end(key)
+            return self.manifests[key], False
         from dbt.cli.main import dbtRunner
 
         with _holding_stop_signals(), _environment(env, cwd):
@@ -202,10 +208,11 @@ class _Server:
             )
         _close_duckdb()
         if not result.success or result.result is None:
-            self.manifest, self.manifest_key = None, None
             raise RuntimeError(f"dbt parse failed: {result.exception}")
-        self.manifest, self.manifest_key = result.result, key
-        return self.manifest, True
+        self.manifests[key] = result.result
+        while len(self.manifests) > CACHED_MANIFESTS:
+            self.manifests.popitem(last=False)
+        return result.result, True
 
     def handle(self, conn: socket.socket) -> None:
         try:

@@ -40,7 +40,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scorecard.config import Settings, get_settings
+from scorecard.durable import fsync_dir, write_atomic
 from scorecard.locks import exclusive_lock
+from warehouse.dbt import unfinished_build, unfinished_build_path
 from warehouse.report import REPORT_NAME, write_report
 from warehouse.workbook import WORKBOOK_NAME, write_workbook
 
@@ -134,23 +136,6 @@ def open_snapshot(path: Path | None = None, settings: Settings | None = None) ->
     return con
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # --- publication -------------------------------------------------------------------------------
 
 
@@ -165,6 +150,16 @@ def publish(settings: Settings | None = None, gate: GateResult | None = None) ->
 
     settings = settings or get_settings()
     settings.publish.mkdir(parents=True, exist_ok=True)
+    unfinished = unfinished_build(settings)
+    if unfinished is not None:
+        # An incremental build that ran in place did not pass (warehouse.dbt): the warehouse may
+        # mix old and new tables, or hold rows a failed test judged; a full build repairs it.
+        return PublishResult(
+            False,
+            f"the warehouse holds an unfinished {unfinished.get('mode', '?')} build "
+            f"(started {unfinished.get('started_at', '?')}, {unfinished_build_path(settings).name}): "
+            "a full build must pass before anything is published (scorecard build --mode full)",
+        )
     if gate is None:
         gate = run_gate(settings)
     if not gate.ok:
@@ -233,8 +228,7 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
             "checks": gate.to_dict(),
         }
         text = json.dumps(manifest, ensure_ascii=False, indent=2, default=str)
-        _write_atomic(tmp_release / MANIFEST_NAME, text)
-        _fsync_dir(tmp_release)
+        write_atomic(tmp_release / MANIFEST_NAME, text)  # (syncs tmp_release too)
 
         # Into place. The release is complete before anything points at it; then one atomic
         # step, flipping `current`, publishes all of it (snapshot, manifest, Parquet together):
@@ -245,7 +239,7 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
             link = publish_dir / stable_name
             if not link.is_symlink():  # first publication, or a file left by an older layout
                 _point(link, Path("current") / stable_name)
-        _fsync_dir(publish_dir)
+        fsync_dir(publish_dir)
     except BaseException:
         shutil.rmtree(tmp_release, ignore_errors=True)
         raise
@@ -272,7 +266,7 @@ def render_release(settings: Settings, release: Path, manifest: dict[str, Any]) 
     snapshot = release / SNAPSHOT_NAME
     write_report(snapshot, release, manifest)
     write_workbook(snapshot, release / WORKBOOK_NAME)
-    _fsync_dir(release)
+    fsync_dir(release)
     for name in RENDERED_NAMES:
         _point(settings.publish / name, Path("releases") / release.name / name)
 

@@ -128,8 +128,15 @@ def test_the_manifest_is_reused_until_a_project_file_changes(
     other_day = {**env, "SCORECARD_AS_OF": "2026-02-01"}  # dbt reads it while parsing
     assert dbt_worker.request(worker.socket_path, args, other_day, project, prepare=True).parsed
 
+    # Two environments are kept (full builds name the shadow copy, incremental ones the live
+    # warehouse), the least recently used one gives way to a third.
     listed = dbt_worker.request(worker.socket_path, args, env, project)
     assert listed.returncode == 0 and "scorecard.marts.dim_zone" in listed.stdout
+    assert not listed.parsed
+    third = {**env, "SCORECARD_AS_OF": "2026-03-01"}
+    assert dbt_worker.request(worker.socket_path, args, third, project, prepare=True).parsed
+    assert not dbt_worker.request(worker.socket_path, args, env, project, prepare=True).parsed
+    assert dbt_worker.request(worker.socket_path, args, other_day, project, prepare=True).parsed
 
     # A model that no longer compiles: parsed again, and the build fails with dbt's exit code 1.
     model = project / "models" / "marts" / "dim_zone.sql"
@@ -141,17 +148,19 @@ def test_the_manifest_is_reused_until_a_project_file_changes(
     assert "a_table_that_does_not_exist" in broken.stdout + broken.stderr
 
 
-def test_warming_the_worker_parses_with_a_builds_environment(
+def test_warming_the_worker_parses_with_both_builds_environments(
     worker: dbt_worker.WorkerProcess, settings: Settings, tmp_path: Path
 ) -> None:
     from warehouse.dbt import _dbt_env, _project_args, shadow_path, warm_worker
 
     assert warm_worker(dataclasses.replace(settings, dbt_worker=worker.socket_path))
-    # the build that follows finds the project parsed already
-    shadow = shadow_path(settings)
+    # the build that follows, full (on the shadow copy) or incremental (in place), finds the
+    # project parsed already
     args = _project_args(settings, ["ls", "--select", "dim_zone"])
-    reply = dbt_worker.request(worker.socket_path, args, _dbt_env(settings, shadow), settings.dbt_project_dir)
-    assert reply is not None and reply.returncode == 0 and not reply.parsed
+    for warehouse in (shadow_path(settings), settings.warehouse_path):
+        env = _dbt_env(settings, warehouse)
+        reply = dbt_worker.request(worker.socket_path, args, env, settings.dbt_project_dir)
+        assert reply is not None and reply.returncode == 0 and not reply.parsed, warehouse
     assert not warm_worker(settings)  # no worker configured
     assert not warm_worker(dataclasses.replace(settings, dbt_worker=tmp_path / "nobody.sock"))
 

@@ -59,6 +59,21 @@ def kill_when(process: subprocess.Popen, sentinel: Path, timeout: float = 90) ->
     assert process.returncode == -signal.SIGKILL
 
 
+def wait_until_unlocked(path: Path, timeout: float = 30) -> None:
+    """A SIGKILLed group's processes die asynchronously: wait until none holds the DuckDB lock."""
+    import duckdb
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            duckdb.connect(str(path), read_only=True).close()
+            return
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def raw_state(settings: Settings) -> dict[str, tuple]:
     return tables_checksum(settings, "raw")
 
@@ -237,6 +252,67 @@ def test_dbt_build_killed_midway(home_copy: Settings, tmp_path: Path) -> None:
     assert changed, "the correction changed no mart: the test cannot tell old from new"
     assert not (settings.home / SHADOW_NAME).exists()
     assert publication_state(settings) == published_before  # a build never publishes by itself
+
+
+def test_incremental_build_killed_midway(home_copy: Settings, tmp_path: Path) -> None:
+    """An incremental build runs in place (warehouse.dbt): killed midway, it leaves the warehouse
+    marked unfinished; nothing is published from it, and the next build is a full one that
+    repairs it and removes the mark."""
+    from warehouse.dbt import dbt_build, resolve_mode, unfinished_build
+    from warehouse.publish import publish
+
+    settings = home_copy
+    assert resolve_mode(settings, "auto") == "incremental"
+    published_before = publication_state(settings)
+    correction = settings.inbox / "social_assistance" / "correction.csv"
+    correction.parent.mkdir(parents=True, exist_ok=True)
+    correction.write_text(csv_text(HEADER[:4], [["330102", "PP03A", "2023", "12.5"]]), encoding="utf-8")
+    assert [r.status for r in load_paths(settings=settings)] == ["loaded"]
+    raw_before = raw_state(settings)
+    marts_before = tables_checksum(settings, "marts")
+
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from warehouse.dbt import dbt_build; "
+        "sys.exit(0 if dbt_build(mode='auto', echo=True).ok else 1)",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=settings.dbt_project_dir,
+        env=settings.subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    created = 0
+    assert process.stdout is not None
+    for line in process.stdout:
+        if re.search(r"OK created sql incremental model", line):
+            created += 1
+            if created == 3:
+                break
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert created == 3, "dbt finished or failed before three incremental models were rebuilt"
+    wait_until_unlocked(settings.warehouse_path)  # the dbt process had it open
+
+    assert raw_state(settings) == raw_before
+    assert unfinished_build(settings) is not None
+    assert resolve_mode(settings, "auto") == "full"
+    refused = publish(settings)
+    assert not refused.published and "unfinished incremental build" in refused.reason
+    assert publication_state(settings) == published_before
+    assert_snapshot_readable(settings)
+
+    retry = dbt_build(settings, mode="auto")
+    assert retry.mode == "full" and retry.ok, retry.stdout[-3000:]
+    assert unfinished_build(settings) is None
+    marts_after = tables_checksum(settings, "marts")
+    assert set(marts_after) == set(marts_before)
+    assert {name for name in marts_after if marts_after[name] != marts_before[name]}
+    assert publish(settings).published
 
 
 @pytest.mark.parametrize("point", ["copying_marts", "before_manifest"])
