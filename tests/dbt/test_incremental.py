@@ -284,6 +284,43 @@ def test_incremental_build_recomputed_only_the_resubmitted_measures(attached, re
     assert {key for key in before_by_key} == {(row[0], row[1]) for row in after}
 
 
+def _compiled_test(rebuilt: Rebuilt, prefix: str) -> tuple[str, str]:
+    """(unique_id, compiled SQL) of the incremental build's test whose name starts with prefix."""
+    results = json.loads(rebuilt.run_results.read_text(encoding="utf-8"))["results"]
+    (result,) = [r for r in results if r["unique_id"].startswith(f"test.scorecard.{prefix}.")]
+    return result["unique_id"], result["compiled_code"]
+
+
+def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tmp_path):
+    """After a submission the data tests of a per-measure incremental table read the measures it
+    rebuilt in that build (macros/scorecard_incremental.sql); tests of other tables read all."""
+    _, unique_sql = _compiled_test(rebuilt, "unique_stg_raw__submissions_latest_submission_id")
+    _, ledger_sql = _compiled_test(rebuilt, "not_null_stg_raw__file_ledger_file_id")
+    assert "incremental_measure_versions" in unique_sql
+    assert "incremental_measure_versions" not in ledger_sql
+    # Run the compiled test on a copy of the built warehouse with a duplicated latest value:
+    # a duplicate in a rebuilt measure fails it, one in a measure left alone does not.
+    copy = tmp_path / rebuilt.incremental.warehouse_path.name  # same catalog name as compiled
+    shutil.copyfile(rebuilt.incremental.warehouse_path, copy)
+    resubmitted = sorted(rebuilt.resubmitted_measures)
+    with duckdb.connect(str(copy)) as con:
+        other = con.execute(
+            "select min(measure_code) from staging.stg_raw__submissions_latest where measure_code not in "
+            "(select unnest($1::varchar[]))",
+            [resubmitted],
+        ).fetchone()[0]
+        assert other is not None
+        failing = {}
+        for measure in (other, resubmitted[0]):
+            con.execute(
+                "insert into staging.stg_raw__submissions_latest "
+                "select * from staging.stg_raw__submissions_latest where measure_code = $1 limit 1",
+                [measure],
+            )
+            failing[measure] = len(con.execute(unique_sql).fetchall())
+    assert failing == {other: 0, resubmitted[0]: 1}
+
+
 NEW_AS_OF = "2025-06-30"  # another year of "today": 2025 in progress, not over
 AS_OF_MODELS = ["intermediate.int_indicator_progress_assessed", "marts.fct_indicator_progress"]
 
