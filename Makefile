@@ -19,8 +19,11 @@ $(UV):
 	$(PYTHON) -m venv .uv
 	.uv/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
+# --compile-bytecode: every Airflow task, dbt build and gate is a new Python process; without
+# .pyc files (e.g. PYTHONDONTWRITEBYTECODE=1, read-only installs) each one compiles Airflow's,
+# dbt's and pandas' sources again: ~12 s instead of ~5 s to import them on this machine.
 $(VENV)/.installed: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 install: $(VENV)/.installed  ## create .venv with every dependency (locked)
