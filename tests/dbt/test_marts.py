@@ -365,3 +365,30 @@ def test_changing_one_dimension_weight_changes_only_that_index(built_warehouse, 
                 assert i in moved, f"{columns[i]} changed for {key}"
     assert "index_score" in changed_columns
     assert "rank_in_level" in changed_columns
+
+
+def test_not_null_constraints_of_the_marts_are_enforced_by_the_database(built_warehouse):
+    """Every mart column declared with a not_null constraint (_marts__models.yml) is NOT NULL in
+    the built warehouse, and DuckDB refuses a null there: the constraint replaces a data test."""
+    import yaml
+
+    declared = set()
+    models_yml = built_warehouse.settings.dbt_project_dir / "models" / "marts" / "_marts__models.yml"
+    for model in yaml.safe_load(models_yml.read_text(encoding="utf-8"))["models"]:
+        for column in model.get("columns", []):
+            if {"type": "not_null"} in column.get("constraints", []):
+                declared.add((model["name"], column["name"]))
+    assert len(declared) >= 50
+    with duckdb.connect(str(built_warehouse.settings.warehouse_path), read_only=True) as con:
+        not_nullable = set(
+            con.execute(
+                "select table_name, column_name from duckdb_columns() "
+                "where schema_name = 'marts' and not is_nullable"
+            ).fetchall()
+        )
+    assert declared <= not_nullable
+    copy = built_warehouse.tmp / "constraint-check.duckdb"
+    shutil.copyfile(built_warehouse.settings.warehouse_path, copy)
+    with duckdb.connect(str(copy)) as con:
+        with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+            con.execute("update marts.fct_index_charity set region_code = null")
