@@ -196,6 +196,38 @@ def assert_snapshot_readable(settings: Settings) -> str:
     return run_id
 
 
+def kill_build_after(settings: Settings, mode: str, created: str, count: int = 3) -> None:
+    """Run the pipeline's own build (``warehouse.dbt.dbt_build`` in ``mode``) in a child process
+    and SIGKILL its whole process group (it and dbt) once dbt logged ``created`` count times;
+    return when nothing holds the warehouse any more."""
+    command = [
+        sys.executable,
+        "-c",
+        "import sys; from warehouse.dbt import dbt_build; "
+        f"sys.exit(0 if dbt_build(mode={mode!r}, echo=True).ok else 1)",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=settings.dbt_project_dir,
+        env=settings.subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    seen = 0
+    assert process.stdout is not None
+    for line in process.stdout:
+        if re.search(created, line):
+            seen += 1
+            if seen == count:
+                break
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    assert seen == count, f"dbt finished or failed before {count} x {created!r}"
+    wait_until_unlocked(settings.warehouse_path)  # the killed dbt may still be exiting
+
+
 def test_dbt_build_killed_midway(home_copy: Settings, tmp_path: Path) -> None:
     from warehouse.dbt import SHADOW_NAME, dbt_build
 
@@ -209,32 +241,8 @@ def test_dbt_build_killed_midway(home_copy: Settings, tmp_path: Path) -> None:
     assert [r.status for r in load_paths(settings=settings)] == ["loaded"]
     raw_before = raw_state(settings)
 
-    # The pipeline's own build (warehouse.dbt.dbt_build, on a shadow copy), in a child process
-    # whose whole process group (it and dbt) is SIGKILLed after three marts were rebuilt.
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from warehouse.dbt import dbt_build; sys.exit(0 if dbt_build(echo=True).ok else 1)",
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=settings.dbt_project_dir,
-        env=settings.subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    created = 0
-    assert process.stdout is not None
-    for line in process.stdout:
-        if re.search(r"OK created sql table model marts\.", line):
-            created += 1
-            if created == 3:
-                break
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    assert created == 3, "dbt finished or failed before three marts were rebuilt"
+    # The pipeline's own full build (on a shadow copy), killed after three marts were rebuilt.
+    kill_build_after(settings, "full", r"OK created sql table model marts\.")
 
     # After the kill: the warehouse exactly as before (the build ran on a shadow copy that was
     # never swapped in): raw untouched, every mart the old one; the snapshot as before.
@@ -271,32 +279,7 @@ def test_incremental_build_killed_midway(home_copy: Settings, tmp_path: Path) ->
     raw_before = raw_state(settings)
     marts_before = tables_checksum(settings, "marts")
 
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from warehouse.dbt import dbt_build; "
-        "sys.exit(0 if dbt_build(mode='auto', echo=True).ok else 1)",
-    ]
-    process = subprocess.Popen(
-        command,
-        cwd=settings.dbt_project_dir,
-        env=settings.subprocess_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    created = 0
-    assert process.stdout is not None
-    for line in process.stdout:
-        if re.search(r"OK created sql incremental model", line):
-            created += 1
-            if created == 3:
-                break
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-    assert created == 3, "dbt finished or failed before three incremental models were rebuilt"
-    wait_until_unlocked(settings.warehouse_path)  # the dbt process had it open
+    kill_build_after(settings, "auto", r"OK created sql incremental model")
 
     assert raw_state(settings) == raw_before
     assert unfinished_build(settings) is not None
