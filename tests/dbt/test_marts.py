@@ -389,6 +389,5 @@ def test_not_null_constraints_of_the_marts_are_enforced_by_the_database(built_wa
     assert declared <= not_nullable
     copy = built_warehouse.tmp / "constraint-check.duckdb"
     shutil.copyfile(built_warehouse.settings.warehouse_path, copy)
-    with duckdb.connect(str(copy)) as con:
-        with pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
-            con.execute("update marts.fct_index_charity set region_code = null")
+    with duckdb.connect(str(copy)) as con, pytest.raises(duckdb.ConstraintException, match="NOT NULL"):
+        con.execute("update marts.fct_index_charity set region_code = null")
