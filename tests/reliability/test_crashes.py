@@ -196,6 +196,14 @@ def assert_snapshot_readable(settings: Settings) -> str:
     return run_id
 
 
+def load_correction(settings: Settings) -> None:
+    """New data (one changed value), so that a rebuilt mart differs from the old one."""
+    correction = settings.inbox / "social_assistance" / "correction.csv"
+    correction.parent.mkdir(parents=True, exist_ok=True)
+    correction.write_text(csv_text(HEADER[:4], [["330102", "PP03A", "2023", "12.5"]]), encoding="utf-8")
+    assert [r.status for r in load_paths(settings=settings)] == ["loaded"]
+
+
 def kill_build_after(settings: Settings, mode: str, created: str, count: int = 3) -> None:
     """Run the pipeline's own build (``warehouse.dbt.dbt_build`` in ``mode``) in a child process
     and SIGKILL its whole process group (it and dbt) once dbt logged ``created`` count times;
@@ -234,11 +242,7 @@ def test_dbt_build_killed_midway(home_copy: Settings, tmp_path: Path) -> None:
     settings = home_copy
     marts_before = tables_checksum(settings, "marts")
     published_before = publication_state(settings)
-    # New data, so that a rebuilt mart differs from the old one.
-    correction = settings.inbox / "social_assistance" / "correction.csv"
-    correction.parent.mkdir(parents=True, exist_ok=True)
-    correction.write_text(csv_text(HEADER[:4], [["330102", "PP03A", "2023", "12.5"]]), encoding="utf-8")
-    assert [r.status for r in load_paths(settings=settings)] == ["loaded"]
+    load_correction(settings)
     raw_before = raw_state(settings)
 
     # The pipeline's own full build (on a shadow copy), killed after three marts were rebuilt.
@@ -272,10 +276,7 @@ def test_incremental_build_killed_midway(home_copy: Settings, tmp_path: Path) ->
     settings = home_copy
     assert resolve_mode(settings, "auto") == "incremental"
     published_before = publication_state(settings)
-    correction = settings.inbox / "social_assistance" / "correction.csv"
-    correction.parent.mkdir(parents=True, exist_ok=True)
-    correction.write_text(csv_text(HEADER[:4], [["330102", "PP03A", "2023", "12.5"]]), encoding="utf-8")
-    assert [r.status for r in load_paths(settings=settings)] == ["loaded"]
+    load_correction(settings)
     raw_before = raw_state(settings)
     marts_before = tables_checksum(settings, "marts")
 
