@@ -283,7 +283,8 @@ def task_dbt(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def task_warm_worker(args: argparse.Namespace) -> dict[str, Any]:
-    """Have the configured dbt worker parse the project with a build's environment."""
+    """Have the configured dbt worker parse the project for both kinds of build (full, on the
+    shadow copy; incremental, in place): the "dbt worker: parse" stage times both parses."""
     from scorecard.config import get_settings
     from warehouse.dbt import warm_worker
 
