@@ -30,7 +30,8 @@ DOC_MD = """
 不打开数据仓库；`commit_submissions`（`warehouse` 队列、单槽位池）在一个事务中写入原始层（`raw`）与台账，
 成功后归档到 `archive/`，被拒的文件移到 `rejected/`。
 导入后按处室发出资产事件 `submissions_<处室代码>`（附文件哈希、报告期、文件编号与状态），触发数据仓库重建。
-手工或补录运行：以 `{"path": "/路径/文件.xlsx", "department": "elderly_care"}` 作为 conf 触发。
+手工运行：以 `{"path": "/路径/inbox/文件.xlsx", "department": "elderly_care"}` 作为 conf 触发；
+补录：把文件放入 `backfill/<处室代码>/`，以 `{"paths": [...]}` 触发（其他路径立即失败，不重试）。
 
 **English:** departments drop files into `inbox/<department_code>/`. The `InboxTrigger` in the
 triggerer claims each file by an atomic rename into `processing/` and emits an `inbox` asset event,
@@ -39,8 +40,10 @@ the files and writes the valid and quarantined rows as Parquet under `staged/`, 
 the warehouse; `commit_submissions` (queue `warehouse`, the one-slot pool) writes them into the raw
 layer with their ledger rows, one transaction per file, and moves each file to `archive/`
 (or `rejected/`). Each load emits an asset event on `submissions_<department>` carrying the file
-hash, periods, file id and status, which starts the warehouse build. For a manual or backfill
-run, trigger with conf `{"path": "/path/file.xlsx", "department": "elderly_care"}`.
+hash, periods, file id and status, which starts the warehouse build. For a manual run, trigger
+with conf `{"path": "/path/inbox/file.xlsx", "department": "elderly_care"}`; for a backfill, put
+the files into `backfill/<department>/` and name them in `{"paths": [...]}` (any other path fails
+at once, without retries; docs/operations.md).
 """
 
 

@@ -31,6 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Asset, AssetAlias, AssetWatcher
+from airflow.sdk.exceptions import AirflowFailException
 
 from scorecard.triggers import InboxTrigger
 
@@ -215,8 +216,31 @@ def claims_from_context(context: Any) -> list[dict[str, Any]]:
     return claims
 
 
+class RequestRefused(AirflowFailException):
+    """A run's conf names a file that may not or cannot be loaded: retrying cannot change that, so
+    the task fails at once (AirflowFailException: no retries) instead of three tries 30 s apart."""
+
+
+def in_backfill_folder(raw: str, settings: Any) -> bool:
+    """``raw`` names a file in ``<SCORECARD_HOME>/backfill/`` (no ``..``, no linked folder)."""
+    import os
+    from pathlib import Path
+
+    from ingest.loader import unsafe_path
+
+    path = Path(raw)
+    backfill = settings.backfill
+    if ".." in path.parts or not Path(os.path.abspath(path)).is_relative_to(os.path.abspath(backfill)):
+        return False
+    if unsafe_path(raw, settings) is not None:
+        return False
+    return path.parent.resolve().is_relative_to(backfill.resolve())
+
+
 def claim_manual_paths(paths: list[str], *, department: str | None = None) -> list[dict[str, Any]]:
-    """Claims for files named in ``conf``: files in the inbox are claimed like the watcher does."""
+    """Claims for files named in ``conf``: files in the inbox are claimed like the watcher does;
+    files in the backfill folder are loaded in place (a copy is archived). Anything else, or a
+    file that does not exist, fails the task at once with :class:`RequestRefused`."""
     from pathlib import Path
 
     from ingest.loader import unsafe_path
@@ -228,14 +252,19 @@ def claim_manual_paths(paths: list[str], *, department: str | None = None) -> li
     scanner = InboxScanner(settings.inbox, settings.processing, min_age_seconds=0)
     claims: list[dict[str, Any]] = []
     for raw in paths:
-        # A run's conf is a request, not an operator's shell: only files already in the inbox
-        # or the processing folder may be named (never /etc/passwd, never a '..' escape).
+        raw = str(raw)
+        # A run's conf is a request, not an operator's shell: only files already in the inbox,
+        # the processing folder or the backfill folder may be named (never /etc/passwd, never a
+        # '..' escape).
         refusal = unsafe_path(raw, settings, confine=True)
-        if refusal:
-            raise PermissionError(f"conf names {raw!r}, which is refused: {refusal}")
+        if refusal and not in_backfill_folder(raw, settings):
+            raise RequestRefused(
+                f"conf names {raw!r}, which is refused 已拒绝: {refusal}; put backfill files in "
+                f"{settings.backfill}/<department>/ (docs/operations.md)"
+            )
         path = Path(raw).expanduser().resolve()
         if not path.is_file():
-            raise FileNotFoundError(f"conf names a file that does not exist: {path}")
+            raise RequestRefused(f"文件不存在 / no such file: conf names {path}")
         if path.is_relative_to(inbox):
             claim = scanner.claim(path, path.relative_to(inbox), path.stat().st_size)
             if claim is None:

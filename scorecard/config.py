@@ -74,6 +74,12 @@ class Settings:
         return self.home / "rejected"
 
     @property
+    def backfill(self) -> Path:
+        """Where an operator puts old files for a backfill run (``backfill/<department>/file``): the
+        only folder besides the inbox that an Airflow run's conf may name (docs/operations.md)."""
+        return self.home / "backfill"
+
+    @property
     def publish(self) -> Path:
         return self.home / "publish"
 
@@ -100,7 +106,15 @@ class Settings:
         return datetime.combine(self.as_of, real.time())
 
     def ensure_dirs(self) -> None:
-        for path in (self.inbox, self.processing, self.archive, self.rejected, self.publish, self.alerts_dir):
+        for path in (
+            self.inbox,
+            self.processing,
+            self.archive,
+            self.rejected,
+            self.publish,
+            self.alerts_dir,
+            self.backfill,
+        ):
             path.mkdir(parents=True, exist_ok=True)
 
     def subprocess_env(self) -> dict[str, str]:

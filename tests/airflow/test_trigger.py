@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from scorecard.triggers import InboxScanner, InboxTrigger, adopt, is_candidate_name
 
@@ -225,7 +226,8 @@ def test_a_run_conf_may_only_name_files_in_the_inbox(tmp_path: Path, monkeypatch
     outside = tmp_path / "secret.csv"
     outside.write_text("region_code\n330102\n", encoding="utf-8")
     for named in (str(outside), "/etc/passwd", str(home / "inbox" / ".." / ".." / "secret.csv")):
-        with pytest.raises(PermissionError, match="refused"):
+        # a refusal fails the task at once: retrying cannot make the request acceptable
+        with pytest.raises(AirflowFailException, match="refused"):
             claim_manual_paths([named])
     assert outside.exists()  # refused before anything was moved
 
@@ -233,3 +235,43 @@ def test_a_run_conf_may_only_name_files_in_the_inbox(tmp_path: Path, monkeypatch
     inside.write_text("region_code\n330102\n", encoding="utf-8")
     (claim,) = claim_manual_paths([str(inside)])
     assert claim["department"] == "charity_social_work" and not inside.exists()
+
+
+def test_a_missing_file_in_conf_fails_at_once(tmp_path: Path, monkeypatch) -> None:
+    from scorecard.airflow_support import claim_manual_paths
+
+    monkeypatch.setenv("SCORECARD_HOME", str(tmp_path / "home"))
+    missing = tmp_path / "home" / "backfill" / "elderly_care" / "no-such.csv"
+    with pytest.raises(AirflowFailException, match="no such file"):
+        claim_manual_paths([str(missing)])
+
+
+def test_the_documented_backfill_loads_files_from_the_backfill_folder(tmp_path: Path, monkeypatch) -> None:
+    """docs/operations.md: old files go into <SCORECARD_HOME>/backfill/<department>/ and a run's conf
+    names them; they are loaded in place (a copy is archived) with the folder's department."""
+    import duckdb
+
+    from scorecard.airflow_support import claim_manual_paths, commit_claim, parse_claim
+    from scorecard.config import get_settings
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("SCORECARD_HOME", str(home))
+    monkeypatch.setenv("SCORECARD_AS_OF", "2026-01-15")
+    settings = get_settings()
+    settings.ensure_dirs()
+    old = settings.backfill / "resettlement" / "2021_resettlement_status.csv"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    old.write_text("事项编码,行政区划代码,统计期,状态,日期,佐证,备注\nWS-P05,330000,2021,计划,2021-04-15,,\n")
+    documented = (Path(__file__).parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    assert "/srv/scorecard/backfill/" in documented  # the documented command names this folder
+
+    (claim,) = claim_manual_paths([str(old)])
+    assert claim["manual"] and old.exists()  # loaded in place, never moved out of the folder
+    staged = parse_claim(claim)
+    assert staged["status"] == "loaded" and staged["department"] == "resettlement", staged
+    summary = commit_claim(staged)
+    assert summary is not None and summary["status"] == "loaded" and summary["rows_loaded"] == 1
+    assert old.exists() and any(settings.archive.rglob(f"*__{old.name}"))
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        ledger = con.execute("select file_name, status from raw.file_ledger").fetchall()
+    assert ledger == [(old.name, "loaded")]
