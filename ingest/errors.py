@@ -38,6 +38,7 @@ FILE_REASONS = _reasons(
         "不支持的文件类型「{extension}」，请使用 CSV、XLSX 或 JSON",
         "unsupported file type '{extension}': use CSV, XLSX or JSON",
     ),
+    Reason("FILE_NOT_FOUND", "文件不存在：「{path}」", "no such file: '{path}'"),
     Reason(
         "FILE_NOT_REGULAR",
         "不是普通文件（可能是链接或目录），已拒收",

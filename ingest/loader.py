@@ -96,6 +96,9 @@ class LoadResult:
     stored_path: Path | None = None
     message: str | None = None
     duplicate_of: int | None = None
+    # What was read (not stored in the warehouse): the file's identity and, in one process, its bytes.
+    identity: tuple[int, int] | None = field(default=None, repr=False)
+    content: bytes | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -965,20 +968,112 @@ def _issues_of(parsed: ParsedFile, file_name: str) -> list[Issue]:
     return issues
 
 
-def _store(path: Path, destination: Path, issues: list[Issue], settings: Settings) -> None:
+def _same_file(path: Path, identity: tuple[int, int] | None) -> bool:
+    """True when ``path`` is (still) the regular file that was read, not a link or another file."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return identity is not None and (info.st_dev, info.st_ino) == identity
+
+
+def _store(
+    path: Path, destination: Path, issues: list[Issue], settings: Settings, result: LoadResult
+) -> None:
     """Move (from the inbox or processing folder) or copy (from elsewhere) the file after the
-    commit, with its errors beside it."""
+    commit, with its errors beside it. What is stored is what was read: a path swapped since is
+    not followed (its entry in the inbox is removed, the bytes read are written)."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     if issues:
         errors_path = destination.with_name(destination.name + ".errors.json")
         errors_path.write_text(
             json.dumps([issue.to_json() for issue in issues], ensure_ascii=False, indent=2), encoding="utf-8"
         )
-    owned = _is_within(path, settings.inbox) or _is_within(path, settings.processing)
-    if owned:
-        shutil.move(str(path), str(destination))
-    elif path.is_file() and not path.is_symlink():
-        shutil.copy2(path, destination)
+    owned = _is_within(path.parent, settings.inbox) or _is_within(path.parent, settings.processing)
+    same = _same_file(path, result.identity)
+    if owned and (same or result.identity is None):
+        shutil.move(str(path), str(destination))  # a link, folder or pipe moves as what it is
+    elif result.content is not None:
+        _write_bytes(destination, result.content)
+        if owned:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    elif same:
+        shutil.copyfile(path, destination, follow_symlinks=False)
+    elif owned:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _write_bytes(destination: Path, data: bytes) -> None:
+    partial = destination.with_name(f".{destination.name}.partial")
+    with open(partial, "wb") as handle:
+        handle.write(data)
+    os.replace(partial, destination)
+
+
+@dataclass
+class _Opened:
+    """A path opened once (no link followed) and read from that one descriptor."""
+
+    kind: str  # "file", "missing" (nothing at the path), "not_regular" (a link, folder, pipe...)
+    sha256: str = hashlib.sha256(b"").hexdigest()  # of the bytes loaded: none for a refused path
+    size: int = 0
+    data: bytes | None = None  # None when larger than the limit (hashed, not kept)
+    identity: tuple[int, int] | None = None  # (st_dev, st_ino) of what was read
+    real_path: str | None = None
+
+
+def _open_once(path: Path, limit: int) -> _Opened:
+    """Open ``path`` once without following a link (``O_NOFOLLOW``), ``fstat`` the descriptor and
+    hash and read from it: what is hashed is what is loaded, whatever happens to the path meanwhile.
+    Bytes beyond ``limit`` are hashed but not kept (the file is refused as too large)."""
+    import errno
+    import stat
+
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return _Opened("not_regular" if os.path.lexists(path) else "missing")
+    except NotADirectoryError:
+        return _Opened("missing")
+    except OSError as exc:
+        if exc.errno in {errno.ELOOP, errno.EISDIR, errno.ENXIO, errno.EMLINK}:
+            return _Opened("not_regular")
+        raise
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return _Opened("not_regular")
+        real_path = None
+        with contextlib.suppress(OSError):
+            real_path = os.readlink(f"/proc/self/fd/{fd}")
+        digest = hashlib.sha256()
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            digest.update(chunk)
+            size += len(chunk)
+            if size <= limit:
+                chunks.append(chunk)
+            else:
+                chunks.clear()
+        data = b"".join(chunks) if size <= limit else None
+        return _Opened("file", digest.hexdigest(), size, data, (info.st_dev, info.st_ino), real_path)
+    finally:
+        os.close(fd)
+
+
+def _not_found(path: Path, file_name: str) -> LoadResult:
+    """A path with nothing at it: refused before anything is written (no ledger row, no move)."""
+    issue = Issue(file_name, None, None, "FILE_NOT_FOUND", {"path": pii.mask(str(path))})
+    return LoadResult(
+        path=path, file_name=file_name, status=REJECTED, issues=[issue], message=issue.reason_en
+    )
 
 
 def _prepare(
@@ -990,7 +1085,8 @@ def _prepare(
     root: Path | None,
 ) -> tuple[LoadResult, StagedRows | None]:
     """Read and validate one file (no warehouse connection): the result so far and the rows to
-    commit, or no rows for a path that is refused unread (see :func:`unsafe_path`)."""
+    commit, or no rows for a path that is refused unread (see :func:`unsafe_path`) or that does
+    not exist."""
     # A name is data: one carrying a personal identifier is masked everywhere it is written.
     file_name = pii.mask(path.name)
     problem = unsafe_path(path, settings, confine=confine)
@@ -1001,31 +1097,41 @@ def _prepare(
             path=path, file_name=file_name, status=REJECTED, issues=[issue], message=issue.reason_en
         )
         return result, None
+    opened = _open_once(path, settings.max_file_bytes)
+    if opened.kind == "missing":
+        return _not_found(path, file_name), None
+    owned = _is_within(path.parent, settings.inbox) or _is_within(path.parent, settings.processing)
+    if opened.real_path is not None and owned:
+        real = Path(opened.real_path)
+        if not (_is_within(real, settings.inbox) or _is_within(real, settings.processing)):
+            params = {"path": pii.mask(str(path)), "detail": "it names the inbox but leads outside it"}
+            issue = Issue(file_name, None, None, "FILE_PATH_UNSAFE", params)
+            result = LoadResult(
+                path=path, file_name=file_name, status=REJECTED, issues=[issue], message=issue.reason_en
+            )
+            return result, None
     reference = load_reference(settings)
     if department is None:
         department = infer_department(path, settings, reference, root)
     result = LoadResult(path=path, file_name=file_name, status=REJECTED, department_code=None)
+    result.sha256, result.size_bytes = opened.sha256, opened.size
+    result.identity = opened.identity
+    result.content = opened.data
 
-    if path.is_symlink() or not path.is_file():
+    if opened.kind != "file":
         parsed = _reject_all(ParsedFile(None, None, None), file_name, [], "FILE_NOT_REGULAR")
     elif file_name != path.name:
-        result.sha256, result.size_bytes = sha256_of(path)
         parsed = ParsedFile(FORMAT_BY_EXTENSION.get(path.suffix.lower()), None, None)
         finding = pii.first_finding([(None, "file_name", path.name)])
         assert finding is not None
         _reject_personal_data(parsed, file_name, [], finding)
+    elif opened.data is None:
+        parsed = ParsedFile(FORMAT_BY_EXTENSION.get(path.suffix.lower()), None, None)
+        _reject_all(parsed, file_name, [], "FILE_TOO_LARGE", size=opened.size, limit=settings.max_file_bytes)
     else:
-        result.sha256, result.size_bytes = sha256_of(path)
-        if result.size_bytes > settings.max_file_bytes:
-            parsed = ParsedFile(FORMAT_BY_EXTENSION.get(path.suffix.lower()), None, None)
-            _reject_all(
-                parsed, file_name, [], "FILE_TOO_LARGE", size=result.size_bytes, limit=settings.max_file_bytes
-            )
-        else:
-            data = path.read_bytes()
-            parsed = parse_file(
-                data, file_name, department_hint=department, reference=reference, settings=settings
-            )
+        parsed = parse_file(
+            opened.data, file_name, department_hint=department, reference=reference, settings=settings
+        )
     result.department_code = parsed.department_code
     result.file_format = parsed.file_format
     result.layout = parsed.layout
@@ -1039,8 +1145,8 @@ def _commit(settings: Settings, result: LoadResult, staged: StagedRows, con: Any
     _write_transaction(settings, result, staged, con)
     assert result.stored_path is not None
     path = result.path
-    if path.exists() or path.is_symlink():
-        _store(path, result.stored_path, result.issues, settings)
+    if os.path.lexists(path):
+        _store(path, result.stored_path, result.issues, settings, result)
         if staged.refusal_code == "FILE_CONTAINS_PERSONAL_DATA":
             # The original is kept as evidence, readable by its owner only.
             with contextlib.suppress(OSError):
@@ -1118,6 +1224,7 @@ def stage_file(
         "file_format": result.file_format,
         "layout": result.layout,
         "message": result.message,
+        "identity": list(result.identity) if result.identity else None,
         "issues": [
             {
                 "file_name": i.file_name,
@@ -1188,6 +1295,7 @@ def commit_staged(
         layout=facts["layout"],
         issues=issues,
         message=facts["message"],
+        identity=tuple(facts["identity"]) if facts.get("identity") else None,
     )
     info = facts["staged"]
     if info is not None:  # None: a path refused unread; nothing is recorded or moved
