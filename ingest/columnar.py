@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from ingest import fastpath, pii
-from ingest.errors import Issue, RowError
+from ingest.errors import MAX_LISTED_ROWS, Issue, RowError, listed_rows
 from ingest.layout import HEADER_SCAN_ROWS, Extraction, RawRecord, WideRegistry, extract_grid
 from ingest.readers import CSV_DELIMITERS, MAX_COLUMNS, Grid, paused_gc
 from ingest.validate import Rejection, ValidationContext, raw_json, validate_value_record
@@ -397,7 +397,7 @@ def _without_duplicates(
     records = _records_by_source(plain, sources)
     rejections = []
     for row_key, group in by_key.items():
-        refs = ", ".join(f"row {plain.first_row + source}" for source in group)
+        refs = listed_rows([f"row {plain.first_row + s}" for s in group[:MAX_LISTED_ROWS]], len(group))
         for source in group:
             record = records[source]
             params = {"key": " / ".join(row_key), "count": len(group), "rows": refs}

@@ -277,10 +277,32 @@ class _Blank(dict):
         return "{" + key + "}"
 
 
+# Every text a reason quotes is cut to this many characters: a reason is bounded in size whatever
+# the input (a cell of 100,000 characters, a key repeated 4,000 times).
+MAX_QUOTED_CHARS = 160
+# A list of rows in a reason names this many, then the count.
+MAX_LISTED_ROWS = 5
+
+
+def listed_rows(refs: list[str], total: int) -> str:
+    """The first few row references (of ``total``) and the count of the rest: bounded whatever the
+    count. ``refs`` needs no more than the first :data:`MAX_LISTED_ROWS`."""
+    shown = ", ".join(refs[:MAX_LISTED_ROWS])
+    if total > MAX_LISTED_ROWS:
+        shown += f", … (+{total - MAX_LISTED_ROWS})"
+    return shown
+
+
+def _quoted(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_QUOTED_CHARS:
+        return value[: MAX_QUOTED_CHARS - 1] + "…"
+    return value
+
+
 def render(code: str, params: dict[str, Any] | None = None) -> tuple[str, str]:
     """The (zh, en) message body for a reason code."""
     reason = REASONS[code]
-    mapping = _Blank({k: "" if v is None else v for k, v in (params or {}).items()})
+    mapping = _Blank({k: "" if v is None else _quoted(v) for k, v in (params or {}).items()})
     return reason.zh.format_map(mapping), reason.en.format_map(mapping)
 
 

@@ -575,13 +575,26 @@ def _extract(source: JsonDocument | list[Grid], registry: Any) -> tuple[Extracti
 # --- paths ---------------------------------------------------------------------------------------
 
 
+# A stored name is "<file id>__<safe name>[.errors.json]": 255 bytes at most on every file system.
+MAX_NAME_BYTES = 160
+
+
 def safe_file_name(name: str) -> str:
     """A file name fit to join to our folders: no directories, no dots in front, tame characters.
 
     A submitted name is data, never a path ("../../etc/passwd" becomes "etc_passwd")."""
     base = unicodedata.normalize("NFKC", name).replace("\\", "/").split("/")[-1]
-    base = re.sub(r"[^\w.\-]+", "_", base).lstrip("._")
-    return base[:120] or "file"
+    base = re.sub(r"[^\w.\-]+", "_", base).lstrip("._") or "file"
+    if len(base.encode("utf-8")) <= MAX_NAME_BYTES:
+        return base
+    # Too long for a folder entry once a file id and ".errors.json" are added: keep the start and
+    # the extension, and a hash of the whole name so that two long names stay apart.
+    stem, dot, extension = base.rpartition(".")
+    extension = extension[:16] if dot and stem else ""
+    tag = "~" + hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:10]
+    room = MAX_NAME_BYTES - len(tag) - (len(extension) + 1 if extension else 0)
+    head = (stem if extension else base).encode("utf-8")[:room].decode("utf-8", "ignore")
+    return head + tag + ("." + extension if extension else "")
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -884,6 +897,29 @@ def warehouse_connection(settings: Settings) -> Iterator[Any]:
         yield con
 
 
+def _recorded_but_not_moved(con: Any, result: LoadResult) -> bool:
+    """A file committed before whose move did not happen (a crash or a failed move right after
+    the commit): the same name, department and bytes, and nothing at its stored path. Fills
+    ``result`` from that ledger row, so that the retry only moves the file: it is never recorded
+    twice."""
+    rows = con.execute(
+        "SELECT file_id, status, rows_input, rows_loaded, rows_rejected, periods, stored_path"
+        " FROM raw.file_ledger WHERE sha256 = ? AND file_name = ? AND department_code IS NOT DISTINCT FROM ?"
+        " AND status <> ? ORDER BY file_id DESC",
+        [result.sha256, result.file_name, result.department_code, DUPLICATE],
+    ).fetchall()
+    for file_id, status, rows_input, rows_loaded, rows_rejected, periods, stored_path in rows:
+        if not stored_path or os.path.lexists(stored_path):
+            continue
+        result.file_id = int(file_id)
+        result.status = status
+        result.rows_input, result.rows_loaded, result.rows_rejected = rows_input, rows_loaded, rows_rejected
+        result.periods = periods.split(",") if periods else []
+        result.stored_path = Path(stored_path)
+        return True
+    return False
+
+
 def _write_transaction(settings: Settings, result: LoadResult, staged: StagedRows, con: Any | None) -> None:
     """Record one file in one transaction; fills ``result`` (file id, status, destination)."""
     if con is None:
@@ -894,10 +930,16 @@ def _write_transaction(settings: Settings, result: LoadResult, staged: StagedRow
     # One transaction per file, whoever owns the connection.
     con.execute("BEGIN TRANSACTION")
     try:
+        if _recorded_but_not_moved(con, result):
+            con.execute("COMMIT")
+            return
         file_id = con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM raw.file_ledger").fetchall()[0][0]
+        # The same bytes from the same department: a receipt. From another department, the file is
+        # decided on its own (its rows are that department's submission).
         earlier = con.execute(
-            "SELECT min(file_id) FROM raw.file_ledger WHERE sha256 = ? AND status IN (?, ?, ?)",
-            [result.sha256, LOADED, LOADED_WITH_REJECTS, SUPERSEDED],
+            "SELECT min(file_id) FROM raw.file_ledger WHERE sha256 = ? AND status IN (?, ?, ?)"
+            " AND department_code IS NOT DISTINCT FROM ?",
+            [result.sha256, LOADED, LOADED_WITH_REJECTS, SUPERSEDED, result.department_code],
         ).fetchall()[0][0]
         result.file_id = int(file_id)
         if earlier is not None and staged.refusal_code is None:
@@ -1102,8 +1144,11 @@ def _prepare(
         return _not_found(path, file_name), None
     owned = _is_within(path.parent, settings.inbox) or _is_within(path.parent, settings.processing)
     if opened.real_path is not None and owned:
+        # The kernel's own name for what was opened (no link in it; not resolved again: the path
+        # may be a link by now).
         real = Path(opened.real_path)
-        if not (_is_within(real, settings.inbox) or _is_within(real, settings.processing)):
+        folders = (settings.inbox.resolve(), settings.processing.resolve())
+        if not any(real.is_relative_to(folder) for folder in folders):
             params = {"path": pii.mask(str(path)), "detail": "it names the inbox but leads outside it"}
             issue = Issue(file_name, None, None, "FILE_PATH_UNSAFE", params)
             result = LoadResult(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ingest.errors import Issue, RowError
+from ingest.errors import MAX_LISTED_ROWS, Issue, RowError, listed_rows
 from ingest.layout import RawRecord
 from ingest.readers import paused_gc
 from ingest.reference import Item, Measure, Reference
@@ -398,7 +398,7 @@ def _validate_records(
     for key, positions in by_key.items():
         if len(positions) < 2:
             continue
-        refs = ", ".join(accepted[position][1].row_ref for position in positions)
+        refs = listed_rows([accepted[p][1].row_ref for p in positions[:MAX_LISTED_ROWS]], len(positions))
         for position in positions:
             duplicated.add(position)
             record = accepted[position][0]

@@ -325,7 +325,10 @@ def test_crash_after_commit_before_move_converges(
         load_file(path, settings=settings)
     monkeypatch.undo()
     retry = load_file(path, settings=settings)
-    assert retry.status == "duplicate" and not path.exists()
+    # The retry finds the file recorded but not moved, and only moves it: one ledger row (issue
+    # #23 point 8; it used to add a "duplicate" receipt).
+    assert retry.status == "loaded" and retry.file_id == 1 and not path.exists()
+    assert query(settings, "SELECT count(*) FROM raw.file_ledger") == [(1,)]
     assert query(settings, "SELECT count(*) FROM raw.submissions") == [(4,)]
 
 

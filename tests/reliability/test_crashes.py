@@ -111,10 +111,12 @@ def test_loader_killed_mid_file(settings: Settings, tmp_path: Path, point: str) 
         assert query(settings, "SELECT count(*) FROM raw.quarantine") == [(0,)]
     before_retry = raw_state(settings)
 
-    # The retry converges: every file once in the ledger (as a load, or a receipt of the same
-    # bytes), rows once, the inbox empty; a second retry changes nothing.
+    # The retry converges: every file once in the ledger, rows once, the inbox empty; a second
+    # retry changes nothing. After the commit, the retry finds the file recorded but not moved and
+    # only moves it (issue #23 point 8: no second ledger row, formerly a "duplicate" receipt).
     retry = load_paths(settings=settings)
-    assert [r.status for r in retry] == ["duplicate" if point == "after_commit" else "loaded_with_rejects"]
+    assert [r.status for r in retry] == ["loaded_with_rejects"]
+    assert query(settings, "SELECT count(*) FROM raw.file_ledger") == [(3,)]
     loads = query(
         settings,
         "SELECT sha256, count(*) FROM raw.file_ledger WHERE status <> 'duplicate' GROUP BY 1",
