@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export SODA_CORE_TELEMETRY_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install browser demo test lint unit bench test-distributed clean help
+.PHONY: install browser demo test lint unit bench test-distributed test-bi bi clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,13 +37,16 @@ lint: install  ## ruff and sqlfluff
 	$(BIN)/sqlfluff lint dbt_project/models --dialect duckdb --templater jinja --processes 2
 
 unit: install  ## the test suite only
-	$(BIN)/pytest -m "not distributed"
+	$(BIN)/pytest -m "not distributed and not bi"
 
 test: install browser lint  ## install, lint and run the whole suite (no external services needed)
-	$(BIN)/pytest -m "not distributed"
+	$(BIN)/pytest -m "not distributed and not bi"
 
 test-distributed: install  ## the distributed profile (Celery, PostgreSQL, Redis) against the loopback services
 	$(BIN)/pytest -m distributed tests/distributed
+
+test-bi: install browser  ## BI clients from PyPI in their own environments: DuckDB 1.4, Apache Superset (~15 min)
+	$(BIN)/pytest -m bi tests/bi
 
 demo: install  ## the main job, start to finish
 	$(BIN)/scorecard demo
