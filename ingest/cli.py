@@ -6,10 +6,12 @@ Exit status 1 when any file was rejected, had rejected rows, or failed to load.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ingest.errors import Issue
     from ingest.loader import LoadResult
 
 MAX_ERRORS_SHOWN = 3
@@ -30,8 +32,24 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def grouped_issues(result: LoadResult) -> list[tuple[Issue, int]]:
+    """A file's issues, each distinct problem once with how many rows it refused: a whole-file
+    refusal is repeated on every row it quarantined (same reason, same details), and is shown once
+    with the count."""
+    groups: dict[tuple[str, str], list[Issue]] = {}
+    for issue in result.issues:
+        key = (issue.reason_code, json.dumps(issue.params, sort_keys=True, ensure_ascii=False, default=str))
+        groups.setdefault(key, []).append(issue)
+    shown: list[tuple[Issue, int]] = []
+    for issues in groups.values():
+        rows = sum(1 for issue in issues if issue.row_ref)
+        first = next((issue for issue in issues if not issue.row_ref), issues[0])
+        shown.append((first, rows if len(issues) > 1 else 0))
+    return shown
+
+
 def format_results(results: list[LoadResult]) -> str:
-    """The per-file table, with the first errors of each file under it."""
+    """The per-file table, with the first distinct problems of each file under it."""
     header = f"{'file':<44} {'department':<22} {'status':<20} {'loaded':>7} {'rejected':>8}"
     lines = [header, "-" * len(header)]
     for result in results:
@@ -42,11 +60,23 @@ def format_results(results: list[LoadResult]) -> str:
         )
         if result.status == "failed" and result.message:
             lines.append(f"    ! {result.message}")
-        for issue in result.issues[:MAX_ERRORS_SHOWN]:
-            lines.append(f"    - {issue.reason_zh}")
-            lines.append(f"      {issue.reason_en}")
-        if len(result.issues) > MAX_ERRORS_SHOWN:
-            lines.append(f"    … {len(result.issues) - MAX_ERRORS_SHOWN} more in the .errors.json file")
+        elif (
+            result.status in {"loaded", "loaded_with_rejects"}
+            and result.message
+            and "ignored" in result.message
+        ):
+            note = result.message[result.message.index("ignored") :]
+            lines.append(f"    ! 警告 warning: 已忽略未识别的列 {note}")
+        grouped = grouped_issues(result)
+        for issue, rows in grouped[:MAX_ERRORS_SHOWN]:
+            count_zh = f"（共 {rows} 行）" if rows else ""
+            count_en = f" ({rows} rows)" if rows else ""
+            lines.append(f"    - {issue.reason_zh}{count_zh}")
+            lines.append(f"      {issue.reason_en}{count_en}")
+        if len(grouped) > MAX_ERRORS_SHOWN:
+            lines.append(
+                f"    … {len(grouped) - MAX_ERRORS_SHOWN} more kinds of problem in the .errors.json file"
+            )
     loaded = sum(result.rows_loaded for result in results)
     rejected = sum(result.rows_rejected for result in results)
     lines.append(f"{len(results)} files, {loaded} rows loaded, {rejected} rows rejected")

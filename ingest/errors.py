@@ -74,7 +74,11 @@ FILE_REASONS = _reasons(
         "无法确定报送部门：请放入 inbox/<部门代码>/ 子目录或填写 department 字段",
         "no department: put the file in inbox/<department_code>/ or fill the 'department' field",
     ),
-    Reason("DEPARTMENT_UNKNOWN", "未知的报送部门「{department}」", "unknown department '{department}'"),
+    Reason(
+        "DEPARTMENT_UNKNOWN",
+        "未知的报送部门「{department}」{did_you_mean_zh}",
+        "unknown department '{department}'{did_you_mean}",
+    ),
     Reason(
         "DEPARTMENT_CONFLICT",
         "报送部门不一致：目录为「{folder}」，文件内为「{declared}」",

@@ -352,6 +352,19 @@ def _validation_context(
     )
 
 
+def _unknown_department(name: str, reference: Reference) -> dict[str, Any]:
+    """The params of DEPARTMENT_UNKNOWN, with the nearest department code for a near miss
+    (a misspelled folder: "did you mean `elderly_care`?")."""
+    import difflib
+
+    params: dict[str, Any] = {"department": name}
+    near = difflib.get_close_matches(name, sorted(reference.departments), n=1, cutoff=0.75)
+    if near:
+        params["did_you_mean"] = f"; did you mean `{near[0]}`?"
+        params["did_you_mean_zh"] = f"；是否应为「{near[0]}」？"
+    return params
+
+
 def _department(
     department_hint: str | None,
     hint_known: str | None,
@@ -363,9 +376,9 @@ def _department(
     Returns (code, None), or (None, (reason code, params)) for a file refused for it."""
     declared_code = reference.department_code(declared) if declared else None
     if department_hint is not None and hint_known is None:
-        return None, ("DEPARTMENT_UNKNOWN", {"department": department_hint})
+        return None, ("DEPARTMENT_UNKNOWN", _unknown_department(department_hint, reference))
     if declared and declared_code is None and hint_known is None:
-        return None, ("DEPARTMENT_UNKNOWN", {"department": declared})
+        return None, ("DEPARTMENT_UNKNOWN", _unknown_department(declared, reference))
     if hint_known and declared_code and declared_code != hint_known and file_format == "json":
         return None, ("DEPARTMENT_CONFLICT", {"folder": hint_known, "declared": declared})
     department = hint_known or declared_code
@@ -997,7 +1010,8 @@ def _summary(parsed: ParsedFile) -> str | None:
     if parsed.rejections and not parsed.rows_loaded:
         return f"all {len(parsed.rejections)} rows rejected; first: {parsed.rejections[0].issue.reason_en}"
     if parsed.rejections:
-        return f"{len(parsed.rejections)} rows rejected; first: {parsed.rejections[0].issue.reason_en}"
+        text = f"{len(parsed.rejections)} rows rejected; first: {parsed.rejections[0].issue.reason_en}"
+        return f"{text}; {parsed.note}" if parsed.note else text
     return parsed.note
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,17 @@ class StepResult:
     summary: str
     seconds: float = 0.0
     skipped: bool = False
+    # ran, but something in it needs a person's attention (e.g. a refused file): not green
+    warning: bool = False
+
+    @property
+    def mark(self) -> str:
+        if not self.ok:
+            return "-- " if self.skipped else "ERR"
+        return "WRN" if self.warning else "ok "
+
+    def line(self) -> str:
+        return f"[{self.mark}] {self.name:<8} {self.seconds:>6.1f}s  {self.summary}"
 
 
 @dataclass
@@ -65,20 +76,24 @@ class PipelineResult:
         return next((s for s in self.steps if s.name == name), None)
 
 
-def _timed(result: PipelineResult, name: str, func: Any) -> Any:
-    started = time.monotonic()
-    value, ok, summary = func()
-    result.steps.append(StepResult(name, ok, summary, round(time.monotonic() - started, 2)))
-    return value
+def _quiet(_text: str) -> None:
+    pass
 
 
 def run_pipeline(
-    paths: Iterable[str | os.PathLike[str]] | None, settings: Settings | None = None
+    paths: Iterable[str | os.PathLike[str]] | None,
+    settings: Settings | None = None,
+    *,
+    progress: Callable[[str], None] = _quiet,
 ) -> PipelineResult:
-    """Ingest ``paths`` (files or folders; none: the inbox), build, check, publish, alert."""
+    """Ingest ``paths`` (files or folders; none: the inbox), build, check, publish, alert.
+
+    ``progress`` gets a line when each step starts and ends, and dbt's progress during the build.
+    """
     from ingest.loader import load_paths
     from quality.gate import run_gate
     from warehouse.alerts import deliver_alerts
+    from warehouse.build import BuildProgress, strip_ansi
     from warehouse.dbt import dbt_build
     from warehouse.publish import publish
 
@@ -86,26 +101,41 @@ def run_pipeline(
     settings.ensure_dirs()
     result = PipelineResult()
 
-    def ingest() -> tuple[Any, bool, str]:
+    def add(step: StepResult) -> None:
+        result.steps.append(step)
+        progress(step.line())
+
+    def _timed(result: PipelineResult, name: str, func: Any) -> Any:
+        progress(f"[...] {name} …")
+        started = time.monotonic()
+        value, ok, summary, *warning = func()
+        seconds = round(time.monotonic() - started, 2)
+        add(StepResult(name, ok, summary, seconds, warning=bool(warning and warning[0])))
+        return value
+
+    def ingest() -> tuple[Any, bool, str, bool]:
         loads = load_paths(list(paths or []), settings=settings)
         by_status: dict[str, int] = {}
         for load in loads:
             by_status[load.status] = by_status.get(load.status, 0) + 1
         failed = by_status.get("failed", 0)
         text = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) or "no files"
-        return loads, failed == 0, f"{len(loads)} files: {text}"
+        refused = sum(1 for load in loads if load.status == "rejected" or load.rows_rejected)
+        if refused:
+            text += f"; {refused} with refused rows or refused whole 有被拒文件/行 (see `scorecard ingest`)"
+        return loads, failed == 0, f"{len(loads)} files: {text}", refused > 0
 
     result.loads = _timed(result, "ingest", ingest)
 
     def build() -> tuple[Any, bool, str]:
-        dbt = dbt_build(settings, mode="auto")
-        tail = (dbt.stdout.strip().splitlines() or [""])[-1]
+        dbt = dbt_build(settings, mode="auto", on_line=BuildProgress(progress))
+        tail = (strip_ansi(dbt.stdout).strip().splitlines() or [""])[-1].strip()
         return dbt, dbt.ok, tail if dbt.ok else f"dbt build failed (rc {dbt.returncode}): {tail}"
 
     dbt_result = _timed(result, "build", build)
     if not dbt_result.ok:
         for name in ("check", "publish", "alerts"):
-            result.steps.append(StepResult(name, False, "not run: the build failed", skipped=True))
+            add(StepResult(name, False, "not run: the build failed", skipped=True))
         return result
 
     def check() -> tuple[Any, bool, str]:
@@ -125,7 +155,7 @@ def run_pipeline(
 
         result.publication = _timed(result, "publish", do_publish)
     else:
-        result.steps.append(
+        add(
             StepResult(
                 "publish",
                 False,
@@ -146,10 +176,10 @@ def run_pipeline(
     return result
 
 
-def print_result(result: PipelineResult) -> None:
-    for step in result.steps:
-        mark = "ok " if step.ok else ("-- " if step.skipped else "ERR")
-        print(f"[{mark}] {step.name:<8} {step.seconds:>6.1f}s  {step.summary}")
+def print_result(result: PipelineResult, *, steps: bool = True) -> None:
+    if steps:
+        for step in result.steps:
+            print(step.line())
     verdict = "完成 done" if result.ok else "失败 failed"
     print(f"scorecard run {verdict}")
 
@@ -162,11 +192,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from quality.cli import print_gate
 
-    result = run_pipeline(getattr(args, "paths", None) or [])
+    result = run_pipeline(getattr(args, "paths", None) or [], progress=lambda text: print(text, flush=True))
     if result.gate is not None and (getattr(args, "verbose", False) or not result.gate.ok):
+        print()
         print_gate(result.gate, only_problems=not getattr(args, "verbose", False))
         print()
-    print_result(result)
+    print_result(result, steps=False)
     return 0 if result.ok else 1
 
 

@@ -26,3 +26,24 @@ def test_summary_lists_29_indicators_with_their_annual_targets(seeded: Settings)
     assert by_code["EC02"].targets[2021] == "plan_made"
     text = render(indicators)
     assert "29 indicators" in text and "精准保障" in text and "99.5" in text
+
+
+def test_summary_wraps_long_names_between_words(seeded: Settings) -> None:
+    indicators = read_indicator_targets(seeded)
+    text = render(indicators)
+    words = set(text.split())
+    for item in indicators:
+        for word in item.name_en.split():
+            assert word in words, f"{item.indicator_code}: {word!r} is cut in\n{text}"
+    assert "碑）" in text  # a closing bracket stays with the text before it
+
+
+def test_summary_on_an_empty_home_refuses_instead_of_building(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scorecard.cli import main
+
+    assert main(["summary"]) == 1
+    err = capsys.readouterr().err
+    assert "no warehouse yet" in err and "scorecard build" in err
+    assert not settings.warehouse_path.exists()  # nothing was built

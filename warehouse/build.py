@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,44 @@ from warehouse.dbt import BUILD_MODES, BuildMode
 MARTS_SCHEMA = "marts"
 # run_results statuses that count as a failure of the build.
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+
+
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# "12:00:01  7 of 412 OK created sql table model marts.fct_x .... [OK in 0.1s]"
+_NODE_LINE = re.compile(r"^(?:\d\d:\d\d:\d\d\s+)?(\d+) of (\d+) (\S+) (.*?)(?:\s\.+\s*\[.*)?$")
+# dbt's lines before the first node: the project was found and parsed
+_PREAMBLE = re.compile(r"^(?:\d\d:\d\d:\d\d\s+)?(Running with dbt|Found \d+ |Concurrency: )")
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI_ESCAPE.sub("", text)
+
+
+class BuildProgress:
+    """Turns dbt's output lines into a few progress lines 构建进度: the project found, every tenth of
+    the nodes done, and every node that did not pass (as it happens, not at the end)."""
+
+    def __init__(self, emit: Callable[[str], None], *, step_percent: int = 10) -> None:
+        self.emit = emit
+        self.step = step_percent
+        self.next_percent = step_percent
+
+    def __call__(self, line: str) -> None:
+        text = strip_ansi(line).strip()
+        match = _NODE_LINE.match(text)
+        if match is None:
+            if _PREAMBLE.match(text):
+                self.emit(f"  dbt: {_PREAMBLE.sub(lambda m: m.group(1), text)}")
+            return
+        done, total, status, what = int(match[1]), int(match[2]), match[3], match[4].strip()
+        if status == "START" or total == 0:
+            return
+        percent = done * 100 // total
+        if status in {"OK", "PASS"} and percent < self.next_percent and done != total:
+            return
+        self.emit(f"  dbt {done}/{total} ({percent}%) {status} {what}")
+        while self.next_percent <= percent:
+            self.next_percent += self.step
 
 
 @dataclass
@@ -86,18 +126,23 @@ def mart_row_counts(settings: Settings) -> dict[str, int]:
 
 
 def build(
-    settings: Settings | None = None, *, select: str | None = None, mode: BuildMode = "full"
+    settings: Settings | None = None,
+    *,
+    select: str | None = None,
+    mode: BuildMode = "full",
+    on_line: Callable[[str], None] | None = None,
 ) -> BuildSummary:
-    """Run ``dbt build`` in ``mode`` (see :func:`warehouse.dbt.dbt_build`) and summarise it."""
+    """Run ``dbt build`` in ``mode`` (see :func:`warehouse.dbt.dbt_build`) and summarise it;
+    ``on_line`` gets dbt's output lines as they come (see :class:`BuildProgress`)."""
     from warehouse.dbt import dbt_build
 
     settings = settings or get_settings()
     results_file = run_results_path(settings)
     results_file.unlink(missing_ok=True)  # never summarise a previous run
-    result = dbt_build(settings, select=select, mode=mode)
+    result = dbt_build(settings, select=select, mode=mode, on_line=on_line)
     by_status, failures = read_run_results(results_file)
     if not result.ok and not failures:
-        tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
+        tail = strip_ansi(result.stdout + result.stderr).strip().splitlines()[-5:]
         failures = tail or [f"dbt exited with {result.returncode}"]
     return BuildSummary(
         ok=result.ok,
@@ -136,6 +181,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = build(select=getattr(args, "select", None), mode=getattr(args, "mode", "full"))
-    print(format_summary(summary))
+    mode = getattr(args, "mode", "full")
+    print(f"dbt build ({mode}) 开始构建 started: seeds, models and tests", flush=True)
+    progress = BuildProgress(lambda text: print(text, flush=True))
+    summary = build(select=getattr(args, "select", None), mode=mode, on_line=progress)
+    print(format_summary(summary), flush=True)
     return 0 if summary.ok else 1

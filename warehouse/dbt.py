@@ -45,6 +45,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -131,12 +133,19 @@ def run_dbt(
     *,
     echo: bool = False,
     warehouse: Path | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> DbtResult:
-    """Run ``dbt <args>`` against the configured project and warehouse (or ``warehouse``)."""
+    """Run ``dbt <args>`` against the configured project and warehouse (or ``warehouse``).
+
+    ``on_line`` is called with each line dbt prints, as it prints it (a subprocess; the warm
+    worker answers only at the end, so its lines come then). Captured output has no colour codes.
+    """
     settings = settings or get_settings()
     if warehouse is None:  # dbt_build prepared the live warehouse before building (or copying) it
         prepare_warehouse(settings)
     env = _dbt_env(settings, warehouse)
+    if not (echo and sys.stdout.isatty()):
+        env["DBT_USE_COLORS"] = "false"  # a log, a pipe or a summary line: no ANSI escapes
     dbt_args = _project_args(settings, args)
     command = [dbt_executable(), *dbt_args]
     if settings.dbt_worker is not None:
@@ -145,6 +154,9 @@ def run_dbt(
             if echo:
                 print(reply.stdout, end="", flush=True)
                 print(reply.stderr, end="", file=sys.stderr, flush=True)
+            if on_line is not None:
+                for line in reply.stdout.splitlines():
+                    on_line(line)
             return DbtResult(
                 command,
                 reply.returncode,
@@ -153,6 +165,8 @@ def run_dbt(
                 via="worker",
                 max_rss_kib=reply.max_rss_kib,
             )
+    if on_line is not None and not echo:
+        return _run_streaming(command, settings, env, on_line)
     proc = subprocess.run(
         command,
         cwd=settings.dbt_project_dir,
@@ -162,6 +176,33 @@ def run_dbt(
         check=False,
     )
     return DbtResult(command, proc.returncode, proc.stdout or "", proc.stderr or "")
+
+
+def _run_streaming(
+    command: list[str], settings: Settings, env: dict[str, str], on_line: Callable[[str], None]
+) -> DbtResult:
+    """A dbt subprocess whose stdout lines are handed to ``on_line`` as they come."""
+    proc = subprocess.Popen(
+        command,
+        cwd=settings.dbt_project_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+    )
+    stderr: list[str] = []
+    drain = threading.Thread(target=lambda: stderr.extend(proc.stderr or []), daemon=True)
+    drain.start()
+    stdout: list[str] = []
+    try:
+        for line in proc.stdout or []:
+            stdout.append(line)
+            on_line(line.rstrip("\n"))
+    finally:
+        returncode = proc.wait()
+        drain.join()
+    return DbtResult(command, returncode, "".join(stdout), "".join(stderr))
 
 
 def _dbt_env(settings: Settings, warehouse: Path | None) -> dict[str, str]:
@@ -254,6 +295,7 @@ def dbt_build(
     select: str | None = None,
     mode: BuildMode = "full",
     echo: bool = False,
+    on_line: Callable[[str], None] | None = None,
 ) -> DbtResult:
     """``dbt build``: a full build on a shadow copy that replaces the warehouse only if the build
     passed; an incremental build in place, marked unfinished until it passed (module docstring).
@@ -265,6 +307,7 @@ def dbt_build(
             ``after_submission`` selector, incremental models) or ``auto`` (see
             :func:`resolve_mode`).
         echo: let dbt print to this process's stdout instead of capturing it.
+        on_line: called with each line of dbt's output as it comes (progress).
     """
     settings = settings or get_settings()
     if mode not in BUILD_MODES:
@@ -278,7 +321,9 @@ def dbt_build(
     if effective == "full":
         args.append("--full-refresh")
     if effective == "incremental" and not select:
-        return dataclasses.replace(_build_in_place(args, settings, echo=echo), mode=effective)
+        return dataclasses.replace(
+            _build_in_place(args, settings, echo=echo, on_line=on_line), mode=effective
+        )
     fingerprint = build_fingerprint(settings) if effective == "full" and not select else None
     prepare_warehouse(settings)
     live = settings.warehouse_path
@@ -286,7 +331,7 @@ def dbt_build(
     for leftover in (shadow, shadow.with_name(shadow.name + ".wal")):
         leftover.unlink(missing_ok=True)  # a copy left by a build that was killed
     shutil.copyfile(live, shadow)
-    result = run_dbt(args, settings, echo=echo, warehouse=shadow)
+    result = run_dbt(args, settings, echo=echo, warehouse=shadow, on_line=on_line)
     result = dataclasses.replace(result, mode=effective)
     state_path = full_build_state_path(settings)
     if result.ok:
@@ -303,7 +348,9 @@ def dbt_build(
     return result
 
 
-def _build_in_place(args: list[str], settings: Settings, *, echo: bool) -> DbtResult:
+def _build_in_place(
+    args: list[str], settings: Settings, *, echo: bool, on_line: Callable[[str], None] | None = None
+) -> DbtResult:
     """Run an incremental build on the live warehouse, marked unfinished until it passed. A
     marker left by an earlier build stays whatever this one does: only a full build clears it."""
     prepare_warehouse(settings)
@@ -312,7 +359,7 @@ def _build_in_place(args: list[str], settings: Settings, *, echo: bool) -> DbtRe
     if earlier is None:
         started = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "mode": "incremental"}
         write_atomic(marker, json.dumps(started))
-    result = run_dbt(args, settings, echo=echo, warehouse=settings.warehouse_path)
+    result = run_dbt(args, settings, echo=echo, warehouse=settings.warehouse_path, on_line=on_line)
     if result.ok and earlier is None:
         marker.unlink()
     return result

@@ -86,21 +86,70 @@ def fit(text: str, width: int, *, right: bool = False) -> str:
     return padding + text if right else text + padding
 
 
+OPENING = "（「『【《“‘"
+CLOSING = "）」』】》”’，。、；：！？·"
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Break ``text`` into lines of at most ``width`` display columns, between words (a CJK run
+    may break between characters, as Chinese text does); a word longer than a line is cut."""
+    tokens: list[str] = []
+    for word in text.split():
+        if all(display_width(ch) == 2 for ch in word):
+            # Chinese: a break may fall between any two characters, except before a closing or
+            # after an opening bracket or mark
+            glued = False
+            for ch in word:
+                if tokens and (glued or ch in CLOSING):
+                    tokens[-1] += ch
+                else:
+                    tokens.append(ch)
+                glued = ch in OPENING
+        else:
+            tokens.append(word)
+    lines: list[str] = []
+    current = ""
+    for token in tokens:
+        joiner = "" if (current and display_width(current[-1]) == 2 and display_width(token[0]) == 2) else " "
+        candidate = f"{current}{joiner}{token}" if current else token
+        if display_width(candidate) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        current = token
+        while display_width(current) > width:
+            head = fit(current, width).rstrip()
+            lines.append(head)
+            current = current[len(head) :]
+    if current:
+        lines.append(current)
+    return lines or [""]
+
+
+LABEL_WIDTH = 40
+UNIT_WIDTH = 12
+
+
 def render(indicators: list[IndicatorTargets]) -> str:
-    header = f"{fit('code', 6)} {fit('指标 indicator', 40)} {fit('单位 unit', 12)}" + "".join(
-        fit(str(y), 13, right=True) for y in YEARS
-    )
+    header = f"{fit('code', 6)} {fit('指标 indicator', LABEL_WIDTH)} {fit('单位 unit', UNIT_WIDTH)}"
+    header += "".join(fit(str(y), 13, right=True) for y in YEARS)
     lines = [header, "-" * display_width(header)]
     zone = None
     for item in indicators:
         if item.zone_name_zh != zone:
             zone = item.zone_name_zh
             lines.append(f"[{zone}]")
-        label = f"{item.short_name_zh} {item.name_en}"
+        label = wrap(f"{item.short_name_zh} {item.name_en}", LABEL_WIDTH)
+        unit = wrap(item.unit, UNIT_WIDTH)
         lines.append(
-            f"{fit(item.indicator_code, 6)} {fit(label, 40)} {fit(item.unit, 12)}"
+            f"{fit(item.indicator_code, 6)} {fit(label[0], LABEL_WIDTH)} {fit(unit[0], UNIT_WIDTH)}"
             + "".join(fit(format_target(item.targets[y]), 13, right=True) for y in YEARS)
         )
+        for extra in range(1, max(len(label), len(unit))):
+            more_label = label[extra] if extra < len(label) else ""
+            more_unit = unit[extra] if extra < len(unit) else ""
+            lines.append(f"{'':6} {fit(more_label, LABEL_WIDTH)} {more_unit}".rstrip())
     lines.append(f"{len(indicators)} indicators 项指标")
     return "\n".join(lines)
 
@@ -110,13 +159,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     settings = get_settings()
-    if args.build or not settings.warehouse_path.exists():
+    if args.build:
         from warehouse.dbt import dbt_build
 
         result = dbt_build(settings)
         if not result.ok:
             print(result.stdout[-4000:], result.stderr[-2000:])
             return 1
+    elif not settings.warehouse_path.exists():
+        # a read command never builds by itself (a full build takes minutes)
+        print(
+            f"还没有数据仓库 no warehouse yet: {settings.warehouse_path}\n"
+            "先运行 run `scorecard build` (or `scorecard summary --build`) first.",
+            file=sys.stderr,
+        )
+        return 1
     print(render(read_indicator_targets(settings)))
     return 0
