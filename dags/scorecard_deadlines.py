@@ -10,8 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import dag, task
+from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
-from scorecard.airflow_support import DEADLINE_TICK, POOL, TAGS_COMMON, WAREHOUSE_QUEUE, default_args
+from scorecard.airflow_support import (
+    BEIJING,
+    DEADLINE_TICK,
+    POOL,
+    TAGS_COMMON,
+    WAREHOUSE_QUEUE,
+    default_args,
+)
 
 DOC_MD = """
 ### 报送截止检查 Daily deadline check
@@ -30,7 +38,8 @@ late-submission alerts. Skipped while the warehouse does not exist yet (nothing 
 @dag(
     dag_id="scorecard_deadlines",
     description="Daily late-submission check 每日报送截止检查",
-    schedule="0 22 * * *",  # 22:00 UTC = 06:00 Beijing time (no tz database read at parse time)
+    # 06:00 Beijing time, in Beijing time (the zone's name: resolved by the scheduler, not here)
+    schedule=CronTriggerTimetable("0 6 * * *", timezone=BEIJING),
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -72,6 +72,10 @@ STAGED_DIRNAME = "staged"
 
 TAGS_COMMON = ["scorecard", "共同富裕"]
 
+# The programme's clock: schedules are written in Beijing time. A zone name, not a tz object:
+# parsing a DAG file reads no tz database; the scheduler resolves the name.
+BEIJING = "Asia/Shanghai"
+
 URI_PREFIX = "scorecard://"
 
 INBOX = Asset(
@@ -142,7 +146,7 @@ def alert_on_failure(context: dict[str, Any]) -> None:
         f"{record['map_index']}:{record['try_number']}",
         source="airflow",
         alert_kind="pipeline_failure",
-        severity="error",
+        severity="high",  # the scale every alert uses: high / medium
         message_zh=f"流水线任务失败：{where}（运行 {record['run_id']}）：{record['error']}",
         message_en=f"Pipeline task failed: {where} (run {record['run_id']}): {record['error']}",
         run_id=record["run_id"],

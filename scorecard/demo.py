@@ -351,6 +351,14 @@ def programme_summary(settings: Any) -> str:
         return f"(the programme summary could not be read now: {exc}; run `scorecard summary`)"
 
 
+def airflow_ui_line(settings: Any, airflow_url: str) -> str:
+    """Where the UI is and which file holds the admin's generated password (not just a folder)."""
+    from scorecard.airflow_env import ADMIN_USER, airflow_home, passwords_file
+
+    password_file = passwords_file(airflow_home(settings))
+    return f"Airflow UI: {airflow_url} (user {ADMIN_USER}, password in {password_file} 密码文件)"
+
+
 def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed: dict[str, float]) -> str:
     from warehouse.publish import open_snapshot
     from warehouse.summary import fit
@@ -434,7 +442,7 @@ def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed
     lines.append(f"report 报告 (open in a browser): {settings.publish / 'report.html'}")
     lines.append(f"workbook 工作簿 (Excel): {settings.publish / 'scorecards.xlsx'}")
     lines.append(f"archived files 已归档: {sum(1 for p in settings.archive.rglob('*') if p.is_file())}")
-    lines.append(f"Airflow UI: {airflow_url} (user admin, password in {settings.home / 'airflow'})")
+    lines.append(airflow_ui_line(settings, airflow_url))
     lines.append("timings: " + ", ".join(f"{k} {v:.0f} s" for k, v in elapsed.items()))
     return "\n".join(lines)
 

@@ -119,3 +119,13 @@ def test_run_shows_a_refused_only_file_as_a_warning_not_ok(tmp_path: Path) -> No
     assert streamed, text  # each step's line is printed when the step ends
     assert any(line.startswith("[") and "] build" in line for line in lines), text
     assert ANSI not in text
+
+
+def test_the_demo_names_the_password_file_not_a_folder(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scorecard.demo import airflow_ui_line
+
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "af"))
+    line = airflow_ui_line(settings, "http://127.0.0.1:8080")
+    assert f"password in {tmp_path / 'af' / 'simple_auth_manager_passwords.json.generated'} " in line, line

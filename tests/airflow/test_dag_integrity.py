@@ -166,7 +166,9 @@ def test_asset_wiring(dagbag) -> None:
     alerts = dagbag.dags.get("scorecard_alerts")
     assert set(scheduled_on(alerts)) == {"scorecards", "quality_failures"}
     deadlines = dagbag.dags.get("scorecard_deadlines")
-    assert deadlines.timetable.expression == "0 22 * * *"
+    # 06:00 Beijing time, written in Beijing time (not as "22:00 UTC"): the zone is part of it
+    assert deadlines.timetable.expression == "0 6 * * *"
+    assert getattr(deadlines.timetable.timezone, "name", deadlines.timetable.timezone) == "Asia/Shanghai"
     assert [o.name for o in deadlines.get_task("deadline_tick").outlets] == ["deadline_tick"]
 
     # the asset graph has no cycle and every consumed asset has a producer or a watcher
@@ -231,3 +233,18 @@ def test_probe_catches_top_level_io(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["io"] and report["io"][0].startswith("open "), report
+
+
+def test_the_deadline_check_fires_at_six_beijing_time_as_the_scheduler_reads_it(dagbag) -> None:
+    import pendulum
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import TimeRestriction
+
+    scheduled = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags.get("scorecard_deadlines")))
+    earliest = pendulum.datetime(2026, 1, 1, tz="UTC")
+    info = scheduled.timetable.next_dagrun_info(
+        last_automated_data_interval=None,
+        restriction=TimeRestriction(earliest=earliest, latest=None, catchup=True),
+    )
+    local = info.run_after.in_tz("Asia/Shanghai")
+    assert (local.hour, local.minute, local.utcoffset().total_seconds()) == (6, 0, 8 * 3600), local
