@@ -91,16 +91,15 @@ def exit_code(results: list[LoadResult]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ingest.loader import iter_submission_files, load_file, load_paths
+    from ingest.loader import explain_failure, load_paths
     from scorecard.config import get_settings
 
     settings = get_settings()
-    if args.department:
-        results = []
-        for path in args.paths or [settings.inbox]:
-            files = iter_submission_files(Path(path)) if Path(path).is_dir() else [Path(path)]
-            results.extend(load_file(file, department=args.department, settings=settings) for file in files)
-    else:
-        results = load_paths(args.paths or None, settings=settings)
+    # With --department too, a file whose load raises is reported and the others still load.
+    try:
+        results = load_paths(args.paths or None, settings=settings, department=args.department or None)
+    except Exception as exc:  # the warehouse or the data directory as a whole: a reason, no traceback
+        print(f"! {explain_failure(exc)}")
+        return 2
     print(format_results(results))
     return exit_code(results)

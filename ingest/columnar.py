@@ -51,7 +51,7 @@ BATCH_ROWS = 131_072
 # row; a mobile number is 3+4+4 digits with an optional space or hyphen after the 3rd and 7th digit.
 # A strict superset of what ``pii.find_in_text`` can find in ASCII text (non-ASCII cells are checked
 # one by one by pii itself); RE2 syntax, run by Arrow over whole columns.
-_ASCII_IDENTIFIER_SUPERSET = r"[0-9]{3}[ -]?[0-9]{4}[ -]?[0-9]{4}"
+_ASCII_IDENTIFIER_SUPERSET = r"[0-9](?:[ \t./_\\-]{0,2}[0-9]){10}"  # pii._PREFILTER on ASCII
 _IDENTIFIER_MIN_BYTES = 11
 _SUBMISSION_COLUMNS = ("row_ref", "department_code", *fastpath.PLAIN_COLUMNS)
 

@@ -136,6 +136,18 @@ FILE_REASONS = _reasons(
         "the path '{path}' is outside the inbox and processing folders ({detail}): refused, not read",
     ),
     Reason(
+        "COLUMN_AMBIGUOUS",
+        "两列都对应「{column_zh}」({column})：{first} 与 {second}，无法判断以哪列为准，请删除其中一列",
+        "two columns both mean '{column}' ({column_zh}): {first} and {second}; which one counts? Remove one",
+    ),
+    Reason(
+        "XLSX_SHEET_HIDDEN",
+        "数据表「{sheet}」是隐藏的工作表，而可见的工作表是「{visible}」：无法判断应以哪张表为准，"
+        "请删除多余的工作表或取消隐藏",
+        "the data sheet '{sheet}' is hidden while '{visible}' is visible: which one counts? Remove the "
+        "other sheet or unhide it",
+    ),
+    Reason(
         "ALL_ROWS_REJECTED",
         "所有数据行均有错误，整个文件未入库",
         "every data row has an error: nothing loaded",
@@ -213,6 +225,12 @@ ROW_REASONS = _reasons(
         "分子 {numerator} 大于分母 {denominator}，比率不能超过100%",
         "numerator {numerator} exceeds denominator {denominator}: a rate cannot exceed 100%",
     ),
+    Reason(
+        "VALUE_OUT_OF_RANGE",
+        "{what}「{value}」超出指标 {measure} 的合理范围 {low}-{high}（{unit}），请核对数值和单位",
+        "{what_en} {value} is outside the plausible range of {measure}, {low}-{high} ({unit}): check the "
+        "figure and its unit",
+    ),
     Reason("RATE_OUT_OF_RANGE", "比率 {value} 超出 0-100 范围", "rate {value} is outside 0-100"),
     Reason("NEGATIVE_VALUE", "数值 {value} 不能为负数", "value {value} must not be negative"),
     Reason("COUNT_NOT_INTEGER", "数量 {value} 应为整数", "count {value} must be a whole number"),
@@ -274,6 +292,13 @@ FIELD_NAMES_ZH: dict[str, str] = {
 }
 
 
+def _clean(text: Any) -> Any:
+    """Personal identifiers masked, terminal escapes replaced: every reason passes through here."""
+    from ingest.pii import clean
+
+    return clean(text)
+
+
 class _Blank(dict):
     """Format mapping that leaves unknown fields visible instead of raising KeyError."""
 
@@ -331,7 +356,7 @@ class Issue:
             where += f" {self.row_ref}"
         if self.field:
             where += f" 字段「{FIELD_NAMES_ZH.get(self.field, self.field)}」"
-        return f"{where}：{body}"
+        return _clean(f"{where}：{body}")
 
     @property
     def reason_en(self) -> str:
@@ -341,13 +366,13 @@ class Issue:
             where += f", {self.row_ref}"
         if self.field:
             where += f", field '{self.field}'"
-        return f"{where}: {body}"
+        return _clean(f"{where}: {body}")
 
     def to_json(self) -> dict[str, Any]:
         """The shape written to ``<file>.errors.json``."""
         return {
-            "row": self.row_ref,
-            "field": self.field,
+            "row": _clean(self.row_ref),
+            "field": _clean(self.field),
             "reason_code": self.reason_code,
             "reason_zh": self.reason_zh,
             "reason_en": self.reason_en,

@@ -47,6 +47,8 @@ from ingest.layout import RawRecord
 from ingest.readers import paused_gc
 from ingest.reference import Measure
 from ingest.validate import (
+    MAX_PART,
+    MAX_VALUE,
     SubmissionRow,
     ValidationContext,
     _check_department,
@@ -467,6 +469,13 @@ def decide_columns(
         [bool(m and m.kind in {"count", "regions_meeting"}) for m in measures], pa.bool_()
     )
     scale = measure.take([(m.value_scale or 1.0) if m else 1.0 for m in measures], pa.float64())
+    # The plausible range (validate.out_of_range): the same bounds, the same comparisons.
+    low = measure.take(
+        [(m.min_value if m and m.min_value is not None else 0.0) for m in measures], pa.float64()
+    )
+    high = measure.take(
+        [(m.max_value if m and m.max_value is not None else MAX_VALUE) for m in measures], pa.float64()
+    )
 
     has_parts = pc.or_kleene(numerator.present, denominator.present)
     num, den = numerator.value, denominator.value
@@ -477,6 +486,8 @@ def decide_columns(
         pc.greater(den, 0.0),
         pc.greater_equal(num, 0.0),
         pc.or_kleene(pc.invert(is_rate), pc.less_equal(num, den)),
+        pc.less_equal(num, MAX_PART),
+        pc.less_equal(den, MAX_PART),
     )
     computed = pc.multiply(pc.divide(num, den), scale)
     converted = pc.if_else(value.present, value.value, computed)
@@ -512,6 +523,8 @@ def decide_columns(
         pc.is_finite(converted),
         pc.greater_equal(converted, 0.0),
         pc.or_kleene(pc.invert(is_rate), pc.less_equal(converted, _RATE_CEILING)),
+        pc.greater_equal(converted, low),
+        pc.less_equal(converted, high),
         pc.or_kleene(
             pc.invert(integral),
             pc.less_equal(

@@ -177,6 +177,7 @@ class Extraction:
     header_row: int | None = None
     header_cells: list[Any] = field(default_factory=list)
     unrecognized: list[str] = field(default_factory=list)
+    ambiguous: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def _column_letter(index: int) -> str:
@@ -215,11 +216,15 @@ class _HeaderChoice:
     score: int
     fields: dict[str, int]
     wide: dict[int, WideColumn]
+    # A second column naming a field already taken (``ｖａｌｕｅ`` beside ``value``): (field, first
+    # column index, second column index). Never dropped silently: the loader refuses the file.
+    ambiguous: list[tuple[str, int, int]] = field(default_factory=list)
 
 
 def _score_header(cells: list[Any], wide_lookup: dict[str, WideColumn]) -> _HeaderChoice:
     fields: dict[str, int] = {}
     wide: dict[int, WideColumn] = {}
+    ambiguous: list[tuple[str, int, int]] = []
     for index, cell in enumerate(cells):
         if cell is None or not isinstance(cell, str):
             continue
@@ -230,7 +235,9 @@ def _score_header(cells: list[Any], wide_lookup: dict[str, WideColumn]) -> _Head
         canonical = match_header(cell)
         if canonical is not None and canonical not in fields:
             fields[canonical] = index
-    return _HeaderChoice(-1, len(fields) + len(wide), fields, wide)
+        elif canonical is not None:
+            ambiguous.append((canonical, fields[canonical], index))
+    return _HeaderChoice(-1, len(fields) + len(wide), fields, wide, ambiguous)
 
 
 def find_header(grid: Grid, registry: WideRegistry | None) -> _HeaderChoice | None:
@@ -317,6 +324,7 @@ def _extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
         header_row=header_row,
         header_cells=list(headers),
         unrecognized=unrecognized,
+        ambiguous=list(header.ambiguous),
     )
 
 

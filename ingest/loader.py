@@ -409,7 +409,12 @@ def _parse_columnar(
     declared = columnar.declared_department(plain)
     department, _ = _department(department_hint, hint_known, declared, reference, "csv")
     extraction = plain.extraction
-    if department is None or _missing_column(extraction, None) is not None or plain.record_count == 0:
+    if (
+        department is None
+        or _missing_column(extraction, None) is not None
+        or plain.record_count == 0
+        or extraction.ambiguous
+    ):
         return None
     context = _validation_context(file_name, department, reference, settings)
     try:
@@ -513,6 +518,21 @@ def parse_file(
     if not extraction.records:
         code = "FILE_HEADER_ONLY" if extraction.header_found else "FILE_EMPTY"
         return _reject_all(parsed, file_name, [], code)
+    if extraction.ambiguous and extraction.grid is not None:
+        column, first, second = extraction.ambiguous[0]
+        cells = extraction.header_cells
+        return _reject_all(
+            parsed,
+            file_name,
+            extraction.records,
+            "COLUMN_AMBIGUOUS",
+            row_ref=f"row {extraction.header_row}",
+            field_name=column,
+            column=column,
+            column_zh=_REQUIRED_ZH.get(column, column),
+            first=cell_ref(extraction.grid, extraction.header_row or 0, first) + f" 「{cells[first]}」",
+            second=cell_ref(extraction.grid, extraction.header_row or 0, second) + f" 「{cells[second]}」",
+        )
     default_period = period_from_title(extraction.title_text) if extraction.layout == "wide" else None
     missing = _missing_column(extraction, default_period)
     if missing is not None:
@@ -711,13 +731,13 @@ def _arrow_quarantine(rejections: list[Rejection]) -> Any:
     issues = [rejection.issue for rejection in rejections]
     return pa.table(
         {
-            "row_ref": pa.array([issue.row_ref or "" for issue in issues], pa.string()),
-            "field": pa.array([issue.field for issue in issues], pa.string()),
+            "row_ref": pa.array([pii.clean(issue.row_ref or "") for issue in issues], pa.string()),
+            "field": pa.array([pii.clean(issue.field) for issue in issues], pa.string()),
             "reason_code": pa.array([issue.reason_code for issue in issues], pa.string()),
             "reason_zh": pa.array([issue.reason_zh for issue in issues], pa.string()),
             "reason_en": pa.array([issue.reason_en for issue in issues], pa.string()),
             # Personal identifiers never reach the warehouse, whatever the file was refused for.
-            "raw_record": pa.array([pii.mask(rejection.raw_record) for rejection in rejections], pa.string()),
+            "raw_record": pa.array([pii.clean(r.raw_record) for r in rejections], pa.string()),
         }
     )
 
@@ -1005,6 +1025,11 @@ def _write_transaction(settings: Settings, result: LoadResult, staged: StagedRow
 
 
 def _summary(parsed: ParsedFile) -> str | None:
+    """The ledger's message for a file: masked, no terminal escapes."""
+    return pii.clean(_summary_text(parsed))
+
+
+def _summary_text(parsed: ParsedFile) -> str | None:
     if parsed.file_issue is not None:
         return parsed.file_issue.reason_en
     if parsed.rejections and not parsed.rows_loaded:
@@ -1143,8 +1168,9 @@ def _prepare(
     """Read and validate one file (no warehouse connection): the result so far and the rows to
     commit, or no rows for a path that is refused unread (see :func:`unsafe_path`) or that does
     not exist."""
-    # A name is data: one carrying a personal identifier is masked everywhere it is written.
-    file_name = pii.mask(path.name)
+    # A name is data: one carrying a personal identifier is masked everywhere it is written, and
+    # terminal escapes in it are replaced.
+    file_name = pii.clean(path.name)
     problem = unsafe_path(path, settings, confine=confine)
     if problem is not None:
         params = {"path": pii.mask(str(path)), "detail": problem}
@@ -1179,7 +1205,7 @@ def _prepare(
 
     if opened.kind != "file":
         parsed = _reject_all(ParsedFile(None, None, None), file_name, [], "FILE_NOT_REGULAR")
-    elif file_name != path.name:
+    elif pii.mask(path.name) != path.name:
         parsed = ParsedFile(FORMAT_BY_EXTENSION.get(path.suffix.lower()), None, None)
         finding = pii.first_finding([(None, "file_name", path.name)])
         assert finding is not None
@@ -1372,6 +1398,40 @@ def commit_staged(
     return result
 
 
+def explain_failure(exc: BaseException) -> str:
+    """A reason a person can act on (zh / en) for a load that raised, instead of a traceback: the
+    warehouse held by another process, a full disk, a data directory that cannot be written."""
+    import errno
+
+    text = str(exc)
+    lowered = text.lower()
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code == errno.ENOSPC or "no space left" in lowered:
+        why = (
+            "磁盘已满，本文件未入库，请清理空间后重试 / "
+            "disk full: nothing was recorded for this file; free space and retry"
+        )
+    elif "transaction is aborted" in lowered or "transactioncontext" in lowered:
+        why = (
+            "写入仓库失败，事务已回滚（磁盘是否已满？），本文件未入库 / "
+            "a write to the warehouse failed and was rolled back (disk full?): nothing was recorded"
+        )
+    elif "lock" in lowered and ("conflict" in lowered or "could not set lock" in lowered):
+        why = (
+            "数据仓库正被其他进程占用（只读查询或构建），请稍后重试 / "
+            "the warehouse is held by another process (a reader or a build): retry when it is done"
+        )
+    elif (
+        isinstance(exc, PermissionError)
+        or code in {errno.EACCES, errno.EROFS}
+        or "read-only file system" in lowered
+    ):
+        why = "数据目录不可写 / the data directory cannot be written"
+    else:
+        why = f"导入失败 / the load failed: {type(exc).__name__}"
+    return pii.clean(f"{why} ({text[:300]})")
+
+
 def iter_submission_files(root: Path) -> list[Path]:
     """Every file below a folder, in a stable order, skipping hidden files, our ``.errors.json``
     outputs and the generator's manifest."""
@@ -1393,31 +1453,48 @@ def load_paths(
     settings: Settings | None = None,
     *,
     confine: bool = False,
+    department: str | None = None,
 ) -> list[LoadResult]:
     """Load files and folders (a folder: every file below it, the department from each file's
     sub-folder, as in the inbox). No paths: the inbox. A file whose load raises is reported with
     status ``failed`` and left where it is, so a retry picks it up."""
     settings = settings or get_settings()
     settings.ensure_dirs()
-    targets: list[tuple[Path, Path | None]] = []
-    for raw in list(paths or []) or [settings.inbox]:
-        path = Path(raw)
-        if path.is_dir() and not path.is_symlink():
-            targets.extend((file, path) for file in iter_submission_files(path))
-        else:
-            targets.append((path, None))
-    results = []
-    if not targets:
+    sources = [Path(raw) for raw in list(paths or []) or [settings.inbox]]
+
+    def listing() -> list[tuple[Path, Path | None]]:
+        targets: list[tuple[Path, Path | None]] = []
+        for path in sources:
+            if path.is_dir() and not path.is_symlink():
+                targets.extend((file, path) for file in iter_submission_files(path))
+            else:
+                targets.append((path, None))
+        return targets
+
+    results: list[LoadResult] = []
+    if not listing():
         return results
     # One connection for the batch (opening and checkpointing per file is most of the cost);
-    # each file is still its own transaction.
+    # each file is still its own transaction. The folders are listed again once the warehouse's
+    # lock is held: another ingest may have taken files while this one waited (issue #23 point 11).
     with warehouse_connection(settings) as con:
-        for path, root in targets:
+        for path, root in listing():
+            if root is not None and not os.path.lexists(path):
+                continue  # listed, then taken by another process: not ours to record
             try:
                 results.append(
-                    load_file(path, settings=settings, confine=confine, _root=root, _connection=con)
+                    load_file(
+                        path,
+                        department=department,
+                        settings=settings,
+                        confine=confine,
+                        _root=root,
+                        _connection=con,
+                    )
                 )
             except Exception as exc:  # report and carry on: the file stays for a retry
-                message = f"{type(exc).__name__}: {exc}"
-                results.append(LoadResult(path=path, file_name=path.name, status=FAILED, message=message))
+                message = explain_failure(exc)
+                results.append(
+                    LoadResult(path=path, file_name=pii.clean(path.name), status=FAILED, message=message)
+                )
     return results

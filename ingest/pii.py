@@ -27,14 +27,25 @@ from typing import Any
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_MAP = "10X98765432"
 
-_ID_CANDIDATE = re.compile(
-    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[0-9Xx](?![0-9A-Za-z])"
+# Between any two digits of an identifier: up to two separators a clerk (or a red team) might type:
+# spaces, tabs, dots, slashes, underscores, middle dots and every hyphen and dash (issue #23 point 5).
+SEPARATORS = " \t./_\\-\u00b7\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fb"
+_SEP = f"[{SEPARATORS}]{{0,2}}"
+# 18 characters (a letter may be glued in front: only a digit before it makes it part of a longer
+# number), and the 15-digit identity numbers issued before 1999 (region, YYMMDD, sequence).
+_ID_CANDIDATE = re.compile(rf"(?<!\d)[1-9](?:{_SEP}\d){{16}}{_SEP}[0-9Xx](?!\d)")
+_ID15_CANDIDATE = re.compile(rf"(?<!\d)[1-9](?:{_SEP}\d){{14}}(?!{_SEP}\d)")
+_MOBILE = re.compile(rf"(?<!\d)(?:(?:\+|00)?86{_SEP})?1[3-9](?:{_SEP}\d){{9}}(?!\d)")
+# Cheap pre-filter: what every pattern needs, eleven digits with separators between them. Nine-digit
+# township codes and other shorter numbers fail it at once.
+_PREFILTER = re.compile(rf"\d(?:{_SEP}\d){{10}}")
+_NOT_DIGIT = re.compile(r"[^0-9Xx]")
+# Province-level region codes, the first two digits of an identity number.
+_PROVINCES = frozenset(
+    str(code)
+    for first, last in ((11, 15), (21, 23), (31, 37), (41, 46), (50, 54), (61, 65), (71, 71), (81, 82))
+    for code in range(first, last + 1)
 )
-_MOBILE = re.compile(r"(?<!\d)(?:(?:\+|00)?86[ -]?)?1[3-9]\d[ -]?\d{4}[ -]?\d{4}(?!\d)")
-# Cheap pre-filter: what either pattern needs. An ID number has 17 digits in a row (so 11); a mobile
-# number, whatever its prefix, is 3+4+4 digits with an optional space or hyphen after the 3rd and
-# the 7th. Nine-digit township codes and other shorter numbers fail it at once.
-_PREFILTER = re.compile(r"\d{3}[ -]?\d{4}[ -]?\d{4}")
 
 KIND_ID = "resident_id"
 KIND_MOBILE = "mobile"
@@ -59,8 +70,25 @@ def is_resident_id(text: str) -> bool:
     return id_check_character(text[:17]) == text[17].upper()
 
 
+# What storage removes after NFKC (ingest.values.normalize_text): the scan sees the same text.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff\u2060"), None)
+
+
 def _normalized(text: str) -> str:
-    return text if text.isascii() else unicodedata.normalize("NFKC", text)
+    """The text as it would be stored: NFKC, invisible characters removed."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
+
+
+def is_legacy_resident_id(digits: str) -> bool:
+    """True for a 15-digit identity number of the first generation: a province code, and a birth
+    date 19YYMMDD."""
+    if len(digits) != 15 or not digits.isdigit() or digits[:2] not in _PROVINCES:
+        return False
+    try:
+        date(1900 + int(digits[6:8]), int(digits[8:10]), int(digits[10:12]))
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -75,7 +103,15 @@ def find_in_text(text: str) -> list[Match]:
     if not _PREFILTER.search(text):
         return []
     found = [
-        Match(KIND_ID, m.start(), m.end()) for m in _ID_CANDIDATE.finditer(text) if is_resident_id(m.group())
+        Match(KIND_ID, m.start(), m.end())
+        for m in _ID_CANDIDATE.finditer(text)
+        if is_resident_id(_NOT_DIGIT.sub("", m.group()))
+    ]
+    found += [
+        Match(KIND_ID, m.start(), m.end())
+        for m in _ID15_CANDIDATE.finditer(text)
+        if is_legacy_resident_id(_NOT_DIGIT.sub("", m.group()))
+        and not any(start < m.end() and m.start() < end for start, end in [(f.start, f.end) for f in found])
     ]
     taken = [(m.start, m.end) for m in found]
     for m in _MOBILE.finditer(text):
@@ -103,7 +139,7 @@ def mask(text: str) -> str:
     else:
         pieces, origin = [], []
         for index, char in enumerate(text):
-            piece = unicodedata.normalize("NFKC", char)
+            piece = unicodedata.normalize("NFKC", char).translate(_INVISIBLE)
             pieces.append(piece)
             origin.extend([index] * len(piece))
         normalized = "".join(pieces)
@@ -117,6 +153,22 @@ def mask(text: str) -> str:
             if out[index].isalnum():
                 out[index] = "*"
     return "".join(out)
+
+
+# Control characters (C0 but tab and line breaks, DEL, C1 such as CSI) and bidirectional overrides:
+# a terminal would obey them. Replaced wherever the platform writes text about a file.
+# Lone surrogates (a file name in GBK bytes, decoded by the OS with surrogateescape) go too.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def clean(text: Any) -> Any:
+    """Text the platform writes about a file (ledger, quarantine, side files, console): personal
+    identifiers masked and control characters (terminal escapes) replaced by U+FFFD."""
+    if not isinstance(text, str):
+        return text
+    if not text.isascii():
+        text = _CONTROLS.sub("\ufffd", text)  # first: NFKC in mask must not see a lone surrogate
+    return _CONTROLS.sub("\ufffd", mask(text))
 
 
 @dataclass(frozen=True)

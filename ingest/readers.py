@@ -255,17 +255,21 @@ def _external_links(data: bytes) -> list[str]:
 
 
 def _has_formulas(data: bytes) -> bool:
-    """True when any worksheet holds a formula (an ``<f>`` element)."""
+    """True when any worksheet holds a formula: an ``f`` element of the spreadsheet namespace,
+    found by parsing the XML (defusedxml, streaming), whatever prefix the writer chose (``<f>``,
+    ``<x:f>``...)."""
+    from defusedxml.ElementTree import iterparse
+
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for name in archive.namelist():
             if not (name.startswith("xl/worksheets/") and name.endswith(".xml")):
                 continue
-            tail = b""
             with archive.open(name) as member:
-                for chunk in iter(lambda member=member: member.read(1 << 20), b""):
-                    if b"<f>" in tail + chunk or b"<f " in tail + chunk:
+                for event, element in iterparse(member, events=("start", "end")):
+                    if event == "end":
+                        element.clear()  # keep memory flat on a large sheet
+                    elif element.tag == "f" or element.tag.endswith("}f"):
                         return True
-                    tail = chunk[-8:]
     return False
 
 
@@ -336,6 +340,10 @@ def read_xlsx_grid(data: bytes, max_unpacked_bytes: int = MAX_XLSX_UNPACKED_BYTE
         if not names:
             raise FileRejected("FILE_UNREADABLE", detail="the workbook has no sheet")
         chosen = next((name for name in names if name.strip().lower() in DATA_SHEET_NAMES), names[0])
+        visible = [name for name in names if getattr(workbook[name], "sheet_state", "visible") == "visible"]
+        if chosen not in visible and visible:
+            # A hidden sheet must not win over the one the clerk sees: refuse, naming both.
+            raise FileRejected("XLSX_SHEET_HIDDEN", sheet=chosen, visible=visible[0])
         grid = Grid(rows=_sheet_rows(workbook[chosen]), sheet=chosen)
         grid.others = [Grid(rows=_sheet_rows(workbook[name]), sheet=name) for name in names if name != chosen]
         grid.external_links = _external_links(data)
@@ -367,11 +375,46 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
+# A \\uD800-\\uDBFF escape not followed by a \\uDC00-\\uDFFF one, or the second without the first:
+# half a character, which no text column can store.
+_LONE_SURROGATE = re.compile(
+    r"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    r"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: a key given twice is ambiguous, never "the last wins"."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKey(key)
+        obj[key] = value
+    return obj
+
+
 def read_json_document(data: bytes) -> JsonDocument:
     """A JSON submission: ``[{...}, ...]`` or ``{"department": ..., "records": [...]}``."""
     text, _ = decode_text(data)
+    if "\\u" in text:
+        lone = _LONE_SURROGATE.search(text)
+        if lone is not None:
+            line = text.count("\n", 0, lone.start()) + 1
+            raise FileRejected(
+                "JSON_INVALID", detail=f"line {line}: {lone.group()} is half a character (a lone surrogate)"
+            )
     try:
-        parsed = json.loads(text)
+        parsed = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise FileRejected(
+            "JSON_INVALID", detail=f"the key '{exc.key[:60]}' appears twice in one object: which one counts?"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise FileRejected("JSON_INVALID", detail=f"line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
     except RecursionError as exc:

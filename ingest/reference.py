@@ -8,6 +8,7 @@ reloaded when a seed file changes.
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ OPTIONAL_SEEDS = (
     "indicator_targets",
     "region_population",
     "count_target_allocation",
+    "measure_value_ranges",
 )
 
 
@@ -66,6 +68,10 @@ class Measure:
     submitted_via: str
     indicator_code: str = ""
     unit_zh: str = ""
+    # The plausible range of a value in the canonical unit (seed measure_value_ranges, from the
+    # measure's kind and unit): a value outside it is refused (VALUE_OUT_OF_RANGE).
+    min_value: float | None = None
+    max_value: float | None = None
 
     @property
     def takes_parts(self) -> bool:
@@ -222,6 +228,12 @@ def _build(seeds_dir: Path) -> Reference:
             )
             for row in _read(seeds_dir, "measures", required=True)
         }
+        for row in _read(seeds_dir, "measure_value_ranges", required=False):
+            measure = measures.get(row["measure_code"])
+            if measure is not None:
+                measures[measure.code] = dataclasses.replace(
+                    measure, min_value=_float(row.get("min_value")), max_value=_float(row.get("max_value"))
+                )
         regions = {
             row["region_code"]: Region(
                 code=row["region_code"],

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ingest.errors import MAX_LISTED_ROWS, Issue, RowError, listed_rows
+from ingest.errors import FIELD_NAMES_ZH, MAX_LISTED_ROWS, Issue, RowError, listed_rows
 from ingest.layout import RawRecord
 from ingest.readers import paused_gc
 from ingest.reference import Item, Measure, Reference
@@ -247,6 +247,19 @@ def validate_value_record(record: RawRecord, context: ValidationContext) -> Subm
             raise RowError("DENOMINATOR_NOT_POSITIVE", "denominator", value=format_number(denominator.value))
         if numerator.value < 0:
             raise RowError("NEGATIVE_VALUE", "numerator", value=format_number(numerator.value))
+        for name, part in (("numerator", numerator), ("denominator", denominator)):
+            if not part.value <= MAX_PART:
+                raise RowError(
+                    "VALUE_OUT_OF_RANGE",
+                    name,
+                    what=FIELD_NAMES_ZH[name],
+                    what_en=name,
+                    value=format_number(part.value),
+                    measure=measure_code,
+                    low=0,
+                    high=format_number(MAX_PART),
+                    unit="",
+                )
         if measure.kind == "rate" and numerator.value > denominator.value:
             raise RowError(
                 "NUMERATOR_EXCEEDS_DENOMINATOR",
@@ -272,6 +285,18 @@ def validate_value_record(record: RawRecord, context: ValidationContext) -> Subm
         raise RowError("NEGATIVE_VALUE", "value", value=format_number(converted))
     if measure.kind == "rate" and converted > 100 + 1e-9:
         raise RowError("RATE_OUT_OF_RANGE", "value", value=format_number(converted))
+    if out_of_range(measure, converted):
+        raise RowError(
+            "VALUE_OUT_OF_RANGE",
+            "value",
+            what="数值",
+            what_en="value",
+            value=format_number(converted),
+            measure=measure_code,
+            low=format_number(measure.min_value if measure.min_value is not None else 0.0),
+            high=format_number(measure.max_value if measure.max_value is not None else MAX_VALUE),
+            unit=measure.unit_zh or measure.unit,
+        )
     if measure.kind in {"count", "regions_meeting"} and abs(converted - round(converted)) > 1e-6:
         raise RowError("COUNT_NOT_INTEGER", "value", value=format_number(converted))
 
@@ -416,3 +441,16 @@ def _validate_records(
         if position not in duplicated and isinstance(row, StatusRow)
     ]
     return submissions, statuses, rejections
+
+
+# Beyond any measure's range, and far inside DECIMAL(38,18) (below 1e20) and double precision: a
+# value of a measure without a seeded range, and every numerator and denominator, stays below it.
+MAX_VALUE = 1e12
+MAX_PART = 1e12
+
+
+def out_of_range(measure: Any, value: float) -> bool:
+    """True when ``value`` (canonical unit) lies outside the measure's plausible range."""
+    low = measure.min_value if measure.min_value is not None else 0.0
+    high = measure.max_value if measure.max_value is not None else MAX_VALUE
+    return not low <= value <= high

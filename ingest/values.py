@@ -41,6 +41,23 @@ def normalize_text(raw: Any) -> str:
     return unicodedata.normalize("NFKC", text).translate(_INVISIBLE).strip()
 
 
+_FULL_WIDTH_DIGITS = frozenset("０１２３４５６７８９")
+
+
+def has_exotic_digits(text: str) -> bool:
+    """True when a character other than an ASCII or a full-width digit becomes a digit under NFKC:
+    superscripts ("12¹" would read 121), circled numbers ("⑫" would read 12), other scripts'
+    digits. Such a cell is refused, never read as the number NFKC makes of it (issue #23 point 6)."""
+    if text.isascii():
+        return False
+    return any(
+        not char.isascii()
+        and char not in _FULL_WIDTH_DIGITS
+        and any(c.isdigit() for c in unicodedata.normalize("NFKC", char))
+        for char in text
+    )
+
+
 def is_missing(raw: Any) -> bool:
     """True for a blank cell or one of the markers that mean "no value" ("——", "-", ...)."""
     if raw is None:
@@ -93,6 +110,8 @@ def parse_number(raw: Any) -> ParsedNumber | None:
             raise ValueProblem("VALUE_NOT_NUMBER", value=str(raw))
         return ParsedNumber(raw, decimals=_decimals_of(repr(raw)) if not raw.is_integer() else 0)
     # Inner spaces are not removed: "1 2" is a typo, not twelve.
+    if has_exotic_digits(str(raw)):
+        raise ValueProblem("VALUE_NOT_NUMBER", value=str(raw).strip())
     text = normalize_text(raw)
     percent = text.endswith("%")
     body = text[:-1].rstrip() if percent else text
@@ -130,6 +149,11 @@ def parse_period(raw: Any) -> str:
     serial = excel_serial_date(raw)
     if serial is not None:
         raise ValueProblem("PERIOD_EXCEL_SERIAL", value=normalize_text(raw), date=serial.isoformat())
+    if isinstance(raw, float) and not raw.is_integer():
+        # A period typed as a number: 2023.10 is stored as 2023.1, which reads as January.
+        raise ValueProblem("PERIOD_INVALID", value=repr(raw))
+    if isinstance(raw, str) and has_exotic_digits(raw):
+        raise ValueProblem("PERIOD_INVALID", value=raw.strip())
     text = normalize_text(raw).replace(" ", "")
     for pattern, kind in _PERIOD_PATTERNS:
         match = pattern.fullmatch(text)
@@ -226,6 +250,9 @@ def clean_code(raw: Any) -> str:
         return ""
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
+    if isinstance(raw, str) and has_exotic_digits(raw):
+        # Left as written (not normalised): "33010②" is no region code, not 330102.
+        return raw.strip().replace(" ", "").upper()
     return normalize_text(raw).replace(" ", "").upper()
 
 

@@ -93,6 +93,9 @@ ROW_CASES: list[tuple[dict[str, Any], str, str, str | None]] = [
     ({"numerator": -1, "denominator": 5}, "social_assistance", "NEGATIVE_VALUE", "numerator"),
     ({"value": "100.5%"}, "social_assistance", "RATE_OUT_OF_RANGE", "value"),
     ({"value": "-2"}, "social_assistance", "NEGATIVE_VALUE", "value"),
+    # Issue #23 point 3: the plausible range of the measure (seed measure_value_ranges).
+    ({"measure_code": "PP01", "value": "1e20"}, "social_assistance", "VALUE_OUT_OF_RANGE", "value"),
+    ({"numerator": 1, "denominator": "1e20"}, "social_assistance", "VALUE_OUT_OF_RANGE", "denominator"),
     ({"measure_code": "CH01A", "value": "2.5"}, "charity_social_work", "COUNT_NOT_INTEGER", "value"),
     ({"value": "50", "numerator": 1, "denominator": 3}, "social_assistance", "VALUE_INCONSISTENT", "value"),
     ({"value": "33.3", "numerator": 1, "denominator": 3}, "social_assistance", None, None),
@@ -240,6 +243,13 @@ def test_every_message_renders_in_both_languages(code: str) -> None:
         "path": "../x.csv",
         "formula": "=A1",
         "date": "2023-01-01",
+        "what": "数值",
+        "what_en": "value",
+        "low": 0,
+        "high": 100,
+        "second": "row 1 col E",
+        "sheet": "数据",
+        "visible": "Sheet1",
     }
     zh, en = render(code, params)
     assert zh and en and "{" not in zh + en

@@ -60,7 +60,7 @@ TRUE_FALSE = {"true", "false"}
 
 
 def test_contract_table_was_read() -> None:
-    assert len(CONTRACT) == 14
+    assert len(CONTRACT) == 15  # 14 + measure_value_ranges (issue #23 point 3)
     assert CONTRACT["regions"][:3] == ["region_code", "name_zh", "name_en"]
 
 

@@ -1,7 +1,18 @@
 {#- Every version of every submitted value, typed, with its period parsed and a flag for the
-    version in force: the one from the most recent file (highest file_id). -#}
+    version in force: the one from the most recent file (highest file_id). Numbers are cast safely
+    (macros/scorecard_safe_cast.sql), and a value outside its measure's plausible range (seed
+    measure_value_ranges) is left out: the loader refuses such values, but a row loaded before
+    the range existed, or written by hand, must never fail the build or reach the marts. -#}
 with source as (
     select * from {{ source('raw', 'submissions') }}
+),
+
+ranges as (
+    select
+        measure_code,
+        min_value,
+        max_value
+    from {{ ref('measure_value_ranges') }}
 ),
 
 typed as (
@@ -17,21 +28,32 @@ typed as (
         {{ period_start_date('period') }} as period_start_date,
         {{ period_end_date('period') }} as period_end_date,
         {{ period_grain_rank('period') }} as period_grain_rank,
-        cast(value as double) as value,
-        cast(numerator as double) as numerator,
-        cast(denominator as double) as denominator,
+        {{ sc_safe_double('value') }} as value,
+        {{ sc_safe_double('numerator', 1e12) }} as numerator,
+        {{ sc_safe_double('denominator', 1e12) }} as denominator,
+        (numerator is not null and {{ sc_safe_double('numerator', 1e12) }} is null)
+        or (denominator is not null and {{ sc_safe_double('denominator', 1e12) }} is null) as has_unsafe_part,
         cast(unit_submitted as {{ sc_type_string() }}) as unit_submitted,
         cast(value_text as {{ sc_type_string() }}) as value_text,
         cast(note as {{ sc_type_string() }}) as note,
         cast(loaded_at as {{ sc_type_timestamp() }}) as loaded_at
     from source
+),
+
+plausible as (
+    select typed.*
+    from typed
+    left join ranges on typed.measure_code = ranges.measure_code
+    where
+        typed.value between coalesce(ranges.min_value, 0) and coalesce(ranges.max_value, 1e12)
+        and not typed.has_unsafe_part
 )
 
 select
     {{ sc_hash(sc_concat(["cast(file_id as " ~ sc_type_string() ~ ")", "'|'", "row_ref", "'|'", "measure_code", "'|'", "region_code", "'|'", "period"])) }} as submission_id,
-    *,
+    * exclude (has_unsafe_part),
     row_number() over (
         partition by measure_code, region_code, period
         order by file_id desc, loaded_at desc
     ) = 1 as is_latest
-from typed
+from plausible
