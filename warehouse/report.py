@@ -376,6 +376,8 @@ class Bar:
     value: float | None
     colour: str
     reference: float | None = None  # e.g. the mean of the cities, drawn as a tick
+    range_low: float | None = None  # e.g. the lowest and highest city, drawn as a whisker
+    range_high: float | None = None
 
 
 def province_bar_chart(chart_id: str, title: str, bars: Sequence[Bar], maximum: float = 100.0) -> str:
@@ -413,6 +415,17 @@ def province_bar_chart(chart_id: str, title: str, bars: Sequence[Bar], maximum: 
                 f'y1="{ry:.1f}" y2="{ry:.1f}"><title>地市平均 city mean: {fmt_number(bar.reference, 1)}'
                 "</title></line>"
             )
+        if bar.range_low is not None and bar.range_high is not None:
+            wx = cx + bar_w / 2 + 14
+            y_low = top + plot_h - max(0.0, min(bar.range_low, maximum)) / maximum * plot_h
+            y_high = top + plot_h - max(0.0, min(bar.range_high, maximum)) / maximum * plot_h
+            parts.append(
+                f'<g class="range"><title>地市范围 range of the cities: {fmt_number(bar.range_low, 1)}'
+                f" – {fmt_number(bar.range_high, 1)}</title>"
+                f'<line x1="{wx:.1f}" x2="{wx:.1f}" y1="{y_low:.1f}" y2="{y_high:.1f}"/>'
+                f'<line x1="{wx - 5:.1f}" x2="{wx + 5:.1f}" y1="{y_low:.1f}" y2="{y_low:.1f}"/>'
+                f'<line x1="{wx - 5:.1f}" x2="{wx + 5:.1f}" y1="{y_high:.1f}" y2="{y_high:.1f}"/></g>'
+            )
         parts.append(_text(cx, top + plot_h + 20, bar.label_zh, anchor="middle", cls="axis-zh"))
         parts.append(_text(cx, top + plot_h + 36, bar.label_en, anchor="middle", cls="axis-en"))
     parts.append(
@@ -425,6 +438,12 @@ def province_bar_chart(chart_id: str, title: str, bars: Sequence[Bar], maximum: 
         f'<line class="ref" x1="{left + 190}" x2="{left + 210}" y1="{legend_y - 4}" y2="{legend_y - 4}"/>'
     )
     parts.append(_text(left + 216, legend_y, "地市平均 mean of the cities", cls="legend"))
+    if any(bar.range_low is not None for bar in bars):
+        parts.append(
+            f'<g class="range"><line x1="{left + 430}" x2="{left + 430}" y1="{legend_y - 10}"'
+            f' y2="{legend_y + 1}"/></g>'
+        )
+        parts.append(_text(left + 438, legend_y, "地市范围（最低–最高）range of the cities", cls="legend"))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -587,6 +606,8 @@ class ReportContext:
     departments: dict[str, tuple[str, str]]
     manifest: dict[str, Any]
     index_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # (zone, region, year) -> the two dimensions that moved the index most: (name_zh, name_en, points)
+    movers: dict[tuple[str, str, int], list[tuple[str, str, float]]] = field(default_factory=dict)
     years: list[int] = field(default_factory=list)
     index_year: int | None = None
     assessed_year: int | None = None
@@ -616,9 +637,21 @@ def build_context(
         rows = fetch_dicts(
             con,
             "select region_code, region_level, city_code, year, index_score, coverage_pct, rank_in_level, "
-            f"regions_ranked from marts.{quote_ident(zone.index_table)} order by year, region_code",
+            f"regions_ranked, {_rank_interval_columns(con, zone.index_table)} "
+            f"from marts.{quote_ident(zone.index_table)} order by year, region_code",
         )
         ctx.index_rows[zone.code] = rows
+    if has_table(con, "marts", "fct_index_score_changes"):
+        for r in fetch_dicts(
+            con,
+            "select zone_code, region_code, year, dimension_name_zh, dimension_name_en, contribution "
+            "from marts.fct_index_score_changes where mover_rank <= 2 and contribution <> 0 "
+            "order by zone_code, region_code, year, mover_rank",
+        ):
+            key = (r["zone_code"], r["region_code"], int(r["year"]))
+            ctx.movers.setdefault(key, []).append(
+                (r["dimension_name_zh"], r["dimension_name_en"], r["contribution"])
+            )
         years.update(int(r["year"]) for r in rows if r["index_score"] is not None)
     if has_table(con, "marts", "fct_indicator_progress"):
         row = con.execute(
@@ -636,6 +669,51 @@ def build_context(
     return ctx
 
 
+def _rank_interval_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The rank interval columns of an index table (null where a snapshot predates them)."""
+    available = set(table_columns(con, "marts", table))
+    return ", ".join(c if c in available else f"null as {c}" for c in ("rank_median", "rank_p05", "rank_p95"))
+
+
+def _rank_interval(r: dict[str, Any]) -> str:
+    if r.get("rank_p05") is None or r.get("rank_p95") is None:
+        return "—"
+    if r["rank_p05"] == r["rank_p95"]:
+        return str(r["rank_p05"])
+    return f"{r['rank_p05']}–{r['rank_p95']}"
+
+
+def _movers_cell(movers: list[tuple[str, str, float]]) -> str:
+    if not movers:
+        return '<span class="muted">—</span>'
+    return "<br>".join(
+        f'{esc(zh)} <span class="{"up" if points > 0 else "down"}">{points:+.1f}</span>'
+        f' <span class="en">{esc(en)}</span>'
+        for zh, en, points in movers
+    )
+
+
+def rank_interval_table(ctx: ReportContext, zone: Zone, year: int, rows: list[dict[str, Any]]) -> str:
+    """Beside a ranking: each city's rank interval and the two dimensions that moved its index most."""
+    out = [
+        '<div class="table-wrap"><table class="data compact rank-intervals"><thead><tr>'
+        '<th>名次<br><span class="en">Rank</span></th><th>地市<br><span class="en">City</span></th>'
+        '<th>名次区间（5%–95%）<br><span class="en">Rank interval</span></th>'
+        f'<th>较 {year - 1} 年变动最大的两个维度（指数分）<br><span class="en">Two dimensions that moved the'
+        " index most (points)</span></th></tr></thead><tbody>"
+    ]
+    for r in rows:
+        name_zh, _ = ctx.region_name(r["region_code"])
+        rank = "—" if r["rank_in_level"] is None else str(r["rank_in_level"])
+        movers = ctx.movers.get((zone.code, r["region_code"], year), [])
+        out.append(
+            f"<tr><td>{rank}</td><td>{esc(name_zh)}</td><td>{_rank_interval(r)}</td>"
+            f"<td>{_movers_cell(movers)}</td></tr>"
+        )
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
 def _index_at(ctx: ReportContext, zone: Zone, year: int | None, level: str) -> list[dict[str, Any]]:
     return [r for r in ctx.index_rows.get(zone.code, []) if r["year"] == year and r["region_level"] == level]
 
@@ -649,12 +727,15 @@ def section_indices(ctx: ReportContext) -> str:
         return "".join(out)
     out.append(
         f'<p class="lead">{year} 年全省五大领域综合评价指数（0-100），以及各设区市排名。横线为 11'
-        " 个地市的平均值；"
-        f"排名旁的 ▲/▼ 为较上一年的名次变化。"
+        " 个地市的平均值，竖线为地市的范围（最低–最高）；"
+        f"排名旁的 ▲/▼ 为较上一年的名次变化。名次区间为权重、标准化方法和数据误差随机扰动下名次的"
+        "5%–95% 区间：名次区间重叠的地区无法区分先后。"
         f'<br><span class="en">Composite indices (0-100) of the five zones for the province in {year},'
         " and the "
-        f"ranking of the cities. The dark tick is the mean of the cities; ▲/▼ beside a rank is the change of "
-        f"places since the previous year.</span></p>"
+        "ranking of the cities. The dark tick is the mean of the cities, the whisker their range (lowest to "
+        "highest); ▲/▼ beside a rank is the change of places since the previous year. The rank interval is "
+        "the 5th-95th percentile rank when the weights, the normaliser and the submitted values are "
+        "perturbed: ranks whose intervals overlap are not distinguishable.</span></p>"
     )
     bars = []
     for zone in ctx.zones:
@@ -669,6 +750,8 @@ def section_indices(ctx: ReportContext) -> str:
                 province[0]["index_score"] if province else None,
                 zone.colour,
                 sum(cities) / len(cities) if cities else None,
+                min(cities) if cities else None,
+                max(cities) if cities else None,
             )
         )
     out.append('<div class="chart-box wide">')
@@ -701,6 +784,7 @@ def section_indices(ctx: ReportContext) -> str:
                 zone.colour,
             )
         )
+        out.append(rank_interval_table(ctx, zone, year, now))
         out.append("</div>")
     out.append("</div></section>")
     return "".join(out)

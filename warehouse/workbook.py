@@ -158,6 +158,10 @@ INDEX_COLUMNS: tuple[Column, ...] = (
     Column("年度", "Year", "year", 7, FMT_INTEGER),
     Column("指数", "Index", "index_score", 9, FMT_SCORE),
     Column("排名", "Rank", "rank_in_level", 7, FMT_INTEGER),
+    Column("名次区间下限（5%）", "Rank p05", "rank_p05", 10, FMT_INTEGER),
+    Column("名次中位数", "Rank median", "rank_median", 10, FMT_INTEGER),
+    Column("名次区间上限（95%）", "Rank p95", "rank_p95", 10, FMT_INTEGER),
+    Column("变动最大的两个维度", "Top two movers", "top_movers", 40),
     Column("参评地区数", "Regions ranked", "regions_ranked", 10, FMT_INTEGER),
     Column("数据覆盖率", "Coverage", "coverage_pct", 10, FMT_PERCENT, percent),
     Column("已评维度", "Dimensions scored", "dimensions_scored", 10, FMT_INTEGER),
@@ -175,6 +179,9 @@ INDEX_FIXED = {
     "index_score",
     "coverage_pct",
     "rank_in_level",
+    "rank_median",
+    "rank_p05",
+    "rank_p95",
     "regions_ranked",
     "dimensions_scored",
     "dimension_count",
@@ -445,9 +452,20 @@ def index_rows(con: duckdb.DuckDBPyConnection, zone: Zone) -> list[dict[str, Any
     if has_table(con, "marts", "dim_region"):
         city = "c.name_zh as city_name_zh"
         join = "left join marts.dim_region as c on f.city_code = c.region_code"
+    movers = "null as top_movers"
+    if has_table(con, "marts", "fct_index_score_changes"):
+        # The two dimensions that moved the index most since the year before, with their points.
+        movers = "m.top_movers"
+        join += (
+            " left join (select region_code, year, string_agg(dimension_name_zh || ' '"
+            " || printf('%+.1f', contribution), '；' order by mover_rank) as top_movers"
+            " from marts.fct_index_score_changes"
+            f" where zone_code = '{zone.code}' and mover_rank <= 2 and contribution <> 0"
+            " group by region_code, year) as m on f.region_code = m.region_code and f.year = m.year"
+        )
     return fetch_dicts(
         con,
-        f"select f.*, {city} from marts.{quote_ident(zone.index_table)} as f {join} "
+        f"select f.*, {city}, {movers} from marts.{quote_ident(zone.index_table)} as f {join} "
         f"order by f.year, {LEVEL_ORDER.replace('region_level', 'f.region_level')}, f.rank_in_level,"
         " f.region_code",
     )

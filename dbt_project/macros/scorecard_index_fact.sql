@@ -1,5 +1,5 @@
 {#- The body of a per-index fact table (fct_index_<zone>): one row per region x year with the
-    index, its coverage and rank, and one 0-100 score column per dimension of the zone, named by
+    index, its coverage, rank and rank interval, and one 0-100 score column per dimension of the zone, named by
     var index_dimension_columns[zone] (dimension_code -> column). The dimensions are taken from
     that var, not queried, so each mart's columns (its contract) are known at compile time. -#}
 {% macro index_fact(zone_code) -%}
@@ -13,6 +13,11 @@
 {%- set dimension_codes = columns.keys() | list -%}
 with index_scores as (
     select * from {{ ref('int_index_scores_aggregated') }}
+    where zone_code = '{{ zone_code }}'
+),
+
+rank_intervals as (
+    select * from {{ ref('int_index_rank_intervals') }}
     where zone_code = '{{ zone_code }}'
 ),
 
@@ -41,6 +46,9 @@ select
     cast(i.coverage_pct as double) as coverage_pct,
     cast(i.rank_in_level as integer) as rank_in_level,
     cast(i.regions_ranked as integer) as regions_ranked,
+    cast(ri.rank_median as integer) as rank_median,
+    cast(ri.rank_p05 as integer) as rank_p05,
+    cast(ri.rank_p95 as integer) as rank_p95,
     cast(i.dimensions_scored as integer) as dimensions_scored,
     cast(i.dimension_count as integer) as dimension_count
     {%- for code in dimension_codes %},
@@ -52,4 +60,8 @@ left join dimension_scores as d
     on
         i.region_code = d.region_code
         and i.year = d.year
+left join rank_intervals as ri
+    on
+        i.region_code = ri.region_code
+        and i.year = ri.year
 {%- endmacro %}

@@ -353,7 +353,8 @@ def test_changing_one_dimension_weight_changes_only_that_index(built_warehouse, 
         assert old[:weight] + old[weight + 1 :] == new[:weight] + new[weight + 1 :]
         expected_new_weight = 0.4 if old[code] == "PPD01" else old[weight]
         assert new[weight] == expected_new_weight
-    moved = {columns.index(name) for name in ("index_score", "rank_in_level")}
+    moved_names = ("index_score", "rank_in_level", "rank_median", "rank_p05", "rank_p95")
+    moved = {columns.index(name) for name in moved_names}
     changed_columns: set[str] = set()
     by_key_before = {(row[1], row[6]): row for row in before["fct_index_precise_protection"]}
     by_key_after = {(row[1], row[6]): row for row in after["fct_index_precise_protection"]}

@@ -356,15 +356,53 @@ def test_status_vocabulary() -> None:
     ]
 
 
+def _check_dimension_scale(d: dict[str, str], measure: dict[str, str]) -> None:
+    """The fixed goalposts of a dimension follow from the list (docs/methodology.md §6)."""
+    code, method, quantity = d["dimension_code"], d["scoring_method"], d["scored_quantity"]
+    worst, best = float(d["goalpost_worst"]), float(d["goalpost_best"])
+    targets = sorted(
+        (int(r["year"]), float(r["target_value"]))
+        for r in seed("indicator_targets")
+        if r["measure_code"] == d["measure_code"]
+    )
+    assert d["scale_basis"].strip(), code
+    assert (quantity == "per_capita") == bool(d["quantity_scale"]), code
+    if quantity == "share_meeting":
+        assert measure["measure_kind"] == "regions_meeting", code
+    if measure["measure_kind"] in ("count", "amount", "regions_meeting"):
+        # quantities that grow with the region's size are never scored raw
+        assert quantity in ("share_meeting", "per_capita", "pct_of_plan"), code
+    if method == "list_targets":
+        assert len(targets) >= 2 and targets[0][1] != targets[-1][1], code
+        first, last = targets[0][1], targets[-1][1]
+        if quantity == "value":
+            assert (worst, best) == (first, last), code
+        elif quantity == "pct_of_plan":
+            assert (worst, best) == (pytest.approx(100 * first / last), 100), code
+        else:
+            population = next(
+                float(r["resident_population"])
+                for r in seed("region_population")
+                if r["region_code"] == "330000" and r["year"] == "2020"
+            )
+            scale = float(d["quantity_scale"])
+            assert worst == pytest.approx(first * scale / population, abs=1e-4), code
+            assert best == pytest.approx(last * scale / population, abs=1e-4), code
+    elif method == "target_and_floor":
+        assert targets and {t for _, t in targets} == {best} and worst == 0, code
+    elif method == "natural_bounds":
+        assert (worst, best) == (0, 100), code
+    else:
+        assert method == "documented_bounds" and not targets, code
+
+
 def test_index_dimensions(measures: dict[str, dict[str, str]]) -> None:
     dims = seed("index_dimensions")
-    targeted = {r["measure_code"] for r in seed("indicator_targets")}
     weights = defaultdict(list)
     for d in dims:
         assert d["measure_code"] in measures
         assert measures[d["measure_code"]]["zone_code"] == d["zone_code"]
-        expected = "distance_to_target" if d["measure_code"] in targeted else "goalposts"
-        assert d["scoring_method"] == expected, d["dimension_code"]
+        _check_dimension_scale(d, measures[d["measure_code"]])
         weights[d["zone_code"]].append(float(d["weight"]))
     assert set(weights) == {r["zone_code"] for r in seed("zones")}
     for zone, ws in weights.items():

@@ -1,6 +1,6 @@
 {#- The dimension scores behind the five indices, long form (one row per dimension x region x
-    year) 指数分项得分: the value, the target or goalposts used and the 0-100 score, for
-    drilling down from an index to what drives it (docs/methodology.md §5). -#}
+    year) 指数分项得分: the value, the value on the dimension's fixed scale, its goalposts and the 0-100 score, for
+    drilling down from an index to what drives it (docs/methodology.md §6). -#}
 select
     cast(s.zone_code as varchar) as zone_code,
     cast(s.dimension_code as varchar) as dimension_code,
@@ -11,6 +11,8 @@ select
     cast(s.measure_code as varchar) as measure_code,
     cast(s.scoring_method as varchar) as scoring_method,
     cast(s.scoring_method_applied as varchar) as scoring_method_applied,
+    cast(s.scored_quantity as varchar) as scored_quantity,
+    cast(d.scale_unit as varchar) as scale_unit,
     cast(s.region_code as varchar) as region_code,
     cast(s.region_level as varchar) as region_level,
     cast(s.year as varchar) as period,
@@ -18,8 +20,9 @@ select
     cast(s.actual_value as double) as actual_value,
     cast(s.target_value as double) as target_value,
     cast(s.attainment_pct as double) as attainment_pct,
-    cast(s.goalpost_min as double) as goalpost_min,
-    cast(s.goalpost_max as double) as goalpost_max,
+    cast(s.scored_value as double) as scored_value,
+    cast(s.goalpost_worst as double) as goalpost_worst,
+    cast(s.goalpost_best as double) as goalpost_best,
     cast(s.dimension_score as double) as dimension_score
 from {{ ref('int_dimension_scores_scored') }} as s
 inner join {{ ref('index_dimensions') }} as d on s.dimension_code = d.dimension_code
