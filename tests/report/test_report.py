@@ -88,6 +88,59 @@ def test_province_indices_and_city_ranking_equal_the_marts(
         con.close()
 
 
+def test_rankings_show_rank_intervals_top_movers_and_the_cities_range(
+    publication: Publication, report_html: Path
+) -> None:
+    """Beside each ranking: every city's p05-p95 rank interval and the two dimensions that moved its
+    index most (fct_index_score_changes); the province's bars carry the cities' range; the report
+    says that overlapping intervals are not distinguishable."""
+    document = report_html.read_text(encoding="utf-8")
+    assert "名次区间重叠的地区无法区分先后" in document
+    assert "ranks whose intervals overlap are not distinguishable" in document
+    tables = re.findall(r'<table class="data compact rank-intervals">.*?</table>', document, re.S)
+    con = connect_snapshot(publication.snapshot)
+    try:
+        zones = con.execute(
+            "select zone_code, index_fact_table from marts.dim_zone order by zone_no"
+        ).fetchall()
+        assert len(tables) == len(zones) == 5
+        province_chart = re.search(r'data-chart="province-indices".*?</svg>', document, re.S).group(0)
+        for (code, table), html_table in zip(zones, tables, strict=True):
+            year = con.execute(
+                f'select max(year) from marts."{table}" where index_score is not null'
+            ).fetchone()[0]
+            cities = con.execute(
+                f"select r.name_zh, f.region_code, f.rank_p05, f.rank_p95, f.index_score "
+                f'from marts."{table}" as f join marts.dim_region as r using (region_code) '
+                "where f.region_level = 'city' and f.year = ? order by f.rank_in_level, f.region_code",
+                [year],
+            ).fetchall()
+            rows = re.findall(
+                r"<tr><td>[^<]*</td><td>([^<]+)</td><td>([^<]+)</td><td>(.*?)</td></tr>", html_table
+            )
+            assert [r[0] for r in rows] == [c[0] for c in cities], code
+            for (name, region, p05, p95, _), (_, interval, movers) in zip(cities, rows, strict=True):
+                assert interval == (str(p05) if p05 == p95 else f"{p05}–{p95}"), (code, name)
+                top = con.execute(
+                    "select dimension_name_zh, contribution from marts.fct_index_score_changes "
+                    "where zone_code = ? and region_code = ? and year = ? and mover_rank <= 2 "
+                    "and contribution <> 0 order by mover_rank",
+                    [code, region, year],
+                ).fetchall()
+                assert top, (code, name)
+                shown = re.findall(
+                    r"(?:^|<br>)([^<]+?) <span class=\"(?:up|down)\">([+-][0-9.]+)</span>", movers
+                )
+                assert [(n, float(v)) for n, v in shown] == [(n, round(c, 1)) for n, c in top], (code, name)
+            scores = [c[4] for c in cities if c[4] is not None]
+            assert (
+                f"range of the cities: {fmt_number(min(scores), 1)} – {fmt_number(max(scores), 1)}</title>"
+                in province_chart
+            ), code
+    finally:
+        con.close()
+
+
 def test_missed_targets_count_equals_the_marts(publication: Publication, report_html: Path) -> None:
     document = report_html.read_text(encoding="utf-8")
     con = connect_snapshot(publication.snapshot)

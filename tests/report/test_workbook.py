@@ -139,11 +139,26 @@ def test_index_sheets_equal_index_marts(publication: Publication, workbook_path:
         col.update({c: len(INDEX_COLUMNS) + i for i, c in enumerate(dimension_cols)})
         sheet = {(r[col["region_code"]], r[col["year"]]): r for r in rows}
         mart = {(m["region_code"], m["year"]): m for m in mart_rows}
+        # the two dimensions that moved each index most (fct_index_score_changes), in order
+        movers: dict[tuple[str, int], list[tuple[str, float]]] = {}
+        for t in _rows(
+            publication.snapshot,
+            "select region_code, year, dimension_name_zh, contribution from marts.fct_index_score_changes "
+            f"where zone_code = '{code}' and mover_rank <= 2 and contribution <> 0 "
+            "order by region_code, year, mover_rank",
+        ):
+            movers.setdefault((t["region_code"], t["year"]), []).append(
+                (t["dimension_name_zh"], t["contribution"])
+            )
         assert len(rows) == len(sheet) == len(mart) and sheet.keys() == mart.keys(), code
         for key, m in mart.items():
             r = sheet[key]
             assert _close(r[col["index_score"]], m["index_score"]), (code, key)
             assert r[col["rank_in_level"]] == m["rank_in_level"], (code, key)
+            for c in ("rank_median", "rank_p05", "rank_p95"):
+                assert r[col[c]] == m[c], (code, key, c)
+            expected = "；".join(f"{name} {points:+.1f}" for name, points in movers.get(key, [])) or None
+            assert r[col["top_movers"]] == expected, (code, key)
             assert _close(
                 r[col["coverage_pct"]], None if m["coverage_pct"] is None else m["coverage_pct"] / 100
             )

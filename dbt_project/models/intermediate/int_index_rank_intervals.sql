@@ -91,7 +91,10 @@ scores as (
         s.year,
         s.scored_value,
         s.goalpost_worst,
-        s.goalpost_best
+        s.goalpost_best,
+        -- One integer key per scored value, hashed once: the draws hash integers only (hashing
+        -- the text keys in every draw cost ten times as much).
+        hash(s.dimension_code, s.region_code, s.year) as value_key
     from {{ ref('int_dimension_scores_scored') }} as s
     inner join ranked_regions as r
         on
@@ -101,7 +104,9 @@ scores as (
     where s.scored_value is not null
 ),
 
-perturbed as (
+-- The measurement error: one 64-bit hash per draw and value, its two 32-bit halves the two
+-- uniform numbers of a Box-Muller normal.
+error_hashes as (
     select
         w.draw,
         s.zone_code,
@@ -109,25 +114,37 @@ perturbed as (
         s.region_code,
         s.region_level,
         s.year,
+        s.scored_value,
         s.goalpost_worst,
         s.goalpost_best,
         n.uses_alternative,
         w.gamma_weight,
-        s.scored_value * (
-            1 + {{ sigma }} * sqrt(-2 * ln(
-                ((hash({{ seed }}, w.draw, s.dimension_code, s.region_code, s.year, 'e1') >> 11) + 0.5)
-                / 9007199254740992.0
-            )) * cos(2 * pi() * (
-                ((hash({{ seed }}, w.draw, s.dimension_code, s.region_code, s.year, 'e2') >> 11) + 0.5)
-                / 9007199254740992.0
-            ))
-        ) as value_drawn
+        hash({{ seed }}, w.draw, s.value_key) as error_hash
     from scores as s
     inner join draw_weights as w
         on
             s.zone_code = w.zone_code
             and s.dimension_code = w.dimension_code
     inner join draw_normalisers as n on w.draw = n.draw
+),
+
+perturbed as (
+    select
+        draw,
+        zone_code,
+        region_code,
+        region_level,
+        year,
+        goalpost_worst,
+        goalpost_best,
+        uses_alternative,
+        gamma_weight,
+        scored_value * (
+            1 + {{ sigma }}
+            * sqrt(-2 * ln(((error_hash >> 32) + 0.5) / 4294967296.0))
+            * cos(2 * pi() * (((error_hash & 4294967295) + 0.5) / 4294967296.0))
+        ) as value_drawn
+    from error_hashes
 ),
 
 rescored as (
