@@ -1,6 +1,6 @@
 {#- The body of a per-index fact table (fct_index_<zone>): one row per region x year with the
-    index, its coverage, rank and rank interval, and one 0-100 score column per dimension of the zone, named by
-    var index_dimension_columns[zone] (dimension_code -> column). The dimensions are taken from
+    index, its coverage, rank and rank interval, and one 0-100 score column per dimension of the
+    zone, named by var index_dimension_columns[zone] (dimension_code -> column). The dimensions are taken from
     that var, not queried, so each mart's columns (its contract) are known at compile time. -#}
 {% macro index_fact(zone_code) -%}
 {%- set all_columns = var('index_dimension_columns') -%}
