@@ -338,12 +338,17 @@ def task_publish(args: argparse.Namespace) -> dict[str, Any]:
 def task_alerts(args: argparse.Namespace) -> dict[str, Any]:
     """Alert delivery (the pipeline's last step)."""
     from scorecard.config import get_settings
-    from warehouse.alerts import deliver_alerts
+    from warehouse.alerting.engine import deliver_alerts
 
     started = time.perf_counter()
     report = deliver_alerts(get_settings())
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "ok": report.ok, "alerts": report.alerts}
+    return {
+        "seconds": seconds,
+        "ok": report.ok,
+        "alerts": report.changes,
+        "messages": sum(c.messages for c in report.channels.values()),
+    }
 
 
 TASKS = {

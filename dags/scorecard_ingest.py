@@ -29,6 +29,8 @@ DOC_MD = """
 `parse_submissions`（可在任一 worker 上并行）读取并校验文件，将有效行与隔离行写成 Parquet（`staged/`），
 不打开数据仓库；`commit_submissions`（`warehouse` 队列、单槽位池）在一个事务中写入原始层（`raw`）与台账，
 成功后归档到 `archive/`，被拒的文件移到 `rejected/`。
+`send_receipts` 向每个文件的处室（未知文件夹则为数据组）发送回执（导入了什么、拒收了什么及原因）；
+有文件被整体拒收时该任务失败（不重试），运行不显示为成功。
 导入后按处室发出资产事件 `submissions_<处室代码>`（附文件哈希、报告期、文件编号与状态），触发数据仓库重建。
 手工运行：以 `{"path": "/路径/inbox/文件.xlsx", "department": "elderly_care"}` 作为 conf 触发；
 补录：把文件放入 `backfill/<处室代码>/`，以 `{"paths": [...]}` 触发（其他路径立即失败，不重试）。
@@ -39,7 +41,10 @@ which starts this DAG. `parse_submissions` (mapped: any worker, in parallel) rea
 the files and writes the valid and quarantined rows as Parquet under `staged/`, without opening
 the warehouse; `commit_submissions` (queue `warehouse`, the one-slot pool) writes them into the raw
 layer with their ledger rows, one transaction per file, and moves each file to `archive/`
-(or `rejected/`). Each load emits an asset event on `submissions_<department>` carrying the file
+(or `rejected/`). `send_receipts` tells each file's department (the data team for an unknown
+folder) what was loaded and what was refused and why, through the alert channels; when a file
+was refused whole it then fails (no retry), so the run is not green. Each load emits an asset
+event on `submissions_<department>` carrying the file
 hash, periods, file id and status, which starts the warehouse build. For a manual run, trigger
 with conf `{"path": "/path/inbox/file.xlsx", "department": "elderly_care"}`; for a backfill, put
 the files into `backfill/<department>/` and name them in `{"paths": [...]}` (any other path fails
@@ -83,7 +88,17 @@ def scorecard_ingest():
 
         return commit_claims(staged, get_current_context()["outlet_events"])
 
-    commit_submissions(parse_submissions.expand(batch=claimed_files()))
+    # a refused file fails this last task at once (no retry, no pipeline-failure alert): the run
+    # is not green, and the department already has its receipt
+    @task(queue=DEFAULT_QUEUE, retries=0, on_failure_callback=[])
+    def send_receipts(loaded: list[dict]) -> dict:
+        """Send every file's receipt to its department; fail if a file was refused
+        向各处室发送文件回执；有文件被拒收时标记失败。"""
+        from scorecard.airflow_support import send_receipts as send
+
+        return send(loaded)
+
+    send_receipts(commit_submissions(parse_submissions.expand(batch=claimed_files())))
 
 
 scorecard_ingest()

@@ -90,16 +90,29 @@ def exit_code(results: list[LoadResult]) -> int:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from ingest.loader import explain_failure, load_paths
+def load(args: argparse.Namespace) -> list[LoadResult]:
+    """Load what the arguments name (``scorecard ingest`` sends each file's receipt afterwards).
+    Raises only for the warehouse or the data directory as a whole."""
+    from ingest.loader import load_paths
     from scorecard.config import get_settings
 
     settings = get_settings()
     # With --department too, a file whose load raises is reported and the others still load.
+    return load_paths(args.paths or None, settings=settings, department=args.department or None)
+
+
+def finish(results: list[LoadResult]) -> int:
+    """Print the table; the exit status."""
+    print(format_results(results))
+    return exit_code(results)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ingest.loader import explain_failure
+
     try:
-        results = load_paths(args.paths or None, settings=settings, department=args.department or None)
+        results = load(args)
     except Exception as exc:  # the warehouse or the data directory as a whole: a reason, no traceback
         print(f"! {explain_failure(exc)}")
         return 2
-    print(format_results(results))
-    return exit_code(results)
+    return finish(results)

@@ -17,7 +17,9 @@ Asset graph (资产图)::
     warehouse_built
       -> scorecard_check_publish   Soda gate, publish   emits scorecards, or quality_failures
     scorecards | quality_failures
-      -> scorecard_alerts          deliver alerts
+      -> scorecard_alerts          evaluate the alert lifecycle, deliver the changes
+    every 10 minutes
+      -> scorecard_alert_reminders reminders, settling windows that closed, undelivered changes
     @daily
       -> scorecard_deadlines       late-submission check emits deadline_tick (and delivers alerts)
 """
@@ -134,25 +136,25 @@ def failure_record(context: dict[str, Any]) -> dict[str, Any]:
 def alert_on_failure(context: dict[str, Any]) -> None:
     """``on_failure_callback``: raise an operational alert for a task that failed for good.
 
-    任务最终失败时，通过 warehouse.alerts 发出运维预警（JSON Lines 必发；已配置时发 webhook/邮件）。
-    Delivered at once through every configured channel (exactly once per failed try).
+    任务最终失败时，通过 warehouse.alerting 向数据组发出运维预警（JSON Lines 必发；按路由发往各渠道）。
+    One alert per failed try (its fingerprint names the try), delivered at once.
     """
-    from warehouse.alerts import Alert, deliver_alerts
+    from warehouse.alerting.engine import deliver_alerts
+    from warehouse.alerting.model import Alert
 
     record = failure_record(context)
     where = f"{record['dag_id']}.{record['task_id']}"
     alert = Alert(
-        alert_id=f"airflow:{record['dag_id']}:{record['task_id']}:{record['run_id']}:"
-        f"{record['map_index']}:{record['try_number']}",
-        source="airflow",
-        alert_kind="pipeline_failure",
-        severity="high",  # the scale every alert uses: high / medium
+        kind="pipeline_failure",
+        severity="high",
         message_zh=f"流水线任务失败：{where}（运行 {record['run_id']}）：{record['error']}",
         message_en=f"Pipeline task failed: {where} (run {record['run_id']}): {record['error']}",
+        scope="event",
+        rule=f"{where}:{record['run_id']}:{record['map_index']}:{record['try_number']}",
         run_id=record["run_id"],
     )
-    report = deliver_alerts(alerts=[alert])
-    log.error("Pipeline failure alert %s delivered: %s", alert.alert_id, summarise(report))
+    report = deliver_alerts(observations={}, events=[alert])
+    log.error("Pipeline failure alert %s delivered: %s", alert.fingerprint, summarise(report))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,6 +408,8 @@ def commit_claim(item: dict[str, Any], *, connection: Any = None) -> dict[str, A
         "rows_loaded": result.rows_loaded,
         "rows_rejected": result.rows_rejected,
         "stored_path": None if result.stored_path is None else str(result.stored_path),
+        "reason_zh": (result.issues[0].reason_zh if result.issues else result.message) or None,
+        "reason_en": (result.issues[0].reason_en if result.issues else result.message) or None,
     }
 
 
@@ -572,19 +576,46 @@ def publish_after_gate(gate_summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def deliver() -> dict[str, Any]:
-    """``warehouse.alerts.deliver_alerts``."""
-    from warehouse.alerts import deliver_alerts
+    """``warehouse.alerting.engine.deliver_alerts``: evaluate the published snapshot and the gate,
+    send the state changes (and any receipt or reminder still pending)."""
+    from warehouse.alerting.engine import deliver_alerts
 
     report = deliver_alerts()
     summary = {
-        "alerts": report.alerts,
+        "changes": report.changes,
+        "held": report.held,
         "sent": report.sent,
         "channels": {name: vars(counts) for name, counts in report.channels.items()},
         "errors": report.errors[:20],
     }
     log.info("Alerts delivered: %s", summary)
-    if not report.ok:  # undelivered alerts stay pending; the retry (with backoff) sends them
+    for channel, owner, parts, digest in report.digests:
+        log.info("Digest to %s on %s (%s messages):\n%s", owner, channel, parts, digest.markdown)
+    if not report.ok:  # undelivered changes stay in the outbox; the retry (with backoff) sends them
         raise RuntimeError(f"{len(report.errors)} alert deliveries failed: {report.errors[:5]}")
+    return summary
+
+
+def send_receipts(loaded: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """Every file of the ingest run gets a receipt through the alert channels (its department, or
+    the data team for an unknown folder). Raises :class:`AirflowFailException` (no retry) after
+    sending when a file was refused whole, so the run shows the refusal instead of green."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from warehouse.alerting.engine import deliver_alerts
+    from warehouse.alerting.receipts import receipts, refused
+
+    loads = [item for item in loaded or [] if item]
+    report = deliver_alerts(observations={}, receipts=receipts(loads))
+    summary = {"files": len(loads), "sent": report.sent, "errors": report.errors[:20]}
+    log.info("Receipts: %s", summary)
+    refusals = refused(loads)
+    if refusals:
+        raise AirflowFailException(
+            f"{len(refusals)} of {len(loads)} files were refused (receipts sent) 文件被拒收: {refusals[:10]}"
+        )
+    if not report.ok:
+        raise RuntimeError(f"{len(report.errors)} receipt deliveries failed: {report.errors[:5]}")
     return summary
 
 

@@ -10,8 +10,9 @@ Airflow tasks make, in the same order, in one process (dbt runs as a child proce
 3. check   ``quality.gate.run_gate``
 4. publish ``warehouse.publish.publish`` when the gate passed; otherwise nothing is published and
            the previous snapshot stays
-5. alerts  ``warehouse.alerts.deliver_alerts``: always after the check, so quality failures go
-           out even when nothing was published
+5. alerts  ``warehouse.alerting.engine.deliver_alerts``: always after the check, so quality
+           failures go out even when nothing was published; the files' receipts (sent right
+           after the ingest) and the state changes of the alerts, one digest per owner and channel
 
 The run fails (exit 1) when a file failed to load, the build failed, the gate failed, publication
 failed or an alert could not be delivered.
@@ -30,7 +31,7 @@ from scorecard.config import Settings, get_settings
 
 if TYPE_CHECKING:
     from quality.gate import GateResult
-    from warehouse.alerts import DeliveryReport
+    from warehouse.alerting.engine import DeliveryReport
     from warehouse.publish import PublishResult
 
 
@@ -92,7 +93,8 @@ def run_pipeline(
     """
     from ingest.loader import load_paths
     from quality.gate import run_gate
-    from warehouse.alerts import deliver_alerts
+    from warehouse.alerting.engine import deliver_alerts
+    from warehouse.alerting.receipts import receipts
     from warehouse.build import BuildProgress, strip_ansi
     from warehouse.dbt import dbt_build
     from warehouse.publish import publish
@@ -126,6 +128,8 @@ def run_pipeline(
         return loads, failed == 0, f"{len(loads)} files: {text}", refused > 0
 
     result.loads = _timed(result, "ingest", ingest)
+    if result.loads:  # every file's receipt to its department (undelivered ones stay in the outbox)
+        deliver_alerts(settings, observations={}, receipts=receipts(result.loads))
 
     def build() -> tuple[Any, bool, str]:
         dbt = dbt_build(settings, mode="auto", on_line=BuildProgress(progress))
@@ -167,10 +171,10 @@ def run_pipeline(
     def alerts() -> tuple[Any, bool, str]:
         report = deliver_alerts(settings)
         parts = [
-            f"{n}: {c.sent} sent, {c.skipped} already sent, {c.failed} failed"
+            f"{n}: {c.sent} sent in {c.messages} messages, {c.skipped} skipped, {c.failed} failed"
             for n, c in report.channels.items()
         ]
-        return report, report.ok, f"{report.alerts} alerts; " + "; ".join(parts)
+        return report, report.ok, f"{report.changes} alert state changes; " + "; ".join(parts)
 
     result.delivery = _timed(result, "alerts", alerts)
     return result

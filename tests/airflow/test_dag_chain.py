@@ -127,8 +127,8 @@ def test_failure_callback_raises_an_alert(settings) -> None:
     alert_on_failure({"ti": TI(), "exception": RuntimeError("dbt build failed (rc=1)")})
     lines = (settings.alerts_dir / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
     (record,) = [json.loads(line) for line in lines]
-    assert record["alert_kind"] == "pipeline_failure"
-    assert record["severity"] == "high"  # the scale of every other alert (high / medium), not "error"
+    assert record["kind"] == "pipeline_failure" and record["owner"] == "data_team"
+    assert record["severity"] == "high"
     assert "scorecard_build.dbt_build" in record["message_en"] and "rc=1" in record["message_en"]
     assert "流水线任务失败" in record["message_zh"]
     # the same failed try is alerted once, however often the callback fires

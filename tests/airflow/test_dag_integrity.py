@@ -23,6 +23,7 @@ EXPECTED_DAGS = {
     "scorecard_build",
     "scorecard_check_publish",
     "scorecard_alerts",
+    "scorecard_alert_reminders",
     "scorecard_deadlines",
 }
 # Tasks that open the DuckDB warehouse (or run dbt/Soda on it): all in the one-slot pool, all on
@@ -84,9 +85,12 @@ def test_retries_with_backoff_and_failure_alerts(dagbag) -> None:
 
     for dag_id in EXPECTED_DAGS:
         for task in dagbag.dags.get(dag_id).tasks:
-            if (dag_id, task.task_id) == ("scorecard_check_publish", "fail_run"):
-                assert task.retries == 0  # a failed gate does not get better by retrying
-                assert alert_on_failure not in callbacks(task)  # its checks are the alert
+            if (dag_id, task.task_id) in {
+                ("scorecard_check_publish", "fail_run"),
+                ("scorecard_ingest", "send_receipts"),
+            }:
+                assert task.retries == 0  # a failed gate / a refused file does not get better by retrying
+                assert alert_on_failure not in callbacks(task)  # its checks / the receipts are the alert
                 continue
             assert alert_on_failure in callbacks(task), (dag_id, task.task_id)
             assert task.retries >= 2, (dag_id, task.task_id)
@@ -127,6 +131,8 @@ def test_parsing_fans_out_outside_the_pool(dagbag) -> None:
     assert parse.pool != POOL
     assert ingest.get_task("claimed_files").downstream_task_ids == {"parse_submissions"}
     assert parse.downstream_task_ids == {"commit_submissions"}
+    assert ingest.get_task("commit_submissions").downstream_task_ids == {"send_receipts"}
+    assert [t.task_id for t in ingest.leaves] == ["send_receipts"]  # a refused file fails the run
 
 
 def test_parse_batches_keep_order_and_spread_the_files() -> None:
@@ -177,7 +183,7 @@ def test_asset_wiring(dagbag) -> None:
         for task in dagbag.dags.get(dag_id).tasks:
             produced |= {o.name for o in task.outlets}
     produced |= {f"submissions_{d}" for d in (*s.DEPARTMENTS, s.UNASSIGNED)}  # via the alias
-    for dag_id in EXPECTED_DAGS - {"scorecard_deadlines"}:
+    for dag_id in EXPECTED_DAGS - {"scorecard_deadlines", "scorecard_alert_reminders"}:
         consumed = set(scheduled_on(dagbag.dags.get(dag_id)))
         assert consumed <= produced, dag_id
 

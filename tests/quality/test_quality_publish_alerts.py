@@ -1,4 +1,4 @@
-"""Publication (atomic, only after a passing gate) and alert delivery (once per alert and channel)."""
+"""Publication (atomic, only after a passing gate) and alert delivery (each state change once per channel)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ import pytest
 from quality.gate import run_gate
 from scorecard.config import REPO_ROOT, Settings
 from tests.quality.conftest import GATE_ONLY, build_anomalies, inject_anomalies
-from warehouse.alerts import DeliveryReport, deliver_alerts, pending_alerts
+from warehouse.alerting.engine import DeliveryReport, deliver_alerts
+from warehouse.alerting.sources import publication_alerts, quality_alert_list
 from warehouse.publish import manifest_path, open_snapshot, publish, sha256_of, snapshot_path
 
 
@@ -168,6 +169,10 @@ def webhook(monkeypatch: pytest.MonkeyPatch):
     server.server_close()
 
 
+def _changes(received: list[dict]) -> list[dict]:
+    return [c for payload in received for c in payload["digest"]["changes"]]
+
+
 def test_missed_target_alerts_reach_the_webhook_once_across_two_runs(
     home_settings: Settings, webhook
 ) -> None:
@@ -175,7 +180,7 @@ def test_missed_target_alerts_reach_the_webhook_once_across_two_runs(
     for _ in range(2):
         _publish_clean(home_settings)
         reports.append(deliver_alerts(home_settings, backoff_seconds=0.01))
-    missed = [a["alert"] for a in webhook.received if a["alert"]["alert_kind"] == "target_missed"]
+    missed = [c for c in _changes(webhook.received) if c["kind"] == "target_missed"]
     with open_snapshot(settings=home_settings) as con:
         expected = {
             r[0]
@@ -184,29 +189,32 @@ def test_missed_target_alerts_reach_the_webhook_once_across_two_runs(
             ).fetchall()
         }
     assert len(expected) == 3
-    assert sorted(a["alert_id"] for a in missed) == sorted(expected)  # each exactly once
-    assert all(a["idempotency_key"] == a["alert"]["alert_id"] for a in webhook.received)
-    assert reports[0].channels["webhook"].sent == len(webhook.received)
-    assert reports[1].channels["webhook"].sent == 0 and reports[1].channels["webhook"].skipped > 0
+    assert sorted(c["rule"] for c in missed) == sorted(expected)  # each exactly once
+    assert all(c["change"] == "firing" and c["owner"] == "social_assistance" for c in missed)
+    assert all(p["idempotency_key"] == p["digest"]["digest_id"] for p in webhook.received)
+    owners = [p["digest"]["owner"] for p in webhook.received]
+    assert len(owners) == len(set(owners))  # one digest per owner
+    assert reports[0].channels["webhook"].sent == len(_changes(webhook.received))
+    assert reports[1].changes == 0 and reports[1].channels["webhook"].sent == 0
     lines = (home_settings.alerts_dir / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
-    assert len(lines) == len({json.loads(line)["alert_id"] for line in lines}) == reports[0].alerts
+    assert len(lines) == len({json.loads(line)["fingerprint"] for line in lines}) == reports[0].changes
 
 
 def test_transient_webhook_failures_are_retried_and_still_sent_once(home_settings: Settings, webhook) -> None:
     _publish_clean(home_settings)
     webhook.fail_next = 1  # one 503, then success within the same run
     report = deliver_alerts(home_settings, backoff_seconds=0.01)
-    assert report.ok and report.channels["webhook"].sent == report.alerts
-    ids = [a["alert"]["alert_id"] for a in webhook.received]
-    assert len(ids) == len(set(ids)) == report.alerts
+    assert report.ok and report.channels["webhook"].sent == report.changes
+    ids = [c["seq"] for c in _changes(webhook.received)]
+    assert len(ids) == len(set(ids)) == report.changes
 
 
 def test_failed_delivery_is_retried_on_the_next_run(home_settings: Settings, monkeypatch) -> None:
     _publish_clean(home_settings)
     monkeypatch.setenv("SCORECARD_ALERT_WEBHOOK_URL", "http://127.0.0.1:9/unreachable")
     first = deliver_alerts(home_settings, retries=2, backoff_seconds=0.01)
-    assert not first.ok and first.channels["webhook"].failed == first.alerts
-    assert first.channels["jsonl"].sent == first.alerts  # other channels are unaffected
+    assert not first.ok and first.channels["webhook"].failed == first.changes
+    assert first.channels["jsonl"].sent == first.changes  # other channels are unaffected
 
 
 def test_quality_failures_and_anomalies_become_alerts(home_settings: Settings) -> None:
@@ -214,18 +222,21 @@ def test_quality_failures_and_anomalies_become_alerts(home_settings: Settings) -
     inject_anomalies(home_settings.warehouse_path)
     build_anomalies(home_settings)
     assert not run_gate(home_settings, only=GATE_ONLY).ok
-    alerts = pending_alerts(home_settings)
-    kinds = {a.alert_kind for a in alerts}
-    assert {"target_missed", "quality_fail", "anomaly_severe"} <= kinds
-    flagged = {(a.measure_code, a.region_code, a.period) for a in alerts if a.alert_kind == "anomaly_severe"}
+    alerts = publication_alerts(home_settings).alerts + quality_alert_list(home_settings).alerts
+    kinds = {a.kind for a in alerts}
+    assert {"target_missed", "quality_check", "anomaly"} <= kinds
+    flagged = {(a.measure, a.region, a.year) for a in alerts if a.kind == "anomaly"}
     assert ("PP03A", "330105", "2025") in flagged
-    # A second gate run that sees the same problems produces the same alert ids.
+    # A second gate run that sees the same problems gives the same fingerprints.
     run_gate(home_settings, only=GATE_ONLY)
-    assert {a.alert_id for a in pending_alerts(home_settings)} == {a.alert_id for a in alerts}
+    again = publication_alerts(home_settings).alerts + quality_alert_list(home_settings).alerts
+    assert {a.fingerprint for a in again} == {a.fingerprint for a in alerts}
 
 
 def test_smtp_channel_is_configured_from_the_environment(home_settings: Settings) -> None:
-    from warehouse.alerts import SmtpChannel, configured_channels
+    from warehouse.alerting.channels import EmailChannel
+    from warehouse.alerting.config import load_routing
+    from warehouse.alerting.engine import configured_channels
 
     env = {
         "SCORECARD_SMTP_HOST": "127.0.0.1",
@@ -233,18 +244,19 @@ def test_smtp_channel_is_configured_from_the_environment(home_settings: Settings
         "SCORECARD_SMTP_FROM": "scorecard@example.org",
         "SCORECARD_SMTP_TO": "a@example.org, b@example.org",
     }
-    channels = configured_channels(home_settings, env)
-    assert [c.name for c in channels] == ["jsonl", "smtp"]
+    channels = configured_channels(home_settings, load_routing(env=env))
+    assert [c.name for c in channels] == ["jsonl", "email"]
     smtp = channels[1]
     assert (
-        isinstance(smtp, SmtpChannel)
+        isinstance(smtp, EmailChannel)
         and smtp.port == 2525
         and smtp.recipients == ["a@example.org", "b@example.org"]
     )
 
 
 def test_smtp_delivery_to_a_local_server(home_settings: Settings) -> None:
-    """A minimal SMTP sink on 127.0.0.1 receives one message per alert, once."""
+    """A minimal SMTP sink on 127.0.0.1 receives one e-mail per owner (HTML and plain text), once."""
+    import email
     import socketserver
 
     messages: list[bytes] = []
@@ -278,24 +290,38 @@ def test_smtp_delivery_to_a_local_server(home_settings: Settings) -> None:
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        from warehouse.alerts import SmtpChannel
+        from warehouse.alerting.channels import EmailChannel
 
         _publish_clean(home_settings)
-        channel = SmtpChannel("127.0.0.1", server.server_address[1], "s@example.org", ["o@example.org"])
+        channel = EmailChannel(
+            "smtp", "127.0.0.1", server.server_address[1], "s@example.org", ["o@example.org"]
+        )
         first = deliver_alerts(home_settings, channels=[channel])
         second = deliver_alerts(home_settings, channels=[channel])
-        deadline = time.monotonic() + 5
-        while len(messages) < first.alerts and time.monotonic() < deadline:
+        deadline = time.monotonic() + 300
+        while len(messages) < first.channels["smtp"].messages and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         server.shutdown()
         server.server_close()
-    assert first.channels["smtp"].sent == first.alerts == len(messages) > 0
+    owners = {owner for _, owner, _, _ in first.digests}
+    assert first.channels["smtp"].messages == len(owners) == len(messages) > 0
+    assert first.channels["smtp"].sent == first.changes
     assert second.channels["smtp"].sent == 0
-    assert any(b"X-Scorecard-Alert-Id" in m for m in messages)
+    parsed = [email.message_from_bytes(m) for m in messages]
+    assert all(m["X-Scorecard-Digest-Id"] for m in parsed)
+    types = {part.get_content_type() for m in parsed for part in m.walk()}
+    assert {"text/plain", "text/html"} <= types
+    text = "".join(
+        part.get_payload(decode=True).decode("utf-8")
+        for m in parsed
+        for part in m.walk()
+        if part.get_content_maintype() == "text"
+    )
+    assert "新预警" in text and "new" in text  # zh and en
 
 
 def test_nothing_published_means_no_mart_alerts(home_settings: Settings) -> None:
     assert not Path(snapshot_path(home_settings)).exists()
     run_gate(home_settings, only=GATE_ONLY)
-    assert [a for a in pending_alerts(home_settings) if a.source == "fct_alerts"] == []
+    assert publication_alerts(home_settings).alerts == []
