@@ -39,7 +39,7 @@ from typing import Any
 
 DEFAULT_AS_OF = "2026-01-15"
 PIPELINE_DAGS = ("scorecard_ingest", "scorecard_build", "scorecard_check_publish")
-ALL_DAGS = (*PIPELINE_DAGS, "scorecard_alerts", "scorecard_deadlines")
+ALL_DAGS = (*PIPELINE_DAGS, "scorecard_alerts", "scorecard_alert_reminders", "scorecard_deadlines")
 
 
 def say(message: str) -> None:
@@ -359,6 +359,35 @@ def airflow_ui_line(settings: Any, airflow_url: str) -> str:
     return f"Airflow UI: {airflow_url} (user {ADMIN_USER}, password in {password_file} 密码文件)"
 
 
+def alert_digest_lines(settings: Any) -> list[str]:
+    """What the alert channels were told: state changes by kind (the JSON-lines log) and the first
+    publication's digests, one per owner (what each department's channels received)."""
+    from warehouse.alerting.engine import first_publication_digests
+
+    lines: list[str] = []
+    changes: Counter = Counter()
+    jsonl = settings.alerts_dir / "alerts.jsonl"
+    if jsonl.exists():
+        for line in jsonl.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                changes[f"{record.get('kind', '?')} {record.get('change', '?')}"] += 1
+    lines.append(
+        f"alert state changes 预警状态变化 ({jsonl}): "
+        + (", ".join(f"{k} {n}" for k, n in changes.most_common()) or "none yet")
+    )
+    digests = first_publication_digests(settings)
+    quality = sum(1 for d in digests for c in d.changes if c.alert.kind == "quality_check")
+    lines.append(
+        f"first publication 首次发布: {len(digests)} digests, one per owner 每个责任处室一条 "
+        f"({', '.join(d.owner.code for d in digests) or 'none'}); quality-check alerts 质量预警: {quality}"
+    )
+    for digest in digests:
+        lines.append("")
+        lines.extend(digest.lines)
+    return lines
+
+
 def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed: dict[str, float]) -> str:
     from warehouse.publish import open_snapshot
     from warehouse.summary import fit
@@ -426,16 +455,7 @@ def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed
     finally:
         con.close()
 
-    delivered = Counter()
-    jsonl = settings.alerts_dir / "alerts.jsonl"
-    if jsonl.exists():
-        for line in jsonl.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(ValueError):
-                delivered[json.loads(line).get("alert_kind", "?")] += 1
-    lines.append(
-        f"alerts delivered 已投递预警 ({jsonl}): "
-        + (", ".join(f"{k} {n}" for k, n in delivered.most_common()) or "none yet")
-    )
+    lines.extend(alert_digest_lines(settings))
     lines.append(f"published snapshot 发布快照: {settings.publish / 'scorecards.duckdb'}")
     lines.append(f"manifest 清单: {settings.publish / 'manifest.json'} (run {manifest.get('run_id')})")
     lines.append(f"Parquet: {settings.publish / 'parquet'}")
@@ -494,7 +514,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"Airflow healthy after {elapsed['airflow healthy']:.0f} s: {airflow.base_url}")
         ensure_pool(env)
         airflow.wait_dags(ALL_DAGS, timeout=180)
-        say("pool duckdb_writer (1 slot) ready; 5 DAGs registered")
+        say(f"pool duckdb_writer (1 slot) ready; {len(ALL_DAGS)} DAGs registered")
 
         since = datetime.now(UTC).isoformat(timespec="seconds")
         t_drop = time.monotonic()

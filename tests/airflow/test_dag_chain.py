@@ -65,6 +65,7 @@ def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
         "claimed_files": "success",
         "parse_submissions": "success",
         "commit_submissions": "success",
+        "send_receipts": "success",  # every file loaded: the run stays green
     }
     parse_tis = [ti for ti in ingest_run.get_task_instances() if ti.task_id == "parse_submissions"]
     assert len(parse_tis) == 4 and {ti.state for ti in parse_tis} == {"success"}  # four mapped parse tasks

@@ -287,7 +287,7 @@ def _deliver(
         by_owner: dict[str, list[Change]] = {}
         for change in live:
             by_owner.setdefault(change.alert.owner or routing.data_team, []).append(change)
-        if isinstance(channel, RobotChannel) and channel.limiter is None:
+        if isinstance(channel, RobotChannel):  # bound to this delivery's store
             channel.limiter = RateLimiter(
                 channel.robot, *channel.rate, history=store.sends_since, record=store.add_send
             )
@@ -444,3 +444,30 @@ def firing(settings: Settings | None = None, *, now: datetime | None = None) -> 
     finally:
         store.close()
     return sorted(rows, key=lambda r: (r["owner"] or "", -r["age"].total_seconds()))
+
+
+def first_publication_digests(
+    settings: Settings | None = None, routing: Routing | None = None
+) -> list[Digest]:
+    """The digests of the first publication's evaluation, one per owner, as the digest channels got
+    them (the demo prints them); empty before the first publication."""
+    settings = settings or get_settings()
+    path = settings.alerts_dir / STATE_NAME
+    if not path.exists():
+        return []
+    routing = routing or load_routing()
+    store = StateStore(path)
+    try:
+        rounds = store.first_publication_rounds()
+        changes = [c for c in store.changes() if c.round_id in rounds and not c.silenced_by]
+    finally:
+        store.close()
+    by_owner: dict[str, list[Change]] = {}
+    for change in changes:
+        by_owner.setdefault(change.alert.owner or routing.data_team, []).append(change)
+    return [
+        build_digest(
+            routing.owner(owner), items, reference(), top_items=routing.top_items, go_live_rounds=rounds
+        )
+        for owner, items in sorted(by_owner.items())
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from warehouse.alerting.config import reference
@@ -39,8 +40,11 @@ def receipt(load: Any) -> Alert:
     """The receipt of one file, from a ``LoadResult`` or the ingest DAG's per-file summary."""
     name = str(_get(load, "original_name", "file_name") or "?")
     status = str(_get(load, "status") or "?")
-    department = _get(load, "department", "department_code")
     known = reference().departments
+    department = _get(load, "department", "department_code")
+    if department is None:  # refused before its department was read: the folder it came in
+        folders = [Path(str(p)).parent.name for p in (_get(load, "path"), _get(load, "stored_path")) if p]
+        department = next((f for f in folders if f in known), None)
     owner = department if department in known else None
     loaded = int(_get(load, "rows_loaded") or 0)
     refused_rows = int(_get(load, "rows_rejected") or 0)
