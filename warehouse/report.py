@@ -1219,6 +1219,37 @@ def section_alerts(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
     return "".join(out)
 
 
+def section_silences(now: datetime | None = None) -> str:
+    """The active alert silences (``deploy/alerting/silences.yml``): what they match, until when,
+    who set them and why; the channels send nothing they match."""
+    from warehouse.alerting.config import ConfigError, load_silences
+
+    now = now or datetime.now(UTC)
+    out = ['<section id="silences">', '<h3>预警静默 <span class="en">Alert silences</span></h3>']
+    try:
+        active = [s for s in load_silences() if s.active(now)]
+    except ConfigError as exc:
+        out.append(
+            f'<p class="muted">静默文件无法读取 The silences file cannot be read: {esc(exc)}</p></section>'
+        )
+        return "".join(out)
+    if not active:
+        out.append('<p class="muted">无生效的静默 No active silences.</p></section>')
+        return "".join(out)
+    out.append(
+        "<p>以下预警不向任何渠道发送 Alerts matching these are sent on no channel.</p>"
+        "<table><thead><tr><th>匹配 Matchers</th><th>截止 Expires</th><th>设置人 By</th>"
+        "<th>原因 Why</th></tr></thead><tbody>"
+    )
+    for silence in active:
+        out.append(
+            f"<tr><td>{esc(silence.describe())}</td><td>{esc(silence.expires.isoformat())}</td>"
+            f"<td>{esc(silence.created_by)}</td><td>{esc(silence.comment)}</td></tr>"
+        )
+    out.append("</tbody></table></section>")
+    return "".join(out)
+
+
 def section_quality(ctx: ReportContext) -> str:
     """The quality-gate results the publication rests on (from the manifest)."""
     out = ['<section id="quality">', '<h2>六、数据质量 <span class="en">Data quality</span></h2>']
@@ -1484,6 +1515,7 @@ def render_report(
         section_heat_table(ctx),
         section_missed(con, ctx),
         section_alerts(con, ctx),
+        section_silences(),
         section_quality(ctx),
         section_sources(ctx),
         "</main>",

@@ -299,3 +299,24 @@ def test_event_alerts_fire_once(settings: Settings, receiver: Receiver) -> None:
 def test_routing_from_dict_defaults() -> None:
     route = routing_from_dict({})
     assert route.top_items == 10 and route.reminder_hours == 168 and route.settling_minutes == 30
+
+
+def test_the_report_lists_active_silences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from warehouse.report import section_silences
+
+    path = tmp_path / "silences.yml"
+    path.write_text(
+        "silences:\n"
+        "  - matchers: {kind: target_missed, region: '3301*'}\n"
+        "    expires: 2026-03-31T00:00:00+08:00\n    created_by: 张三\n    comment: 口径调整中\n"
+        "  - matchers: {measure: PP02}\n    expires: 2026-01-01T00:00:00+08:00\n"
+        "    created_by: 李四\n    comment: 已过期\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SCORECARD_ALERT_SILENCES", str(path))
+    html = section_silences(now=T0)
+    assert "kind=target_missed, region=3301*" in html and "张三" in html and "口径调整中" in html
+    assert "2026-03-31T00:00:00+08:00" in html
+    assert "李四" not in html  # expired
+    monkeypatch.setenv("SCORECARD_ALERT_SILENCES", str(tmp_path / "none.yml"))
+    assert "No active silences" in section_silences(now=T0)
