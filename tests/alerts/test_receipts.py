@@ -62,3 +62,10 @@ def test_a_loaded_file_gets_a_receipt_too(settings: Settings) -> None:
     )
     assert "3" in receipt(partly).message_en and "not a number" in receipt(partly).message_en
     assert refused([ok, partly, {**ok, "status": "rejected"}]) == ["a.xlsx"]
+
+
+def test_an_undecodable_file_name_still_gets_a_receipt() -> None:
+    from warehouse.alerting.receipts import receipt
+
+    sent = receipt({"original_name": "\udcb1\udca8.csv", "department": "elderly_care", "status": "loaded"})
+    assert "\\udcb1" in sent.message_en and sent.message_zh.encode("utf-8")

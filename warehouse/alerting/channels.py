@@ -31,7 +31,7 @@ USER_AGENT = "common-prosperity-scorecard"
 
 
 def _post_json(url: str, payload: Any, *, timeout: float, headers: Mapping[str, str] | None = None) -> bytes:
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8", "backslashreplace")
     request = urllib.request.Request(
         url,
         data=body,
@@ -76,7 +76,7 @@ class JsonLinesChannel:
             json.dumps({"logged_at": logged_at, **c.to_dict()}, ensure_ascii=False) + "\n" for c in changes
         )
         try:
-            with self.path.open("a", encoding="utf-8") as handle:
+            with self.path.open("a", encoding="utf-8", errors="backslashreplace") as handle:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())

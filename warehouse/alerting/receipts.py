@@ -23,6 +23,11 @@ def _get(load: Any, *names: str) -> Any:
     return None
 
 
+def clean(text: Any) -> str:
+    """Text any channel can encode: a lone surrogate (an undecodable file name) becomes an escape."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def reason_of(load: Any) -> tuple[str, str]:
     """The first reason a file (or its rows) was refused, zh and en."""
     zh, en = _get(load, "reason_zh"), _get(load, "reason_en")
@@ -38,7 +43,7 @@ def reason_of(load: Any) -> tuple[str, str]:
 
 def receipt(load: Any) -> Alert:
     """The receipt of one file, from a ``LoadResult`` or the ingest DAG's per-file summary."""
-    name = str(_get(load, "original_name", "file_name") or "?")
+    name = clean(_get(load, "original_name", "file_name") or "?")
     status = str(_get(load, "status") or "?")
     known = reference().departments
     department = _get(load, "department", "department_code")
@@ -48,7 +53,7 @@ def receipt(load: Any) -> Alert:
     owner = department if department in known else None
     loaded = int(_get(load, "rows_loaded") or 0)
     refused_rows = int(_get(load, "rows_rejected") or 0)
-    why_zh, why_en = reason_of(load)
+    why_zh, why_en = (clean(x) for x in reason_of(load))
     if status in REFUSED:
         severity = "high"
         zh = f"❌ 文件「{name}」被拒收（{status}）：{why_zh or '原因见 rejected/ 下的 .errors.json'}"
@@ -65,14 +70,14 @@ def receipt(load: Any) -> Alert:
         zh += f"（文件夹「{department}」不是已知处室，转数据组）"
         en += f" (folder {department!r} is no known department; sent to the data team)"
     identity = "|".join(
-        str(x)
+        clean(x)
         for x in (_get(load, "file_hash", "sha256"), name, status, _get(load, "file_id"), _get(load, "path"))
     )
     return Alert(
         kind="receipt",
         severity=severity,
-        message_zh=zh,
-        message_en=en,
+        message_zh=clean(zh),
+        message_en=clean(en),
         scope="event",
         rule=hashlib.sha256(identity.encode()).hexdigest()[:20],
         owner=owner,
