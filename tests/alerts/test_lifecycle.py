@@ -320,3 +320,24 @@ def test_the_report_lists_active_silences(tmp_path: Path, monkeypatch: pytest.Mo
     assert "李四" not in html  # expired
     monkeypatch.setenv("SCORECARD_ALERT_SILENCES", str(tmp_path / "none.yml"))
     assert "No active silences" in section_silences(now=T0)
+
+
+def test_cli_dry_run_prints_what_would_go_to_whom(
+    settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from scorecard.cli import main
+    from warehouse.alerting.receipts import receipt
+
+    monkeypatch.setenv("SCORECARD_ALERT_WEBHOOK_URL", receiver.url)
+    load = {
+        "original_name": "a.xlsx",
+        "department": "elderly_care",
+        "status": "rejected",
+        "message": "空文件 empty",
+    }
+    report = deliver_alerts(settings, observations={}, receipts=[receipt(load)], dry_run=True)
+    assert [(c, o) for c, o, _, _ in report.digests] == [("webhook", "elderly_care")]
+    assert main(["alerts", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "would send" in out and receiver.requests == []
+    assert not (settings.alerts_dir / "alerts.jsonl").exists()
