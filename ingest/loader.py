@@ -242,7 +242,11 @@ def _personal_data(source: Any, extraction: Extraction | None) -> pii.Finding | 
     if isinstance(source, JsonDocument):
         return pii.first_finding(_json_cells(source))
     if isinstance(source, Grid):
-        return pii.first_finding(_grid_cells(source), _grid_locate(extraction))
+        found = pii.first_finding(_grid_cells(source), _grid_locate(extraction))
+        if found is None and source.side_texts:
+            # Comments and document properties: as much a part of the file as its cells.
+            found = pii.first_finding((part, None, text) for part, text in source.side_texts)
+        return found
     return None
 
 
@@ -725,6 +729,29 @@ def _arrow_status(rows: list[StatusRow]) -> Any:
     )
 
 
+def _clean_record(raw_record: str | None) -> str | None:
+    """A quarantined record (JSON text) with every key and value cleaned (``pii.clean``). JSON
+    escapes (a tab as ``\\t``) would hide an identifier's separators from a scan of the text, so a
+    record with any escape is cleaned value by value."""
+    if raw_record is None or "\\" not in raw_record:
+        return pii.clean(raw_record)
+    try:
+        record = json.loads(raw_record)
+    except ValueError:
+        return pii.clean(raw_record)
+
+    def cleaned(item: Any) -> Any:
+        if isinstance(item, str):
+            return pii.clean(item)
+        if isinstance(item, dict):
+            return {pii.clean(str(key)): cleaned(value) for key, value in item.items()}
+        if isinstance(item, list):
+            return [cleaned(value) for value in item]
+        return item
+
+    return json.dumps(cleaned(record), ensure_ascii=False)
+
+
 def _arrow_quarantine(rejections: list[Rejection]) -> Any:
     import pyarrow as pa
 
@@ -737,7 +764,7 @@ def _arrow_quarantine(rejections: list[Rejection]) -> Any:
             "reason_zh": pa.array([issue.reason_zh for issue in issues], pa.string()),
             "reason_en": pa.array([issue.reason_en for issue in issues], pa.string()),
             # Personal identifiers never reach the warehouse, whatever the file was refused for.
-            "raw_record": pa.array([pii.clean(r.raw_record) for r in rejections], pa.string()),
+            "raw_record": pa.array([_clean_record(r.raw_record) for r in rejections], pa.string()),
         }
     )
 
@@ -1232,9 +1259,10 @@ def _commit(settings: Settings, result: LoadResult, staged: StagedRows, con: Any
     path = result.path
     if os.path.lexists(path):
         _store(path, result.stored_path, result.issues, settings, result)
-        if staged.refusal_code == "FILE_CONTAINS_PERSONAL_DATA":
-            # The original is kept as evidence, readable by its owner only.
-            with contextlib.suppress(OSError):
+        # Every original is kept readable by its owner only (0600): a file may hold personal data
+        # the scan cannot see (issue #23, "unclear" items: docs/reliability.md).
+        with contextlib.suppress(OSError):
+            if not result.stored_path.is_symlink():
                 result.stored_path.chmod(0o600)
 
 

@@ -29,13 +29,13 @@ ID_CHECK_MAP = "10X98765432"
 
 # Between any two digits of an identifier: up to two separators a clerk (or a red team) might type:
 # spaces, tabs, dots, slashes, underscores, middle dots and every hyphen and dash (issue #23 point 5).
-SEPARATORS = " \t./_\\-\u00b7\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fb"
-_SEP = f"[{SEPARATORS}]{{0,2}}"
+SEPARATORS = " \t./\\_-\u00b7\u2010\u2011\u2012\u2013\u2014\u2015\u2212\u30fb"
+_SEP = "[" + "".join(re.escape(char) for char in SEPARATORS) + "]{0,2}"
 # 18 characters (a letter may be glued in front: only a digit before it makes it part of a longer
 # number), and the 15-digit identity numbers issued before 1999 (region, YYMMDD, sequence).
 _ID_CANDIDATE = re.compile(rf"(?<!\d)[1-9](?:{_SEP}\d){{16}}{_SEP}[0-9Xx](?!\d)")
 _ID15_CANDIDATE = re.compile(rf"(?<!\d)[1-9](?:{_SEP}\d){{14}}(?!{_SEP}\d)")
-_MOBILE = re.compile(rf"(?<!\d)(?:(?:\+|00)?86{_SEP})?1[3-9](?:{_SEP}\d){{9}}(?!\d)")
+_MOBILE = re.compile(rf"(?<!\d)(?:(?:\+|00)?86{_SEP})?1{_SEP}[3-9](?:{_SEP}\d){{9}}(?!\d)")
 # Cheap pre-filter: what every pattern needs, eleven digits with separators between them. Nine-digit
 # township codes and other shorter numbers fail it at once.
 _PREFILTER = re.compile(rf"\d(?:{_SEP}\d){{10}}")

@@ -82,6 +82,9 @@ class Grid:
     # XLSX: the other sheets (scanned for personal data, never loaded) and external links.
     others: list[Grid] = field(default_factory=list)
     external_links: list[str] = field(default_factory=list)
+    # XLSX: the text of the parts a clerk does not see in the grid, (part name, text): comments and
+    # document properties (author, title...). Scanned for personal data, never loaded.
+    side_texts: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def width(self) -> int:
@@ -273,6 +276,27 @@ def _has_formulas(data: bytes) -> bool:
     return False
 
 
+_SIDE_PARTS = re.compile(
+    r"^(docProps/[^/]+|xl/comments[^/]*|xl/comments/[^/]+|xl/threadedComments/[^/]+)\.xml$"
+)
+
+
+def _side_texts(data: bytes) -> list[tuple[str, str]]:
+    """The text of every comment and document property of a workbook (parsed, defused)."""
+    from defusedxml.ElementTree import fromstring
+
+    texts = []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name in archive.namelist():
+            if not _SIDE_PARTS.match(name):
+                continue
+            root = fromstring(archive.read(name))
+            text = " ".join(part.strip() for part in root.itertext() if part.strip())
+            if text:
+                texts.append((name, text))
+    return texts
+
+
 def _sheet_rows(sheet: Any) -> list[tuple[int, list[Any]]]:
     if hasattr(sheet, "reset_dimensions"):
         # Some writers record a wrong used range; read every cell instead of trusting it.
@@ -347,6 +371,7 @@ def read_xlsx_grid(data: bytes, max_unpacked_bytes: int = MAX_XLSX_UNPACKED_BYTE
         grid = Grid(rows=_sheet_rows(workbook[chosen]), sheet=chosen)
         grid.others = [Grid(rows=_sheet_rows(workbook[name]), sheet=name) for name in names if name != chosen]
         grid.external_links = _external_links(data)
+        grid.side_texts = _side_texts(data)
         if _has_formulas(data):
             _mark_uncomputed_formulas(data, grid)
     except FileRejected:

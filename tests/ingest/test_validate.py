@@ -250,6 +250,8 @@ def test_every_message_renders_in_both_languages(code: str) -> None:
         "second": "row 1 col E",
         "sheet": "数据",
         "visible": "Sheet1",
+        "did_you_mean": "; did you mean `elderly_care`?",
+        "did_you_mean_zh": "；是否应为「elderly_care」？",
     }
     zh, en = render(code, params)
     assert zh and en and "{" not in zh + en

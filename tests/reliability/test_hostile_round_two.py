@@ -607,3 +607,42 @@ def test_3_every_value_measure_has_a_plausible_range() -> None:
         assert 0 <= low < high <= 1e12 and row["basis"], code
         if values[code]["measure_kind"] == "rate":
             assert (low, high) == (0, 100), code
+
+
+# --- "unclear" items, decided: comments, document properties, hidden rows; the archived original ----
+
+
+@pytest.mark.parametrize("where", ["comment", "document_property", "hidden_row"])
+def test_unclear_personal_data_in_comments_properties_and_hidden_rows_is_refused(
+    settings: Settings, where: str
+) -> None:
+    import openpyxl
+    from openpyxl.comments import Comment
+
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "数据"
+    for row in (HEADER[:4], ["330102", "EC05", "2023", 5], ["330105", "EC05", "2023", 6]):
+        sheet.append(row)
+    if where == "comment":
+        sheet["D2"].comment = Comment(f"核实人电话 {MOBILE}", "clerk")
+    elif where == "document_property":
+        workbook.properties.creator = f"张三 {MOBILE}"
+    else:
+        sheet.append(["330106", "EC05", "2023", 7, f"联系 {MOBILE}"])
+        sheet.row_dimensions[4].hidden = True
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    _drop(settings, "book.xlsx", buffer.getvalue())
+    (result,) = load_paths(settings=settings)
+    assert result.status == "rejected" and result.issues[0].reason_code == "FILE_CONTAINS_PERSONAL_DATA"
+    assert MOBILE not in _digits(_everything_written(settings))
+
+
+def test_unclear_every_stored_original_is_readable_by_its_owner_only(settings: Settings) -> None:
+    _drop(settings, "good.csv", csv_text(HEADER[:4], [["330102", "EC05", "2023", "5"]]))
+    _drop(settings, "bad.csv", "")
+    load_paths(settings=settings)
+    stored = [Path(p) for (p,) in query(settings, "SELECT stored_path FROM raw.file_ledger")]
+    assert len(stored) == 2
+    assert all((path.stat().st_mode & 0o777) == 0o600 for path in stored)
