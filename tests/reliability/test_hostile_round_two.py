@@ -3,6 +3,7 @@ code before the fix. Numbers in the test names are the issue's."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -40,6 +41,19 @@ def _everything_written(settings: Settings) -> str:
             parts.append(str(path))
             if path.name.endswith(".errors.json"):
                 parts.append(path.read_text(encoding="utf-8"))
+    # Everything else the platform wrote under its home (receipts, alert logs...): not the
+    # warehouse file, the inbox or the originals kept as evidence.
+    kept = {settings.archive, settings.rejected, settings.inbox}
+    for path in settings.home.rglob("*"):
+        if not path.is_file() or path.name.startswith("warehouse.duckdb") or kept & set(path.parents):
+            continue
+        if path.suffix == ".sqlite":  # a binary store: its rows as text
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(path)) as con:
+                parts.extend(con.iterdump())
+        elif not path.name.endswith((".sqlite-wal", ".sqlite-shm", ".sqlite-journal")):
+            parts.append(path.read_text(encoding="utf-8", errors="replace"))
     return "\n".join(parts)
 
 
