@@ -341,3 +341,47 @@ def test_cli_dry_run_prints_what_would_go_to_whom(
     out = capsys.readouterr().out
     assert "would send" in out and receiver.requests == []
     assert not (settings.alerts_dir / "alerts.jsonl").exists()
+
+
+_KILLED_CHILD = """
+import os, signal, sys
+from datetime import datetime
+from tests.alerts.conftest import missed, publication, routing
+from warehouse.alerting import engine
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)  # after the evaluation committed, before any send
+
+engine._deliver = die
+obs = {"publication": publication("pub-2", [missed("PP01", "330105", "2025")])}
+engine.deliver_alerts(routing=routing(sys.argv[1]), silences=[], observations=obs,
+                      now=datetime.fromisoformat(sys.argv[2]))
+"""
+
+
+def test_a_killed_process_between_publications_loses_and_repeats_nothing(
+    settings: Settings, receiver: Receiver
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from scorecard.config import REPO_ROOT
+
+    route = routing(receiver.url)
+    a, b = missed("PP01", "330102", "2025"), missed("PP01", "330105", "2025")
+    run(settings, route, [a, b], run_id="pub-1")
+    child = subprocess.run(
+        [sys.executable, "-c", _KILLED_CHILD, receiver.url, (T0 + timedelta(hours=1)).isoformat()],
+        cwd=REPO_ROOT,
+        env=settings.subprocess_env(),
+        capture_output=True,
+        timeout=300,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr.decode()[-2000:]
+    # the restarted pipeline: the same publication again (nothing new), then the next one
+    assert run(settings, route, [b], run_id="pub-2", now=T0 + timedelta(hours=2)).changes == 0
+    run(settings, route, [b], run_id="pub-3", now=T0 + timedelta(hours=3))
+    sent = [(c["fingerprint"], c["change"]) for d in digests(receiver) for c in d["changes"]]
+    assert sent == [(a.fingerprint, "firing"), (b.fingerprint, "firing"), (a.fingerprint, "resolved")]
+    assert [(x["fingerprint"], x["change"]) for x in log_lines(settings)] == sent
