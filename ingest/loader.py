@@ -1108,9 +1108,22 @@ def _store(
                 os.unlink(path)
     elif same:
         shutil.copyfile(path, destination, follow_symlinks=False)
+    elif owned and _is_regular(path):
+        # Committed elsewhere than it was read (the distributed profile: the identity of a file
+        # on a shared folder may differ between machines): a regular file moves as ever.
+        shutil.move(str(path), str(destination))
     elif owned:
         with contextlib.suppress(OSError):
-            os.unlink(path)
+            os.unlink(path)  # a link swapped in after the read: never followed, never kept
+
+
+def _is_regular(path: Path) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _write_bytes(destination: Path, data: bytes) -> None:
