@@ -6,7 +6,12 @@ then in one transaction allocates the file id, records the ledger row, inserts v
 earlier files whose every value is now superseded. Only after the commit does the file move to
 ``archive/`` or ``rejected/`` (with ``<name>.errors.json``): a crash before the commit leaves the
 warehouse and the inbox as they were, and the retry converges; a crash between the commit and the
-move leaves the file in the inbox, and the retry records it as a duplicate and moves it.
+move leaves the file in the inbox, and the retry finds it recorded but not moved (same name,
+department and bytes, nothing at its stored path) and only moves it: no file is recorded twice.
+
+A file is opened once without following links and hashed and read from that one descriptor: the
+ledger's sha256 is of the bytes loaded. A path with nothing at it is refused before anything is
+written (``FILE_NOT_FOUND``); every text written about a file passes ``pii.clean``.
 
 The two halves can also run apart, on different machines (the distributed profile,
 docs/distributed.md): ``stage_file`` reads and validates a file and writes the validated rows to
@@ -136,6 +141,8 @@ class ParsedFile:
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
+    """The sha256 and size of a file (for callers outside the load; the loader hashes the bytes it
+    read, see :func:`_open_once`)."""
     digest = hashlib.sha256()
     size = 0
     with path.open("rb") as handle:
