@@ -49,7 +49,10 @@ test-distributed: install  ## the distributed profile (Celery, PostgreSQL, Redis
 	$(BIN)/pytest -m distributed tests/distributed
 
 test-bi: install browser  ## BI clients from PyPI in their own environments: DuckDB 1.4, Apache Superset (~15 min)
-	$(BIN)/pytest -m bi tests/bi
+	SCORECARD_BI_ARTIFACTS=$(CURDIR)/var/test-artifacts $(BIN)/pytest -m bi tests/bi
+
+bi: install  ## Apache Superset on the published snapshot (own environment under the data dir), with the dashboard
+	$(BIN)/scorecard bi
 
 demo: install  ## the main job, start to finish
 	$(BIN)/scorecard demo

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("scorecard.pipeline", "ingest, build, check, publish and alert in one go (全流程)"),
     "summary": ("warehouse.summary", "print the indicators and their 2021-2025 targets (指标与目标)"),
     "demo": ("scorecard.demo", "the demo: the pipeline through a real Airflow (演示)"),
+    "bi": ("scorecard.bi", "Apache Superset on the published snapshot, with a dashboard (BI 看板)"),
 }
 
 

@@ -54,6 +54,12 @@ class Contract:
             return own.columns[column]
         return self.shared.get(column)
 
+    def any_column(self, column: str) -> Label | None:
+        """The label of ``column`` wherever it is published: shared, else the first table's own."""
+        if column in self.shared:
+            return self.shared[column]
+        return next((t.columns[column] for t in self.tables.values() if column in t.columns), None)
+
     def problems(self, published: dict[str, list[str]]) -> list[str]:
         """What does not match ``published`` (``schema.table`` -> its columns): a published table or
         column without a label, a table or table-specific label for something not published, and

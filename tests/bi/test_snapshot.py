@@ -239,3 +239,22 @@ def test_the_documented_duckdb_commands_run_as_written(published: Published, tmp
     rows = {m["name"]: m["rows"] for m in manifest["marts"]}
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-1] == str(rows["fct_indicator_progress"])
+
+
+def test_every_example_query_in_the_docs_runs_on_the_published_snapshot(published: Published) -> None:
+    """docs/bi.md §4: each SQL block, as written, on a read-only connection to the snapshot."""
+    section = DOC.read_text(encoding="utf-8").split("## 4.", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sql\n(.*?)```", section, flags=re.S)
+    assert len(blocks) >= 5
+    con = open_snapshot(settings=published.settings)
+    try:
+        ran = 0
+        for block in blocks:
+            for statement in block.split(";"):
+                if not re.sub(r"--[^\n]*", "", statement).strip():
+                    continue
+                con.execute(statement).fetchall()
+                ran += 1
+    finally:
+        con.close()
+    assert ran >= len(blocks)
