@@ -171,9 +171,10 @@ INDEX_TABLES = (
 )
 
 
-def expected_city_indices(published: Published) -> dict[tuple[str, str], tuple[float, int]]:
+def expected_city_indices(published: Published) -> dict[tuple[str, str], tuple[float, int, int, int]]:
     union = " union all ".join(
-        f"select zone_code, region_code, region_name_zh, region_level, year, index_score, rank_in_level "
+        "select zone_code, region_code, region_name_zh, region_level, year, index_score, rank_in_level, "
+        f"rank_p05, rank_p95 "
         f"from marts.{t}"
         for t in INDEX_TABLES
     )
@@ -181,24 +182,33 @@ def expected_city_indices(published: Published) -> dict[tuple[str, str], tuple[f
         published,
         f"select i.region_code || ' ' || i.region_name_zh as city, "
         f"cast(z.zone_no as varchar) || ' ' || z.index_name_zh as index_label, "
-        "i.index_score, i.rank_in_level "
+        "i.index_score, i.rank_in_level, i.rank_p05, i.rank_p95 "
         f"from ({union}) as i inner join marts.dim_zone as z on i.zone_code = z.zone_code "
         f"where i.region_level = 'city' and i.year = {LATEST_INDEX_YEAR}",
     )
-    return {(r["city"], r["index_label"]): (r["index_score"], r["rank_in_level"]) for r in rows}
+    return {
+        (r["city"], r["index_label"]): (r["index_score"], r["rank_in_level"], r["rank_p05"], r["rank_p95"])
+        for r in rows
+    }
 
 
 def test_every_chart_returns_the_figures_in_the_marts(superset: Running) -> None:
     published = superset.published
-    # 1. Five indices by city: cell by cell (11 cities x 5 indices, score and rank).
+    # 1. Five indices by city: cell by cell (11 cities x 5 indices: score, rank, rank interval).
     seen = {
-        (r["city"], r["index_label"]): (r["指数 Index"], r["排名 Rank"])
+        (r["city"], r["index_label"]): (
+            r["指数 Index"],
+            r["排名 Rank"],
+            r["排名区间下限 Rank P05"],
+            r["排名区间上限 Rank P95"],
+        )
         for r in superset.chart_data("city_indices")
     }
     expected = expected_city_indices(published)
     assert len(expected) == 55 and sorted(seen) == sorted(expected)
-    for key, (score, rank) in expected.items():
-        assert same(seen[key][0], score) and seen[key][1] == rank, (key, seen[key], (score, rank))
+    for key, (score, *ranks) in expected.items():
+        assert same(seen[key][0], score) and list(seen[key][1:]) == ranks, (key, seen[key], (score, ranks))
+        assert ranks[1] <= ranks[2], (key, ranks)
     assert {city.split(" ", 1)[1] for city, _ in seen} == set(CITIES)
     assert {label.split(" ", 1)[1] for _, label in seen} == set(INDICES)
 
