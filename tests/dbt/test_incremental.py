@@ -284,6 +284,48 @@ def test_incremental_build_recomputed_only_the_resubmitted_measures(attached, re
     assert {key for key in before_by_key} == {(row[0], row[1]) for row in after}
 
 
+RANK_INTERVALS = "intermediate.int_index_rank_intervals"
+RANK_INTERVAL_COLUMNS = (
+    "zone_code, region_code, region_level, year, draws, rank_median, rank_p05, rank_p95, input_fingerprint"
+)
+
+
+def test_incremental_build_redrew_only_the_rankings_whose_inputs_changed(attached):
+    """The rank intervals (a Monte-Carlo over every scored value x draw) are incremental per
+    ranking (zone x year; macros/scorecard_rank_intervals.sql): the file-triggered build redraws
+    rankings whose scored values changed, keeps every other ranking's rows as they were, and ends
+    with the intervals of a full rebuild."""
+    inc = f"(select {RANK_INTERVAL_COLUMNS} from inc.{RANK_INTERVALS})"
+    full = f"(select {RANK_INTERVAL_COLUMNS} from rebuilt.{RANK_INTERVALS})"
+    assert _differences(attached, inc, full) == (0, 0)
+    (before_run,) = attached.execute(f"select distinct invocation_id from before.{RANK_INTERVALS}").fetchone()
+
+    def rankings(where: str) -> set[tuple[str, int]]:
+        sql = f"select distinct zone_code, year from inc.{RANK_INTERVALS} where {where}"
+        return set(attached.execute(sql, [before_run]).fetchall())
+
+    redrawn = rankings("invocation_id <> ?")
+    kept = rankings("invocation_id = ?")
+    assert redrawn and kept and not redrawn & kept
+    # Redrawn only where a scored value changed (read from the dimension scores themselves).
+    values = "zone_code, year, region_code, dimension_code, scored_value"
+    scored = "intermediate.int_dimension_scores_scored where scored_value is not null"
+    changed = set(
+        attached.execute(
+            f"select distinct zone_code, year from ("
+            f"(select {values} from before.{scored} except select {values} from inc.{scored}) union all "
+            f"(select {values} from inc.{scored} except select {values} from before.{scored}))"
+        ).fetchall()
+    )
+    assert redrawn <= changed
+    # The kept rankings' rows are the session build's rows.
+    kept_rows = (
+        f"concat_ws(':', zone_code, year) in (select concat_ws(':', zone_code, year) "
+        f"from inc.{RANK_INTERVALS} where invocation_id = '{before_run}')"
+    )
+    assert _differences(attached, f"inc.{RANK_INTERVALS}", f"before.{RANK_INTERVALS}", kept_rows) == (0, 0)
+
+
 def _compiled_test(rebuilt: Rebuilt, prefix: str) -> tuple[str, str]:
     """(unique_id, compiled SQL) of the incremental build's test whose name starts with prefix."""
     results = json.loads(rebuilt.run_results.read_text(encoding="utf-8"))["results"]

@@ -9,27 +9,72 @@
       - the values: every scored value x (1 + rank_mc_measurement_error x N(0, 1)).
     Only regions with an index are ranked, as in int_index_scores_aggregated, and a draw uses
     the dimensions the region has. Uniform numbers come from DuckDB's hash() of
-    (rank_mc_seed, draw, what is drawn): the same seed and data give the same intervals. -#}
+    (rank_mc_seed, draw, what is drawn): the same seed and data give the same intervals.
+    Cost (bench/notes.md): a ranked index value carries its dimensions as short lists (one row
+    per index value and draw, no join and regrouping per scored value and draw), all keys are
+    integers, and the model is incremental per ranking (zone x year): a build redraws only the
+    rankings whose inputs changed (macros/scorecard_rank_intervals.sql). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_rankings',
+    on_schema_change='append_new_columns'
+) }}
 {%- set draws = var('rank_mc_draws') | int -%}
 {%- set seed = var('rank_mc_seed') | int -%}
 {%- set concentration = var('rank_mc_weight_concentration') | float -%}
 {%- set sigma = var('rank_mc_measurement_error') | float -%}
 {%- set alt_share = var('rank_mc_alt_normaliser_share') | float -%}
-with ranked_regions as (
+with fingerprints as (
+    {{ rank_interval_fingerprints_sql() | indent(4) }}
+),
+
+rankings_to_draw as (
+    -- On an incremental run, rankings whose stored fingerprint is the current one keep their rows.
     select
-        zone_code,
-        region_code,
-        region_level,
-        year
-    from {{ ref('int_index_scores_aggregated') }}
-    where index_score is not null
+        c.zone_code,
+        c.year,
+        c.input_fingerprint
+    from fingerprints as c
+    where
+        {% if rank_intervals_keep_rows() -%}
+            not exists (
+                select 1
+                from {{ this }} as t
+                where
+                    t.zone_code = c.zone_code
+                    and t.year = c.year
+                    and t.input_fingerprint = c.input_fingerprint
+            )
+        {%- else -%}
+            true
+        {%- endif %}
+),
+
+ranked_regions as (
+    select
+        a.zone_code,
+        a.region_code,
+        a.region_level,
+        a.year,
+        k.input_fingerprint,
+        -- Integer keys for the draws: one per ranked index value, one per ranking.
+        row_number() over (order by a.zone_code, a.region_level, a.year, a.region_code) as index_id,
+        dense_rank() over (order by a.zone_code, a.region_level, a.year) as ranking_id
+    from {{ ref('int_index_scores_aggregated') }} as a
+    inner join rankings_to_draw as k
+        on
+            a.zone_code = k.zone_code
+            and a.year = k.year
+    where a.index_score is not null
 ),
 
 dimensions as (
     select
         s.zone_code,
         s.dimension_code,
-        s.weight / sum(s.weight) over (partition by s.zone_code) as weight_share
+        s.weight / sum(s.weight) over (partition by s.zone_code) as weight_share,
+        -- The dimension's place in its zone's list of draw weights.
+        row_number() over (partition by s.zone_code order by s.dimension_code) as dimension_no
     from (
         select distinct
             zone_code,
@@ -50,7 +95,7 @@ weight_uniforms as (
     select
         w.draw,
         d.zone_code,
-        d.dimension_code,
+        d.dimension_no,
         d.weight_share * {{ concentration }} as alpha,
         ((hash({{ seed }}, w.draw, d.dimension_code, 'w1') >> 11) + 0.5) / 9007199254740992.0 as u1,
         ((hash({{ seed }}, w.draw, d.dimension_code, 'w2') >> 11) + 0.5) / 9007199254740992.0 as u2
@@ -58,139 +103,156 @@ weight_uniforms as (
     cross join dimensions as d
 ),
 
--- Gamma(alpha) by Wilson-Hilferty: alpha x (1 - 1/(9 alpha) + z sqrt(1/(9 alpha)))^3.
+-- Gamma(alpha) by Wilson-Hilferty: alpha x (1 - 1/(9 alpha) + z sqrt(1/(9 alpha)))^3; one row
+-- per draw and zone: the list of its dimensions' gamma weights and the draw's normaliser.
 draw_weights as (
     select
         draw,
         zone_code,
-        dimension_code,
-        alpha * pow(
-            greatest(
-                0.0,
-                1 - 1 / (9 * alpha) + sqrt(-2 * ln(u1)) * cos(2 * pi() * u2) * sqrt(1 / (9 * alpha))
-            ),
-            3
-        ) as gamma_weight
+        list(
+            alpha * pow(
+                greatest(
+                    0.0,
+                    1 - 1 / (9 * alpha) + sqrt(-2 * ln(u1)) * cos(2 * pi() * u2) * sqrt(1 / (9 * alpha))
+                ),
+                3
+            )
+            order by dimension_no
+        ) as gamma_weights,
+        any_value(
+            ((hash({{ seed }}, draw, 'normaliser') >> 11) + 0.5) / 9007199254740992.0 < {{ alt_share }}
+        ) as uses_alternative
     from weight_uniforms
+    group by draw, zone_code
 ),
 
-draw_normalisers as (
+-- One row per ranked index value: its scored dimensions as lists (in dimension_no order).
+index_values as (
     select
-        draw,
-        ((hash({{ seed }}, draw, 'normaliser') >> 11) + 0.5) / 9007199254740992.0 < {{ alt_share }}
-            as uses_alternative
-    from draws
-),
-
-scores as (
-    select
-        s.zone_code,
-        s.dimension_code,
-        s.region_code,
-        s.region_level,
-        s.year,
-        s.scored_value,
-        s.goalpost_worst,
-        s.goalpost_best,
-        -- One integer key per scored value, hashed once: the draws hash integers only (hashing
-        -- the text keys in every draw cost ten times as much).
-        hash(s.dimension_code, s.region_code, s.year) as value_key
+        r.index_id,
+        r.ranking_id,
+        r.zone_code,
+        list(d.dimension_no order by d.dimension_no) as dimension_nos,
+        list(s.scored_value order by d.dimension_no) as scored_values,
+        list(s.goalpost_worst order by d.dimension_no) as goalposts_worst,
+        list(s.goalpost_best order by d.dimension_no) as goalposts_best,
+        -- One integer key per scored value, hashed once: the draws hash integers only.
+        list(hash(s.dimension_code, s.region_code, s.year) order by d.dimension_no) as value_keys
     from {{ ref('int_dimension_scores_scored') }} as s
     inner join ranked_regions as r
         on
             s.zone_code = r.zone_code
             and s.region_code = r.region_code
             and s.year = r.year
+    inner join dimensions as d
+        on
+            s.zone_code = d.zone_code
+            and s.dimension_code = d.dimension_code
     where s.scored_value is not null
+    group by r.index_id, r.ranking_id, r.zone_code
+),
+
+index_draws as (
+    select
+        w.draw,
+        w.gamma_weights,
+        w.uses_alternative,
+        v.*
+    from index_values as v
+    inner join draw_weights as w on v.zone_code = w.zone_code
 ),
 
 -- The measurement error: one 64-bit hash per draw and value, its two 32-bit halves the two
 -- uniform numbers of a Box-Muller normal.
-error_hashes as (
+draw_values as (
     select
-        w.draw,
-        s.zone_code,
-        s.dimension_code,
-        s.region_code,
-        s.region_level,
-        s.year,
-        s.scored_value,
-        s.goalpost_worst,
-        s.goalpost_best,
-        n.uses_alternative,
-        w.gamma_weight,
-        hash({{ seed }}, w.draw, s.value_key) as error_hash
-    from scores as s
-    inner join draw_weights as w
-        on
-            s.zone_code = w.zone_code
-            and s.dimension_code = w.dimension_code
-    inner join draw_normalisers as n on w.draw = n.draw
+        draw,
+        index_id,
+        ranking_id,
+        uses_alternative,
+        scored_values,
+        goalposts_worst,
+        goalposts_best,
+        list_transform(dimension_nos, lambda n: gamma_weights[n]) as weights,
+        list_transform(value_keys, lambda k: hash({{ seed }}, draw, k)) as error_hashes
+    from index_draws
 ),
 
 perturbed as (
     select
         draw,
-        zone_code,
-        region_code,
-        region_level,
-        year,
-        goalpost_worst,
-        goalpost_best,
+        index_id,
+        ranking_id,
         uses_alternative,
-        gamma_weight,
-        scored_value * (
-            1 + {{ sigma }}
-            * sqrt(-2 * ln(((error_hash >> 32) + 0.5) / 4294967296.0))
-            * cos(2 * pi() * (((error_hash & 4294967295) + 0.5) / 4294967296.0))
-        ) as value_drawn
-    from error_hashes
+        goalposts_worst,
+        goalposts_best,
+        weights,
+        list_transform(
+            range(1, len(weights) + 1),
+            lambda i: scored_values[i] * (
+                1 + {{ sigma }}
+                * sqrt(-2 * ln(((error_hashes[i] >> 32) + 0.5) / 4294967296.0))
+                * cos(2 * pi() * (((error_hashes[i] & 4294967295) + 0.5) / 4294967296.0))
+            )
+        ) as values_drawn
+    from draw_values
 ),
 
-rescored as (
-    select
-        *,
-        case
-            when not uses_alternative
-                then least(100.0, greatest(0.0, 100.0 * ((value_drawn - goalpost_worst) / (goalpost_best - goalpost_worst))))
-            when goalpost_best >= goalpost_worst
-                then least(100.0, greatest(0.0, 100.0 * (value_drawn / goalpost_best)))
-            when value_drawn <= 0 then 100.0
-            else least(100.0, greatest(0.0, 100.0 * (goalpost_best / value_drawn)))
-        end as score_drawn
-    from perturbed
-),
-
+-- Narrow integer columns from here on: the ranking holds every draw of every index value.
 draw_indices as (
     select
-        draw,
-        zone_code,
-        region_code,
-        region_level,
-        year,
-        sum(gamma_weight * score_drawn) / nullif(sum(gamma_weight), 0) as index_drawn
-    from rescored
-    group by draw, zone_code, region_code, region_level, year
+        cast(draw as integer) as draw,
+        cast(index_id as integer) as index_id,
+        cast(ranking_id as integer) as ranking_id,
+        list_sum(
+            list_transform(
+                range(1, len(weights) + 1),
+                lambda i: weights[i] * case
+                    when not uses_alternative
+                        then least(100.0, greatest(0.0, 100.0 * (
+                            (values_drawn[i] - goalposts_worst[i]) / (goalposts_best[i] - goalposts_worst[i])
+                        )))
+                    when goalposts_best[i] >= goalposts_worst[i]
+                        then least(100.0, greatest(0.0, 100.0 * (values_drawn[i] / goalposts_best[i])))
+                    when values_drawn[i] <= 0 then 100.0
+                    else least(100.0, greatest(0.0, 100.0 * (goalposts_best[i] / values_drawn[i])))
+                end
+            )
+        ) / nullif(list_sum(weights), 0) as index_drawn
+    from perturbed
 ),
 
 draw_ranks as (
     select
-        *,
-        rank() over (
-            partition by draw, zone_code, region_level, year
+        index_id,
+        cast(rank() over (
+            partition by draw, ranking_id
             order by round(coalesce(index_drawn, 0), 6) desc
-        ) as rank_drawn
+        ) as integer) as rank_drawn
     from draw_indices
+),
+
+intervals as (
+    select
+        index_id,
+        count(*) as draws,
+        cast(quantile_disc(rank_drawn, 0.5) as integer) as rank_median,
+        cast(quantile_disc(rank_drawn, 0.05) as integer) as rank_p05,
+        cast(quantile_disc(rank_drawn, 0.95) as integer) as rank_p95
+    from draw_ranks
+    group by index_id
 )
 
 select
-    zone_code,
-    region_code,
-    region_level,
-    year,
-    count(*) as draws,
-    cast(quantile_disc(rank_drawn, 0.5) as integer) as rank_median,
-    cast(quantile_disc(rank_drawn, 0.05) as integer) as rank_p05,
-    cast(quantile_disc(rank_drawn, 0.95) as integer) as rank_p95
-from draw_ranks
-group by zone_code, region_code, region_level, year
+    r.zone_code,
+    r.region_code,
+    r.region_level,
+    r.year,
+    i.draws,
+    i.rank_median,
+    i.rank_p05,
+    i.rank_p95,
+    r.input_fingerprint,
+    {{ rank_interval_invocation_sql() }} as invocation_id
+from intervals as i
+inner join ranked_regions as r on i.index_id = r.index_id
