@@ -163,9 +163,7 @@ class Model:
         return value * POPULATION_GROWTH.get(base, 1.0) ** (t - 2020)
 
     def share(self, measure: Measure, region: Region, regions: list[Region]) -> float:
-        allocated = self.reference.count_allocation.get((measure.code, region.code))
-        if allocated is not None:
-            return allocated
+        """How the generated sample spreads a provincial count over regions (not a target)."""
         total = sum(self.population(other, "resident", 2020) for other in regions)
         return self.population(region, "resident", 2020) / total
 
@@ -292,7 +290,11 @@ def status_rows(model: Model, department: str, year: int) -> list[dict[str, str]
         if item.kind == "milestone":
             measure = reference.measures[item.code]
             levels = reference.status_choices(item)
-            for region in reporting_regions(measure, reference):
+            # The cities report their own plans too (EC02 names the 11 cities and the large counties).
+            cities = sorted(
+                (r for r in reference.regions.values() if r.level == "city"), key=lambda r: r.code
+            )
+            for region in [*cities, *reporting_regions(measure, reference)]:
                 target = reference.milestone_targets.get((item.code, year), levels[-1].code)
                 rank = next((i for i, level in enumerate(levels) if level.code == target), len(levels) - 1)
                 behind = model.r("behind", item.code, region.code) < SHORTFALL_SHARE

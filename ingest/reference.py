@@ -21,7 +21,6 @@ OPTIONAL_SEEDS = (
     "milestone_targets",
     "indicator_targets",
     "region_population",
-    "count_target_allocation",
     "measure_value_ranges",
 )
 
@@ -133,7 +132,6 @@ class Reference:
     targets: dict[tuple[str, int], float] = field(default_factory=dict)
     milestone_targets: dict[tuple[str, int], str] = field(default_factory=dict)
     population: dict[tuple[str, int], tuple[float | None, float | None]] = field(default_factory=dict)
-    count_allocation: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def department_code(self, text: str) -> str | None:
         """Resolve a department given by code or by its Chinese or English name."""
@@ -296,11 +294,6 @@ def _build(seeds_dir: Path) -> Reference:
             )
             for row in _read(seeds_dir, "region_population", required=False)
         }
-        count_allocation = {
-            (row["measure_code"], row["region_code"]): float(row["share"])
-            for row in _read(seeds_dir, "count_target_allocation", required=False)
-            if row.get("share")
-        }
     except (KeyError, ValueError) as exc:
         raise ReferenceError(f"malformed reference seed in {seeds_dir}: {exc!r}") from exc
     return Reference(
@@ -313,5 +306,4 @@ def _build(seeds_dir: Path) -> Reference:
         targets=targets,
         milestone_targets=milestone_targets,
         population=population,
-        count_allocation=count_allocation,
     )

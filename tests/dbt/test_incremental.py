@@ -33,7 +33,7 @@ INCREMENTAL_TABLES = [
     "intermediate.int_measure_values_annualised",
     "intermediate.int_measure_values_rolled_up",
     "intermediate.int_measure_values_reconciled",
-    "intermediate.int_targets_allocated",
+    "intermediate.int_targets_scoped",
     "intermediate.int_measure_trajectories_projected",
     "intermediate.int_indicator_progress_assessed",
     "marts.fct_indicator_progress",

@@ -60,7 +60,7 @@ TRUE_FALSE = {"true", "false"}
 
 
 def test_contract_table_was_read() -> None:
-    assert len(CONTRACT) == 15  # 14 + measure_value_ranges (issue #23 point 3)
+    assert len(CONTRACT) == 16  # 14 + measure_value_ranges (#23) + target_scope, target_allocations for count_target_allocation (#16)
     assert CONTRACT["regions"][:3] == ["region_code", "name_zh", "name_en"]
 
 
@@ -415,16 +415,33 @@ def test_index_dimensions(measures: dict[str, dict[str, str]]) -> None:
     assert {c for c, m in measures.items() if not m["indicator_code"]} <= {d["measure_code"] for d in dims}
 
 
-def test_count_target_allocation_is_valid() -> None:
-    rows = seed("count_target_allocation")
+def test_every_target_has_a_scope_in_the_lists_words() -> None:
+    """seeds/target_scope.csv says for every measure with a target which regions it applies to,
+    with the list's wording beside it; the allocation seed is empty (the list allocates none)."""
+    scopes = {r["measure_code"]: r for r in seed("target_scope")}
     measures = {r["measure_code"]: r for r in seed("measures")}
-    regions = {r["region_code"] for r in seed("regions")}
-    totals: dict[str, float] = defaultdict(float)
-    for r in rows:
-        assert measures[r["measure_code"]]["measure_kind"] in {"count", "amount"}
-        assert r["region_code"] in regions
-        totals[r["measure_code"]] += float(r["share"])
-    assert all(t <= 1 + 1e-9 for t in totals.values())
+    indicators = {r["indicator_code"]: r for r in seed("indicators")}
+    with_targets = {r["measure_code"] for r in seed("indicator_targets")}
+    assert with_targets <= set(scopes), with_targets - set(scopes)
+    # all 29 indicators of the list have at least one measure with a scope
+    assert {measures[m]["indicator_code"] for m in scopes} == set(indicators)
+    for code, row in scopes.items():
+        assert row["list_wording_zh"] and row["scope_reason_en"], code
+        # the wording is the list's own: it appears in the indicator's text
+        indicator_text = indicators[measures[code]["indicator_code"]]["name_zh"]
+        assert row["list_wording_zh"].rstrip("。") in indicator_text, (code, row["list_wording_zh"])
+        if row["target_scope"] in {"region_floor", "regions_meeting_count", "regions_meeting_share"}:
+            assert row["held_level"] in {"county", "city"} and float(row["region_target"]) > 0, code
+    # counts and amounts are never split by population: a total belongs to the province, or is a
+    # floor or a count of regions
+    for code in with_targets:
+        if measures[code]["measure_kind"] in {"count", "amount"}:
+            assert scopes[code]["target_scope"] in {
+                "province_only",
+                "region_floor",
+                "regions_meeting_count",
+            }, code
+    assert seed("target_allocations") == []
 
 
 # ---------------------------------------------------------------- dbt
@@ -455,7 +472,8 @@ def test_dbt_seed_build_and_tests(settings: Settings) -> None:
         assert types["indicator_targets.year"] == "INTEGER"
         assert types["indicator_targets.target_value"] == "DOUBLE"
         assert types["measures.is_cumulative"] == "BOOLEAN"
-        assert types["count_target_allocation.share"] == "DOUBLE"
+        assert types["target_scope.region_target"] == "DOUBLE"
+        assert types["target_allocations.target_value"] == "DOUBLE"
         assert con.execute(
             "select region_code from reference.regions where region_level = 'province'"
         ).fetchone() == ("330000",)

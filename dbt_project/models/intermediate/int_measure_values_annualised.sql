@@ -1,6 +1,7 @@
 {#- The year value of each submitted measure x region: the value as of year end, i.e. the latest
     submitted period within the year (an annual value wins over a Q4 or December value ending the
-    same day). Also derives the numerator and denominator a ratio-type value rolls up with:
+    same day), with the date it describes (source_period_end: 31 December for an annual value,
+    the quarter's or month's last day otherwise). Also derives the numerator and denominator a ratio-type value rolls up with:
       - rate / ratio: the submitted numerator and denominator;
       - density: the submitted count and population when given, else the seeded population
         (resident or elderly, per measures.population_base) and the count implied by the value.
@@ -46,6 +47,7 @@ joined as (
         y.period_year as year,
         y.period as source_period,
         y.period_kind as source_period_kind,
+        cast(y.period_end_date as date) as source_period_end,
         y.file_id,
         y.row_ref,
         y.value as submitted_value,
@@ -102,6 +104,7 @@ select
     year,
     source_period,
     source_period_kind,
+    source_period_end,
     file_id,
     row_ref,
     submitted_value,

@@ -2,6 +2,9 @@
     with the value submitted for that region (if any) beside the roll-up from below (if any).
     A value submitted directly for a city or the province is used as submitted; the roll-up is
     kept beside it and their difference is a quality signal (fct_rollup_differences).
+    Completeness: a submitted value is complete by itself; a roll-up is complete when every child
+    it expects reported (children_reporting = children_expected). value_period_end is the date the
+    value describes (the submitted period's end, or the earliest of the children's).
     Applicable regions: the base level and every level above it for measures that roll up; the
     levels listed in measures.region_levels for measures that do not. -#}
 {{ config(
@@ -75,7 +78,15 @@ select
     case
         when v.value is not null then 'submitted'
         when u.rolled_up_value is not null then 'rolled_up'
-    end as value_source
+    end as value_source,
+    case
+        when v.value is not null then v.source_period_end
+        when u.rolled_up_value is not null then u.children_period_end
+    end as value_period_end,
+    case
+        when v.value is not null then true
+        when u.rolled_up_value is not null then u.children_reporting >= u.children_expected
+    end as is_complete
 from spine as s
 left join submitted as v
     on

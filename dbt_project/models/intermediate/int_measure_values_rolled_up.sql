@@ -6,7 +6,8 @@
       mean_with_min  mean of the values, with the minimum beside it
       count_meeting  up to the condition level: Σ of the underlying counts; above it: the number
                      of condition-level regions whose count is >= condition_threshold
-    children_reporting / children_expected say how complete each roll-up is. -#}
+    children_reporting / children_expected say how complete each roll-up is; children_period_end is
+    the earliest date the children's values describe (a total of a Q3 and a Q4 value is as of Q3). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_measures',
@@ -39,7 +40,8 @@ base_values as (
         v.value,
         v.numerator,
         v.denominator,
-        v.has_parts
+        v.has_parts,
+        v.source_period_end
     from {{ ref('int_measure_values_annualised') }} as v
     inner join measures as m
         on
@@ -93,7 +95,8 @@ rolled_from_base as (
                     / nullif({{ exact_sum('case when b.has_parts then b.denominator end') }}, 0)
                     * max(t.value_scale)
         end as rolled_up_value,
-        case when t.rollup_rule = 'mean_with_min' then min(b.value) end as rolled_up_min_value
+        case when t.rollup_rule = 'mean_with_min' then min(b.value) end as rolled_up_min_value,
+        min(case when b.value is not null then b.source_period_end end) as children_period_end
     from rollup_targets as t
     cross join years as y
     inner join ancestors as a
@@ -119,7 +122,9 @@ condition_values as (
         m.condition_level_rank,
         r.region_code,
         y.year,
-        coalesce(direct.value, below.rolled_up_value) as underlying_value
+        coalesce(direct.value, below.rolled_up_value) as underlying_value,
+        case when direct.value is not null then direct.source_period_end else below.children_period_end end
+            as underlying_period_end
     from measures as m
     inner join {{ ref('regions') }} as r on m.condition_level = r.region_level
     cross join years as y
@@ -150,7 +155,8 @@ counted_above_condition as (
         cast(null as double) as rolled_up_denominator,
         cast(sum(case when c.underlying_value >= c.condition_threshold then 1 else 0 end) as double)
             as rolled_up_value,
-        cast(null as double) as rolled_up_min_value
+        cast(null as double) as rolled_up_min_value,
+        min(c.underlying_period_end) as children_period_end
     from condition_values as c
     inner join ancestors as a
         on
@@ -172,7 +178,8 @@ select
     rolled_up_numerator,
     rolled_up_denominator,
     rolled_up_value,
-    rolled_up_min_value
+    rolled_up_min_value,
+    children_period_end
 from rolled_from_base
 where children_reporting > 0
 
@@ -190,5 +197,6 @@ select
     rolled_up_numerator,
     rolled_up_denominator,
     rolled_up_value,
-    rolled_up_min_value
+    rolled_up_min_value,
+    children_period_end
 from counted_above_condition

@@ -1,5 +1,8 @@
 {#- Alerts 预警: one row per
-      target_missed        an annual target not met in a year that is over;
+      target_missed        an annual target not met in a year that is over (never for an
+                           incomplete total or a region without a target of its own);
+      milestone_missed     a unit the list names (or the province's roll-up) behind the year's
+                           milestone in a year that is over (EC02, fct_milestone_status);
       projected_miss       the year in progress projects at_risk / off_track toward the
                            end-of-plan target;
       missing_submission   a monitored reporting period past its deadline with no file;
@@ -12,8 +15,17 @@ with progress as (
     select * from {{ ref('int_indicator_progress_assessed') }}
 ),
 
+-- The unit in words after a number: "12500 yuan per person per year", "85%", "826".
 measures as (
-    select * from {{ ref('int_measures_classified') }}
+    select
+        m.*,
+        case
+            when u.name_en = '%' then '%'
+            when coalesce(u.name_en, '') = '' then ''
+            else ' ' || u.name_en
+        end as unit_suffix_en
+    from {{ ref('int_measures_classified') }} as m
+    left join {{ ref('units') }} as u on m.unit = u.unit
 ),
 
 regions as (
@@ -43,8 +55,8 @@ target_missed as (
         ]) }} as message_zh,
         {{ message_concat([
             "r.name_en", "': '", "m.name_en", "' missed its '", "cast(p.year as varchar)",
-            "' target: actual '", message_number('p.actual_value'), "', target '",
-            message_number('p.target_value'), "' ('", "m.unit", "'), attainment '",
+            "' target: actual '", message_number('p.actual_value'), "m.unit_suffix_en", "', target '",
+            message_number('p.target_value'), "m.unit_suffix_en", "', attainment '",
             message_number('p.attainment_pct'), "'%.'"
         ]) }} as message_en
     from progress as p
@@ -75,14 +87,62 @@ projected_miss as (
         ]) }} as message_zh,
         {{ message_concat([
             "r.name_en", "': '", "m.name_en", "' is projected to reach '",
-            message_number('p.projected_final_value'), "' by '", "cast(p.final_target_year as varchar)",
-            "', short of the target '", message_number('p.final_target_value'), "' ('", "m.unit", "'); '",
+            message_number('p.projected_final_value'), "m.unit_suffix_en", "' by '",
+            "cast(p.final_target_year as varchar)", "', short of the target '",
+            message_number('p.final_target_value'), "m.unit_suffix_en", "'; '",
             "replace(p.progress_status, '_', ' ')", "'.'"
         ]) }} as message_en
     from progress as p
     inner join measures as m on p.measure_code = m.measure_code
     inner join regions as r on p.region_code = r.region_code
     where p.progress_status in ('at_risk', 'off_track')
+),
+
+milestone_missed as (
+    select
+        'milestone_missed' as alert_kind,
+        case when ms.region_level = 'county' then 'medium' else 'high' end as severity,
+        ms.measure_code,
+        ms.region_code,
+        cast(null as varchar) as department_code,
+        cast(ms.year as varchar) as period,
+        ms.year,
+        cast(coalesce(ms.required_met_pct, ms.status_rank) as double) as actual_value,
+        cast(case when ms.region_level = 'province' then 100 else ms.target_level_rank end as double)
+            as target_value,
+        cast(null as double) as attainment_pct,
+        case
+            when ms.region_level = 'province'
+                then {{ message_concat([
+                    "r.name_zh", "'「'", "m.name_zh", "'」'", "cast(ms.year as varchar)",
+                    "'年里程碑未全部达成：'", "cast(ms.required_units_met as varchar)", "'/'",
+                    "cast(ms.required_units as varchar)", "' 个应编制单位达到「'", "ms.target_text_zh", "'」。'"
+                ]) }}
+            else {{ message_concat([
+                "r.name_zh", "'「'", "m.name_zh", "'」'", "cast(ms.year as varchar)",
+                "'年未达到里程碑：现为「'", "coalesce(ms.status_name_zh, '未报告')", "'」，要求「'",
+                "ms.target_text_zh", "'」。'"
+            ]) }}
+        end as message_zh,
+        case
+            when ms.region_level = 'province'
+                then {{ message_concat([
+                    "r.name_en", "': '", "m.name_en", "' - '", "cast(ms.required_units_met as varchar)", "' of '",
+                    "cast(ms.required_units as varchar)", "' required units reached the '",
+                    "cast(ms.year as varchar)", "' milestone ('", "ms.target_text_en", "').'"
+                ]) }}
+            else {{ message_concat([
+                "r.name_en", "': '", "m.name_en", "' missed the '", "cast(ms.year as varchar)",
+                "' milestone: '", "coalesce(ms.status_name_en, 'not reported')", "', required: '",
+                "ms.target_text_en", "'.'"
+            ]) }}
+        end as message_en
+    from {{ ref('fct_milestone_status') }} as ms
+    inner join measures as m on ms.measure_code = m.measure_code
+    inner join regions as r on ms.region_code = r.region_code
+    where
+        ms.year_status = 'not_met'
+        and ms.is_year_over
 ),
 
 submissions as (
@@ -135,6 +195,8 @@ submissions as (
 
 alerts as (
     select * from target_missed
+    union all
+    select * from milestone_missed
     union all
     select * from projected_miss
     union all

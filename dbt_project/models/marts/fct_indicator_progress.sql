@@ -1,9 +1,10 @@
 {#- Progress against every target 指标进展: one row per value measure x applicable region x
     programme year (period = 'YYYY'; the year value is the value as of year end).
-    year_status: met / not_met / no_target / no_data, final once the year is over (as_of after
-    31 December), provisional before (status_basis).
-    progress_status: for the year in progress, on_track / at_risk / off_track toward the
-    end-of-plan target, from the linear trend of the values so far (docs/methodology.md §4). -#}
+    year_status: met / not_met / no_target / no_data / incomplete, final once the year is over
+    (as_of after 31 December), provisional before (status_basis).
+    progress_status: for the year in progress, on_track / at_risk / off_track (insufficient_data
+    with one point) toward the end-of-plan target, from the trend of the dated values so far
+    (docs/methodology.md §4). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_measures',
@@ -42,7 +43,10 @@ select
     cast(target_value as double) as target_value,
     cast(target_type as varchar) as target_type,
     cast(target_basis as varchar) as target_basis,
-    cast(allocation_share as double) as allocation_share,
+    cast(target_scope as varchar) as target_scope,
+    cast(plan_value as double) as plan_value,
+    cast(value_period_end as date) as value_period_end,
+    cast(is_complete as boolean) as is_complete,
     cast(attainment_pct as double) as attainment_pct,
     cast(is_target_met as boolean) as is_target_met,
     cast(year_status as varchar) as year_status,
@@ -51,6 +55,7 @@ select
     cast(progress_status as varchar) as progress_status,
     cast(observation_count as integer) as trend_observation_count,
     cast(trend_slope_per_year as double) as trend_slope_per_year,
+    cast(catch_up_slope_per_year as double) as catch_up_slope_per_year,
     cast(final_target_year as integer) as final_target_year,
     cast(final_target_value as double) as final_target_value,
     cast(projected_final_value as double) as projected_final_value,
