@@ -432,7 +432,8 @@ def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed
                 lines.append(fit(names[code], 24) + "".join(cells))
         if "fct_indicator_progress" in tables and year is not None:
             missed = con.execute(
-                "select region_level, count(*) filter (where is_year_over and not is_target_met), count(*) "
+                "select region_level, count(*) filter (where is_year_over and year_status = 'not_met'), "
+                "count(*) filter (where year_status in ('met', 'not_met')) "
                 "from marts.fct_indicator_progress where year = ? group by 1",
                 [year],
             ).fetchall()
@@ -449,9 +450,21 @@ def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed
             kinds = con.execute(
                 "select alert_kind, count(*) from marts.fct_alerts group by 1 order by 2 desc"
             ).fetchall()
+            total = sum(n for _, n in kinds)
             lines.append(
-                "alerts in the snapshot 预警: " + (", ".join(f"{k} {n}" for k, n in kinds) or "none")
+                f"alerts in the snapshot 预警 ({total}): "
+                + (", ".join(f"{k} {n}" for k, n in kinds) or "none")
             )
+            if "dim_region" in tables:
+                split = con.execute(
+                    "select a.alert_kind, coalesce(r.region_level, 'department'), count(*) "
+                    "from marts.fct_alerts as a left join marts.dim_region as r using (region_code) "
+                    "group by 1, 2 order by 1, 2"
+                ).fetchall()
+                lines.append(
+                    "  by kind and level 按类型与层级: "
+                    + ", ".join(f"{kind}/{level} {n}" for kind, level, n in split)
+                )
     finally:
         con.close()
 

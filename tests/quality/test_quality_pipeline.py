@@ -139,3 +139,51 @@ def test_injected_anomalies_block_publication(e2e_settings: Settings, tmp_path: 
     assert (sha256_of(snapshot), snapshot.stat().st_mtime_ns) == before
     with duckdb.connect(str(snapshot), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_indicator_progress").fetchone()[0] > 0
+
+
+def test_a_tenfold_annual_value_beside_quarterly_ones_fails_the_gate(
+    e2e_settings: Settings, tmp_path: Path
+) -> None:
+    """elderly_care reports quarterly; a 2025 annual value ten times the county's year value is the
+    value that would be published (an annual value wins over Q4): the screen of the published year
+    values catches it, the gate fails and the snapshot stays as it was."""
+    from scorecard.pipeline import run_pipeline
+
+    snapshot = snapshot_path(e2e_settings)
+    before = (sha256_of(snapshot), snapshot.stat().st_mtime_ns)
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        clean, source = con.execute(
+            "select actual_value, source_period from marts.fct_indicator_progress "
+            "where measure_code = 'EC05' and region_code = '330102' and year = 2025"
+        ).fetchone()
+    assert source == "2025-Q4" and clean >= 1
+    folder = tmp_path / "tenfold" / "elderly_care"
+    folder.mkdir(parents=True)
+    with (folder / "zz_annual.csv").open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(
+            [["region_code", "measure_code", "period", "value"], ["330102", "EC05", "2025", str(clean * 10)]]
+        )
+    result = run_pipeline([tmp_path / "tenfold"], e2e_settings)
+    assert result.gate is not None and not result.gate.ok
+    assert not result.published
+    severe = {
+        (a.measure_code, a.region_code, a.period) for a in result.gate.anomalies if a.severity == "severe"
+    }
+    assert ("EC05", "330102", "2025") in severe
+    assert (sha256_of(snapshot), snapshot.stat().st_mtime_ns) == before
+
+
+def test_the_demo_prints_the_alert_count_by_kind_and_level(e2e_settings: Settings) -> None:
+    from scorecard.demo import summarise
+
+    text = summarise(e2e_settings, {"run_id": "test"}, "http://127.0.0.1:8080", {})
+    with duckdb.connect(str(snapshot_path(e2e_settings)), read_only=True) as con:
+        total = con.execute("select count(*) from marts.fct_alerts").fetchone()[0]
+        split = con.execute(
+            "select a.alert_kind, coalesce(r.region_level, 'department'), count(*) "
+            "from marts.fct_alerts as a "
+            "left join marts.dim_region as r using (region_code) group by 1, 2"
+        ).fetchall()
+    assert total > 0 and f"预警 ({total})" in text
+    for kind, level, n in split:
+        assert f"{kind}/{level} {n}" in text

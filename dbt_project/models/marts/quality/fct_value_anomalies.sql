@@ -1,24 +1,30 @@
 {#-
-    Anomaly scores for every submitted value (质量预警：异常值评分).
+    Anomaly scores of every published year value (质量预警：异常值评分).
 
-    One row per measure x region x period of the staged latest values, with three scores:
-      1. change against the region's previous period of the same kind (ratio, or points for rates);
-      2. deviation from the region's own linear trajectory over its previous periods;
+    What is screened is what is published: the year value of each measure x region x year
+    (int_measure_values_annualised: the latest period of the year, whatever frequency it came
+    in), so an annual value submitted beside quarterly ones is compared with the region's earlier
+    year values and with every peer's year value. Three scores:
+      1. change against the region's previous year value (ratio; points as well for rates);
+      2. deviation from the region's own linear trajectory over its earlier year values;
       3. robust z-score, 0.6745 * (x - median) / MAD, against peer regions (same level, measure,
-         period); counts and amounts are compared per 10,000 residents. Far from the peers is
-         severe only when the value is also unusual against the region's own history.
-    Severity is `severe`, `moderate` or `none`; every triggered rule is spelled out in reason_zh /
-    reason_en. Thresholds are dbt vars (anomaly_*; defaults below, documented in docs/quality.md),
-    set with `dbt build --vars` or in dbt_project.yml. The Soda contract
-    quality/contracts/marts/fct_value_anomalies.contract.yml fails the gate on `severe` and warns
-    on `moderate`.
+         year); counts and amounts are compared per 10,000 residents.
+    A change or trajectory rule that fires is severe at a factor of anomaly_change_ratio_severe
+    (x10, x100, 万 vs 个, ‰ vs %, a fraction typed for a percentage) and moderate at
+    anomaly_change_moderate; the peer score makes a signalled value severe, and alone is severe
+    only at anomaly_z_peer_only (a region far from its peers is otherwise a structural
+    difference, not a slip). Every triggered rule is spelled out in reason_zh / reason_en.
+    Thresholds are dbt vars (anomaly_*, in dbt_project.yml, documented in docs/quality.md). The
+    Soda contract quality/contracts/marts/fct_value_anomalies.contract.yml fails the gate on
+    `severe` and warns on `moderate`.
 -#}
 {%- set z_severe = var('anomaly_z_severe', 6) | float -%}
+{%- set z_peer_only = var('anomaly_z_peer_only', 12) | float -%}
 {%- set z_moderate = var('anomaly_z_moderate', 3.5) | float -%}
 {%- set ratio_severe = var('anomaly_change_ratio_severe', 5) | float -%}
-{%- set change_moderate = var('anomaly_change_moderate', 0.5) | float -%}
+{%- set change_moderate = var('anomaly_change_moderate', 1.5) | float -%}
 {%- set points_severe = var('anomaly_points_severe', 80) | float -%}
-{%- set points_moderate = var('anomaly_points_moderate', 25) | float -%}
+{%- set points_moderate = var('anomaly_points_moderate', 50) | float -%}
 {%- set min_base = var('anomaly_min_base', 10) | float -%}
 {%- set min_history = var('anomaly_min_history', 3) | int -%}
 {%- set min_peers = var('anomaly_min_peers', 5) | int -%}
@@ -30,43 +36,32 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_measures',
-    measure_versions_from=['stg_raw__submissions_latest'],
+    measure_versions_from=['int_measure_values_annualised'],
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() -%}
-{#- Incremental per measure: only the measures whose latest values changed are recomputed (history
+{#- Incremental per measure: only the measures whose year values changed are recomputed (history
     and peers are per measure; macros/scorecard_incremental.sql). -#}
 
 with
 
 staged as (
     select
-        s.measure_code,
-        s.region_code,
-        s.period,
-        cast(s.value as double) as value,
-        cast(s.denominator as double) as denominator
-    from {{ ref('stg_raw__submissions_latest') }} as s
-    where s.value is not null and {{ sc_measure_filter('s.measure_code', changed_measures) }}
+        v.measure_code,
+        v.region_code,
+        v.source_period as period,
+        v.source_period_kind as period_kind,
+        v.year as period_year,
+        -- One series of year values per region: the year is the step, whatever the period kind.
+        v.year as period_seq,
+        cast(v.value as double) as value,
+        cast(v.denominator as double) as denominator
+    from {{ ref('int_measure_values_annualised') }} as v
+    where v.value is not null and {{ sc_measure_filter('v.measure_code', changed_measures) }}
 ),
 
 periods as (
-    select
-        staged.*,
-        case
-            when regexp_full_match(staged.period, '[0-9]{4}') then 'year'
-            when regexp_full_match(staged.period, '[0-9]{4}-Q[1-4]') then 'quarter'
-            when regexp_full_match(staged.period, '[0-9]{4}-[0-9]{2}') then 'month'
-        end as period_kind,
-        cast(left(staged.period, 4) as integer) as period_year,
-        case
-            when regexp_full_match(staged.period, '[0-9]{4}') then cast(staged.period as integer)
-            when regexp_full_match(staged.period, '[0-9]{4}-Q[1-4]')
-                then cast(left(staged.period, 4) as integer) * 4 + cast(right(staged.period, 1) as integer)
-            when regexp_full_match(staged.period, '[0-9]{4}-[0-9]{2}')
-                then cast(left(staged.period, 4) as integer) * 12 + cast(right(staged.period, 2) as integer)
-        end as period_seq
-    from staged
+    select * from staged
 ),
 
 enriched as (
@@ -81,6 +76,7 @@ enriched as (
             when m.measure_kind = 'count' then 1
             else 0
         end as granularity,
+        pop.resident_population,
         -- Peers are compared on a like-for-like basis: stocks of things and money per 10,000
         -- residents, rates / densities / levels / ratios as they are.
         case
@@ -94,7 +90,6 @@ enriched as (
     inner join {{ ref('measures') }} as m on p.measure_code = m.measure_code
     left join {{ ref('int_region_populations_filled') }} as pop
         on p.region_code = pop.region_code and p.period_year = pop.year
-    where p.period_kind is not null
 ),
 
 -- The regression on the region's own history uses periods counted from the series' first one,
@@ -103,7 +98,7 @@ sequenced as (
     select
         e.*,
         e.period_seq - min(e.period_seq) over (
-            partition by e.measure_code, e.region_code, e.period_kind
+            partition by e.measure_code, e.region_code
         ) as period_offset
     from enriched as e
 ),
@@ -126,10 +121,10 @@ history_sums as (
     from sequenced as e
     window
         own_series as (
-            partition by e.measure_code, e.region_code, e.period_kind order by e.period_seq
+            partition by e.measure_code, e.region_code order by e.period_seq
         ),
         own_history as (
-            partition by e.measure_code, e.region_code, e.period_kind order by e.period_seq
+            partition by e.measure_code, e.region_code order by e.period_seq
             rows between unbounded preceding and 1 preceding
         )
 ),
@@ -147,18 +142,18 @@ history as (
 peer_medians as (
     select
         measure_code,
-        period,
+        period_year,
         region_level,
         count(peer_basis) as peer_count,
         median(peer_basis) as peer_median
     from enriched
-    group by measure_code, period, region_level
+    group by measure_code, period_year, region_level
 ),
 
 peer_spread as (
     select
         e.measure_code,
-        e.period,
+        e.period_year,
         e.region_level,
         median(abs(e.peer_basis - pm.peer_median)) as peer_mad,
         -- An exact mean, the same whatever order the rows come in.
@@ -168,10 +163,10 @@ peer_spread as (
     inner join peer_medians as pm
         on
             e.measure_code = pm.measure_code
-            and e.period = pm.period
+            and e.period_year = pm.period_year
             and e.region_level = pm.region_level
     where e.peer_basis is not null
-    group by e.measure_code, e.period, e.region_level
+    group by e.measure_code, e.period_year, e.region_level
 ),
 
 scored as (
@@ -181,14 +176,26 @@ scored as (
         pm.peer_median,
         ps.peer_mad,
         h.measure_kind = 'rate' as is_rate,
+        -- A rate's trajectory cannot leave 0-100 %: one at 100 % is where a rising plan ends.
         case
+            when h.history_count >= {{ min_history }} and h.measure_kind = 'rate'
+                then least(
+                    100,
+                    greatest(
+                        0,
+                        (h.history_sum_y - h.history_slope * h.history_sum_x) / h.history_count
+                        + h.history_slope * h.period_offset
+                    )
+                )
             when h.history_count >= {{ min_history }}
                 then
                     (h.history_sum_y - h.history_slope * h.history_sum_x) / h.history_count
                     + h.history_slope * h.period_offset
         end as trajectory_expected,
+        -- For every kind, rates too: a fraction typed for a percentage (85 -> 0.85) or ‰ for %
+        -- is a factor, not a number of points.
         case
-            when h.measure_kind <> 'rate' and abs(h.previous_value) >= {{ min_base }}
+            when abs(h.previous_value) >= {{ min_base }}
                 then h.value / h.previous_value
         end as change_ratio,
         case when h.measure_kind = 'rate' then h.value - h.previous_value end as change_points,
@@ -206,12 +213,12 @@ scored as (
     inner join peer_medians as pm
         on
             h.measure_code = pm.measure_code
-            and h.period = pm.period
+            and h.period_year = pm.period_year
             and h.region_level = pm.region_level
     left join peer_spread as ps
         on
             h.measure_code = ps.measure_code
-            and h.period = ps.period
+            and h.period_year = ps.period_year
             and h.region_level = ps.region_level
 ),
 
@@ -230,54 +237,78 @@ measured as (
         ) as material_change,
         coalesce(abs(s.value - s.trajectory_expected) > {{ min_units }} * s.granularity, false)
             as material_deviation,
+        -- Far from the peers by more than min_units counted things (a county with 1 pilot where
+        -- the others have 0 is not a slip).
         case
-            when not s.is_rate and abs(s.trajectory_expected) >= {{ min_base }}
+            when s.measure_kind = 'count' and s.resident_population > 0
+                then abs(s.value - s.peer_median * s.resident_population / 10000) > {{ min_units }}
+            when s.granularity > 0 then abs(s.peer_basis - s.peer_median) > {{ min_units }} * s.granularity
+            else true
+        end as material_peer_distance,
+        case
+            when abs(s.trajectory_expected) >= {{ min_base }}
                 then s.value / s.trajectory_expected
         end as trajectory_ratio
     from scored as s
 ),
 
+-- A factor of ratio_severe either way (x10, x100, 万 vs 个, ‰ vs %, a fraction for a percentage).
+factored as (
+    select
+        m.*,
+        coalesce(
+            m.change_ratio >= {{ ratio_severe }} or m.change_ratio <= 1.0 / {{ ratio_severe }}, false
+        ) as change_is_factor,
+        coalesce(
+            m.trajectory_ratio >= {{ ratio_severe }} or m.trajectory_ratio <= 1.0 / {{ ratio_severe }}, false
+        ) as trajectory_is_factor
+    from measured as m
+),
+
+-- Rates move in points (a plan from 30 % to 70 % is +40 points, not an anomaly); other kinds by
+-- ratio.
 signalled as (
     select
         m.*,
-        m.material_change and coalesce(
-            abs(m.change_ratio - 1) >= {{ change_moderate }}
-            or abs(m.change_points) >= {{ points_moderate }},
-            false
+        m.material_change and (
+            m.change_is_factor
+            or coalesce(not m.is_rate and abs(m.change_ratio - 1) >= {{ change_moderate }}, false)
+            or coalesce(abs(m.change_points) >= {{ points_moderate }}, false)
         ) as change_signal,
-        m.material_deviation and coalesce(
-            abs(m.trajectory_ratio - 1) >= {{ change_moderate }}
-            or (m.is_rate and abs(m.trajectory_deviation) >= {{ points_moderate }}),
-            false
+        m.material_deviation and (
+            m.trajectory_is_factor
+            or coalesce(not m.is_rate and abs(m.trajectory_ratio - 1) >= {{ change_moderate }}, false)
+            or coalesce(m.is_rate and abs(m.trajectory_deviation) >= {{ points_moderate }}, false)
         ) as trajectory_signal
-    from measured as m
+    from factored as m
 ),
 
 rules as (
     select
         m.*,
-        -- change against the previous period
+        -- change against the previous year value
         case
-            when not m.material_change then null
-            when m.change_ratio >= {{ ratio_severe }} or m.change_ratio <= 1.0 / {{ ratio_severe }} then 'severe'
-            when abs(m.change_ratio - 1) >= {{ change_moderate }} then 'moderate'
+            when not m.change_signal then null
+            when m.change_is_factor then 'severe'
             when abs(m.change_points) >= {{ points_severe }} then 'severe'
-            when abs(m.change_points) >= {{ points_moderate }} then 'moderate'
+            else 'moderate'
         end as change_level,
         -- deviation from the region's own trajectory
         case
-            when not m.material_deviation then null
-            when m.trajectory_ratio >= {{ ratio_severe }} or m.trajectory_ratio <= 1.0 / {{ ratio_severe }} then 'severe'
-            when abs(m.trajectory_ratio - 1) >= {{ change_moderate }} then 'moderate'
+            when not m.trajectory_signal then null
+            when m.trajectory_is_factor then 'severe'
             when m.is_rate and abs(m.trajectory_deviation) >= {{ points_severe }} then 'severe'
-            when m.is_rate and abs(m.trajectory_deviation) >= {{ points_moderate }} then 'moderate'
+            else 'moderate'
         end as trajectory_level,
-        -- distance from the peers: severe only when the value is also unusual for the region
-        -- itself (a change or trajectory rule fires); a region that has always been far from
-        -- its peers is a structural difference, reported as moderate
+        -- distance from the peers: with a change or trajectory signal, severe from z_severe and
+        -- moderate from z_moderate; alone (a region that has always been far from its peers is a
+        -- structural difference) only a distance of z_peer_only, as far as a unit slip puts a
+        -- value, flags it, severe
         case
+            when not coalesce(m.material_peer_distance, false) then null
+            when abs(m.robust_z) >= {{ z_peer_only }} then 'severe'
             when abs(m.robust_z) >= {{ z_severe }} and (m.change_signal or m.trajectory_signal) then 'severe'
-            when abs(m.robust_z) >= {{ z_moderate }} then 'moderate'
+            when abs(m.robust_z) >= {{ z_moderate }} and (m.change_signal or m.trajectory_signal) then 'moderate'
         end as peer_level
     from signalled as m
 ),
@@ -293,21 +324,22 @@ explained as (
         concat_ws(
             '; ',
             case
-                when r.change_level is not null and r.change_ratio is not null
+                when r.change_level is not null and r.change_ratio is not null and not r.is_rate
                     then printf(
-                        '%s: %.6g is %.2fx the previous period (%s: %.6g)',
+                        '%s: %.6g is %.2fx the previous year (%s: %.6g)',
                         r.change_level, r.value, r.change_ratio, r.previous_period, r.previous_value
                     )
                 when r.change_level is not null
                     then printf(
-                        '%s: %.6g is %+.1f points against the previous period (%s: %.6g)',
-                        r.change_level, r.value, r.change_points, r.previous_period, r.previous_value
+                        '%s: %.6g is %+.1f points (%sx) against the previous year (%s: %.6g)',
+                        r.change_level, r.value, r.change_points,
+                        coalesce(printf('%.2f', r.change_ratio), '-'), r.previous_period, r.previous_value
                     )
             end,
             case
                 when r.trajectory_level is not null
                     then printf(
-                        '%s: %.6g is off its own trajectory (expected %.6g from %d earlier periods)',
+                        '%s: %.6g is off its own trajectory (expected %.6g from %d earlier years)',
                         r.trajectory_level, r.value, r.trajectory_expected, r.history_count
                     )
             end,
@@ -323,15 +355,15 @@ explained as (
         concat_ws(
             '；',
             case
-                when r.change_level is not null and r.change_ratio is not null
+                when r.change_level is not null and r.change_ratio is not null and not r.is_rate
                     then printf(
-                        '%s：%.6g 为上期（%s：%.6g）的 %.2f 倍',
+                        '%s：%.6g 为上年（%s：%.6g）的 %.2f 倍',
                         case r.change_level when 'severe' then '严重' else '中度' end,
                         r.value, r.previous_period, r.previous_value, r.change_ratio
                     )
                 when r.change_level is not null
                     then printf(
-                        '%s：%.6g 较上期（%s：%.6g）变动 %+.1f 个百分点',
+                        '%s：%.6g 较上年（%s：%.6g）变动 %+.1f 个百分点',
                         case r.change_level when 'severe' then '严重' else '中度' end,
                         r.value, r.previous_period, r.previous_value, r.change_points
                     )
@@ -339,7 +371,7 @@ explained as (
             case
                 when r.trajectory_level is not null
                     then printf(
-                        '%s：%.6g 偏离自身历史趋势（按此前 %d 期推算应为 %.6g）',
+                        '%s：%.6g 偏离自身历史趋势（按此前 %d 年推算应为 %.6g）',
                         case r.trajectory_level when 'severe' then '严重' else '中度' end,
                         r.value, r.history_count, r.trajectory_expected
                     )
