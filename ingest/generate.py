@@ -57,6 +57,9 @@ BILINGUAL_HEADERS = [f"{zh} {en}" for zh, en in zip(CHINESE_HEADERS, ENGLISH_HEA
 STATUS_HEADERS = ["事项编码", "行政区划代码", "统计期", "状态", "日期", "佐证", "备注"]
 # County-level "regions meeting a condition" measures that count the things of another measure.
 DERIVED_FROM = {"EC03C": "EC03A", "SGE03": "SG05"}
+# Shares of counties meeting a condition (measures.csv numerator_en "counties ..."): a county's own
+# value is yes or no, reported as 1 or 0 over 1, so the province's ratio of sums is the share.
+SHARE_OF_COUNTIES = {"PP04", "WS01", "WS03"}
 # Measures without a provincial target: (start, end) of a plausible provincial trajectory.
 DEFAULT_TRAJECTORY = {"rate": (72.0, 92.0), "count": (300.0, 520.0), "regions_meeting": (40.0, 90.0)}
 FULL_WIDTH = str.maketrans("0123456789.,", "０１２３４５６７８９．，")
@@ -179,6 +182,11 @@ class Model:
         kind = measure.kind
         province = self.province_at(measure, t)
         performance = self.performance(measure, region)
+        if kind == "rate" and measure.code in SHARE_OF_COUNTIES:
+            # The first share x counties of a stable ranking meet the condition; once met, it stays.
+            ranked = sorted(regions, key=lambda other: self.r("rank", measure.code, other.code))
+            meets = ranked.index(region) < round(min(1.0, province / 100) * len(ranked))
+            return {"numerator": 1 if meets else 0, "denominator": 1}
         if kind == "rate":
             rate = min(100.0, province * performance * self.noise(measure, region, t, 0.005))
             denominator = self.denominator(measure, region, t)

@@ -74,11 +74,13 @@ YEAR_STATUS = {
     "not_met": ("未达标", "not met"),
     "no_target": ("无年度目标", "no target this year"),
     "no_data": ("无数据", "no data"),
+    "incomplete": ("汇总不完整", "incomplete total"),
 }
 TRAJECTORY_STATUS = {
     "on_track": ("进度正常", "on track"),
     "at_risk": ("有风险", "at risk"),
     "off_track": ("进度滞后", "off track"),
+    "insufficient_data": ("数据不足", "insufficient data"),
 }
 STATUS_BASIS = {"final": ("终值", "final"), "provisional": ("暂定", "provisional")}
 SEVERITY = {

@@ -149,3 +149,23 @@ def test_ec02_is_assessed_for_the_named_units_and_rolled_up_to_cities_and_the_pr
     ).fetchall()
     judged_not_met = {(r[0], r[2]) for r in rows if r[4] == "not_met"}
     assert missed and set(missed) == judged_not_met
+
+
+def test_a_share_of_counties_is_made_of_yes_or_no_county_values(marts):
+    """PP04 / WS01 / WS03 count counties (measures.csv numerator_en): a county reports 1 or 0 over
+    1, and the province's value is the share of its counties that meet the condition."""
+    for measure in ("PP04", "WS01", "WS03"):
+        rows = marts.execute(
+            "select year, region_level, actual_value, actual_numerator, actual_denominator "
+            "from marts.fct_indicator_progress "
+            "where measure_code = ? and region_level in ('county', 'province')",
+            [measure],
+        ).fetchall()
+        for year in range(2021, 2026):
+            counties = [r for r in rows if r[0] == year and r[1] == "county"]
+            (province,) = [r for r in rows if r[0] == year and r[1] == "province"]
+            assert len(counties) == 90
+            assert {(r[3], r[4]) for r in counties} <= {(0.0, 1.0), (1.0, 1.0)}, measure
+            assert {r[2] for r in counties} <= {0.0, 100.0}
+            meeting = sum(1 for r in counties if r[2] == 100.0)
+            assert province[2] == pytest.approx(100 * meeting / 90), (measure, year)
