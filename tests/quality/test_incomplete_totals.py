@@ -38,6 +38,8 @@ def partial_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         missing = [c["region_code"] for c in counties() if c["city_code"] == CITY]
         assert len(missing) == 13
         with duckdb.connect(str(settings.warehouse_path)) as con:
+            # The ledger lists the periods a file covers comma-separated (the alerts read them).
+            con.execute("update raw.file_ledger set periods = '2021,2022,2023,2024,2025'")
             con.execute(
                 "delete from raw.submissions where measure_code = 'CH01A' and period = '2025' "
                 "and region_code in (select unnest(?))",
