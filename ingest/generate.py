@@ -60,6 +60,8 @@ DERIVED_FROM = {"EC03C": "EC03A", "SGE03": "SG05"}
 # Shares of counties meeting a condition (measures.csv numerator_en "counties ..."): a county's own
 # value is yes or no, reported as 1 or 0 over 1, so the province's ratio of sums is the share.
 SHARE_OF_COUNTIES = {"PP04", "WS01", "WS03"}
+# Counts of counties meeting a condition (a pilot completed): a county's own value is 1 or 0.
+COUNT_OF_COUNTIES = {"WS06", "WS07"}
 # Measures without a provincial target: (start, end) of a plausible provincial trajectory.
 DEFAULT_TRAJECTORY = {"rate": (72.0, 92.0), "count": (300.0, 520.0), "regions_meeting": (40.0, 90.0)}
 FULL_WIDTH = str.maketrans("0123456789.,", "０１２３４５６７８９．，")
@@ -214,6 +216,9 @@ class Model:
             return {"value": round(province * performance * self.noise(measure, region, t, 0.004), -1)}
         if kind == "regions_meeting":
             return {"value": self.meeting_value(measure, region, regions, t)}
+        if kind == "count" and measure.code in COUNT_OF_COUNTIES:
+            ranked = sorted(regions, key=lambda other: self.r("rank", measure.code, other.code))
+            return {"value": 1.0 if ranked.index(region) < round(province) else 0.0}
         # count and amount: the province's figure apportioned by population, dithered to integers
         expected = province * self.share(measure, region, regions) * performance
         if kind == "amount":

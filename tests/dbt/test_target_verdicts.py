@@ -169,3 +169,19 @@ def test_a_share_of_counties_is_made_of_yes_or_no_county_values(marts):
             assert {r[2] for r in counties} <= {0.0, 100.0}
             meeting = sum(1 for r in counties if r[2] == 100.0)
             assert province[2] == pytest.approx(100 * meeting / 90), (measure, year)
+
+
+def test_a_count_of_pilot_counties_is_made_of_yes_or_no_county_values(marts):
+    """WS06 / WS07 count counties that completed a pilot: a county's own value is 1 or 0 and the
+    province's is the number of counties with 1, judged against 11."""
+    for measure in ("WS06", "WS07"):
+        rows = marts.execute(
+            "select year, region_level, actual_value from marts.fct_indicator_progress "
+            "where measure_code = ? and region_level in ('county', 'province')",
+            [measure],
+        ).fetchall()
+        for year in range(2021, 2026):
+            counties = [r[2] for r in rows if r[0] == year and r[1] == "county"]
+            (province,) = [r[2] for r in rows if r[0] == year and r[1] == "province"]
+            assert set(counties) <= {0.0, 1.0}, (measure, year)
+            assert province == sum(counties)
