@@ -45,7 +45,8 @@ SLIPS = [
     ("EC05", "330102", "2025", lambda v: v * 10, "x10: an annual value beside the quarterly ones"),
     ("CH01A", "330105", "2025", lambda v: v * 100, "x100"),
     ("WS08", "330212", "2025", lambda v: v / 10000, "万 vs 个: the count typed in 万"),
-    ("CH03", "330106", "2025", lambda v: v * 10, "‰ vs %: the rate typed in per mille"),
+    # ‰ for %: a rate above 100 is refused at the door (measure_value_ranges), one below it is not
+    ("WS02", "330109", "2021", lambda v: v * 10, "‰ vs %: the rate typed in per mille"),
     ("PP06", "330108", "2025", lambda v: v / 100, "a fraction typed for a percentage"),
 ]
 
@@ -73,14 +74,14 @@ def slipped(built_warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                 "insert into raw.file_ledger (file_id, file_name, department_code, sha256, size_bytes, "
                 "file_format, layout, received_at, status, rows_input, rows_loaded, rows_rejected, "
                 "periods) values "
-                "(?, 'slips.csv', 'elderly_care', ?, 100, 'csv', 'long', ?, 'loaded', 5, 5, 0, '2025')",
+                "(?, 'slips.csv', 'elderly_care', ?, 100, 'csv', 'long', ?, 'loaded', 5, 5, 0, '2021,2025')",
                 [file_id, f"{file_id:064x}", datetime(2026, 1, 12, 9)],
             )
             for n, (measure, region, period, slip, _) in enumerate(SLIPS):
                 clean = con.execute(
                     "select value from intermediate.int_measure_values_annualised "
-                    "where measure_code = ? and region_code = ? and year = 2025",
-                    [measure, region],
+                    "where measure_code = ? and region_code = ? and year = ?",
+                    [measure, region, int(period[:4])],
                 ).fetchone()[0]
                 con.execute(
                     "insert into raw.submissions (file_id, row_ref, department_code, region_code, "
@@ -107,8 +108,8 @@ def slipped(built_warehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def test_each_unit_slip_is_severe(slipped, measure, region, period, what):
     row = slipped.execute(
         "select severity, period, reason_en from marts.fct_value_anomalies "
-        "where measure_code = ? and region_code = ? and left(period, 4) = '2025'",
-        [measure, region],
+        "where measure_code = ? and region_code = ? and left(period, 4) = ?",
+        [measure, region, period[:4]],
     ).fetchone()
     assert row is not None, what
     severity, screened_period, reason = row
