@@ -187,7 +187,8 @@ class Model:
         if kind == "rate" and measure.code in SHARE_OF_COUNTIES:
             # The first share x counties of a stable ranking meet the condition; once met, it stays.
             ranked = sorted(regions, key=lambda other: self.r("rank", measure.code, other.code))
-            meets = ranked.index(region) < round(min(1.0, province / 100) * len(ranked))
+            # enough counties to reach the share (25 % of 90 is 23 counties, not 22)
+            meets = ranked.index(region) < math.ceil(min(1.0, province / 100) * len(ranked) - 1e-9)
             return {"numerator": 1 if meets else 0, "denominator": 1}
         if kind == "rate":
             rate = min(100.0, province * performance * self.noise(measure, region, t, 0.005))
