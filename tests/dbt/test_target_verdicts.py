@@ -185,3 +185,17 @@ def test_a_count_of_pilot_counties_is_made_of_yes_or_no_county_values(marts):
             (province,) = [r[2] for r in rows if r[0] == year and r[1] == "province"]
             assert set(counties) <= {0.0, 1.0}, (measure, year)
             assert province == sum(counties)
+
+
+def test_english_alert_texts_write_units_in_words(marts):
+    codes = [
+        u for (u,) in marts.execute("select distinct unit from reference.measures").fetchall() if "_" in u
+    ]
+    texts = [t for (t,) in marts.execute("select message_en from marts.fct_alerts").fetchall()]
+    assert texts and codes
+    assert [t for t in texts if any(code in t for code in codes)] == []
+    pp01 = marts.execute(
+        "select message_en from marts.fct_alerts "
+        "where alert_kind = 'target_missed' and measure_code = 'PP01' limit 1"
+    ).fetchone()[0]
+    assert "yuan per person per year" in pp01
