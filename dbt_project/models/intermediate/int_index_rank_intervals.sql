@@ -232,14 +232,39 @@ draw_ranks as (
     from draw_indices
 ),
 
+-- The percentiles from each index value's rank counts (a plain aggregate, which spills to disk
+-- under the memory limit; quantile_disc over every draw kept all ranks in memory and failed at
+-- national size): the q-quantile is quantile_disc's, the smallest rank whose cumulative count
+-- reaches position max(1, ceil(n x q)).
+rank_counts as (
+    select
+        index_id,
+        rank_drawn,
+        count(*) as drawn
+    from draw_ranks
+    group by index_id, rank_drawn
+),
+
+rank_cumulative as (
+    select
+        index_id,
+        rank_drawn,
+        sum(drawn) over (partition by index_id order by rank_drawn) as drawn_up_to,
+        sum(drawn) over (partition by index_id) as draws
+    from rank_counts
+),
+
 intervals as (
     select
         index_id,
-        count(*) as draws,
-        cast(quantile_disc(rank_drawn, 0.5) as integer) as rank_median,
-        cast(quantile_disc(rank_drawn, 0.05) as integer) as rank_p05,
-        cast(quantile_disc(rank_drawn, 0.95) as integer) as rank_p95
-    from draw_ranks
+        max(draws) as draws,
+        cast(min(rank_drawn) filter (where drawn_up_to >= greatest(1, ceil(draws * 0.5))) as integer)
+            as rank_median,
+        cast(min(rank_drawn) filter (where drawn_up_to >= greatest(1, ceil(draws * 0.05))) as integer)
+            as rank_p05,
+        cast(min(rank_drawn) filter (where drawn_up_to >= greatest(1, ceil(draws * 0.95))) as integer)
+            as rank_p95
+    from rank_cumulative
     group by index_id
 )
 
@@ -248,7 +273,7 @@ select
     r.region_code,
     r.region_level,
     r.year,
-    i.draws,
+    cast(i.draws as bigint) as draws,
     i.rank_median,
     i.rank_p05,
     i.rank_p95,
