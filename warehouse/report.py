@@ -353,7 +353,7 @@ def _svg_open(chart_id: str, width: int, height: int, title: str, kind: str) -> 
     return (
         f'<svg class="chart" data-chart="{esc(chart_id)}" data-kind="{esc(kind)}" role="img" '
         f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}"'
-        f' height="{height}" '
+        f' height="{height}" style="--chart-w:{width}px" '
         f'aria-label="{esc(title)}"><title>{esc(title)}</title>'
     )
 

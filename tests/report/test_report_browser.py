@@ -70,3 +70,44 @@ def test_report_in_headless_chromium(publication: Publication, report_html: Path
     assert page.screenshot is not None and page.screenshot.exists()
     data = page.screenshot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 50_000
+
+
+PHONE_EXPRESSIONS = {
+    "scroll_width": "document.documentElement.scrollWidth",
+    "client_width": "document.documentElement.clientWidth",
+    # what sticks out of the page (not what scrolls inside its own box)
+    "overflowing": (
+        "Array.from(document.querySelectorAll('body *')).filter(e =>"
+        " e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5"
+        " && !e.parentElement.closest('.table-wrap, .chart-box, table.data'))"
+        ".slice(0, 10).map(e => e.tagName + '.' + e.className"
+        " + ' in #' + ((e.closest('section') || {}).id || ''))"
+    ),
+    # every chart label as drawn on the screen (font size times the chart's scale), in px
+    "small_labels": (
+        "(() => { const out = []; for (const svg of document.querySelectorAll('svg.chart')) {"
+        " const k = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;"
+        " for (const t of svg.querySelectorAll('text')) {"
+        " const px = parseFloat(getComputedStyle(t).fontSize) * k;"
+        " if (px < 10.95) out.push(svg.dataset.chart + ' ' + t.getAttribute('class')"
+        " + ' ' + px.toFixed(1)); } }"
+        " return out; })()"
+    ),
+    "kpis": "document.querySelectorAll('.kpi').length",
+}
+
+
+def test_report_on_a_390_px_phone(report_html: Path, tmp_path: Path) -> None:
+    """A phone: the page never scrolls sideways (cards and tables wrap or scroll in their own box),
+    and chart labels are drawn at 11 px or more."""
+    if find_chromium() is None:
+        pytest.fail(f"chromium is not installed: run {ENSURE_SCRIPT} (CI installs Debian's chromium package)")
+    page = open_page(report_html, tmp_path / "phone", PHONE_EXPRESSIONS, width=390)
+    print(f"phone screenshot: {page.screenshot_top}")
+    assert page.console_errors == [] and page.exceptions == []
+    values = page.evaluations
+    assert values["client_width"] == 390
+    assert values["scroll_width"] <= 390, values["overflowing"]
+    assert values["overflowing"] == []
+    assert values["small_labels"] == []
+    assert values["kpis"] >= 3
