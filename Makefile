@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export SODA_CORE_TELEMETRY_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install browser alertmanager demo test lint unit bench test-distributed test-bi bi clean help
+.PHONY: install browser alertmanager office demo test lint unit bench test-distributed test-bi bi clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,9 @@ browser:  ## Debian's headless Chromium and a CJK font, for the report's browser
 alertmanager:  ## Debian's Prometheus Alertmanager, for the alert lifecycle's end-to-end test
 	bash tests/alerts/ensure_alertmanager.sh
 
+office:  ## Debian's LibreOffice Calc (headless), for the workbook's print test
+	bash tests/report/ensure_libreoffice.sh
+
 lint: install  ## ruff and sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -42,7 +45,7 @@ lint: install  ## ruff and sqlfluff
 unit: install  ## the test suite only
 	$(BIN)/pytest -m "not distributed and not bi"
 
-test: install browser alertmanager lint  ## install, lint and run the whole suite (no external services needed)
+test: install browser alertmanager office lint  ## install, lint and run the whole suite (no external services needed)
 	$(BIN)/pytest -m "not distributed and not bi"
 
 test-distributed: install  ## the distributed profile (Celery, PostgreSQL, Redis) against the loopback services

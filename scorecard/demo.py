@@ -390,7 +390,7 @@ def alert_digest_lines(settings: Any) -> list[str]:
 
 def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed: dict[str, float]) -> str:
     from warehouse.publish import open_snapshot
-    from warehouse.summary import fit
+    from warehouse.summary import fit, targets_met
 
     lines: list[str] = []
     con = open_snapshot(settings=settings)
@@ -424,28 +424,27 @@ def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed
                     names[code] = f"{name_zh} {name_en}"
             header = fit("city 城市", 24) + "".join(fit(f"{zh} {z}", 16, right=True) for z, _, zh in present)
             lines.append(header)
-            for code in sorted(names, key=lambda c: names[c]):
+            for code in sorted(names):  # the official order of the cities is by code (杭州 3301 first)
                 cells = []
                 for zone, _, _ in present:
                     score, rank = scores[code].get(zone, (None, None))
                     cells.append(f"{'-' if score is None else f'{score:5.1f}'} (#{rank or '-'})".rjust(16))
                 lines.append(fit(names[code], 24) + "".join(cells))
         if "fct_indicator_progress" in tables and year is not None:
-            missed = con.execute(
-                "select region_level, count(*) filter (where is_year_over and year_status = 'not_met'), "
-                "count(*) filter (where year_status in ('met', 'not_met')) "
-                "from marts.fct_indicator_progress where year = ? group by 1",
-                [year],
-            ).fetchall()
-            by_level = {level: (n, total) for level, n, total in missed}
-            lines.append(
-                f"missed targets {year} 未达标目标: "
-                + ", ".join(
-                    f"{level} {by_level[level][0]}/{by_level[level][1]}"
-                    for level in ("province", "city", "county")
-                    if level in by_level
+            # as the report's headline counts them (warehouse.summary.targets_met)
+            judged_year = con.execute(
+                "select max(year) from marts.fct_indicator_progress where year_status in ('met', 'not_met')"
+            ).fetchone()[0]
+            if judged_year is not None:
+                met = targets_met(con, judged_year)
+                lines.append(
+                    f"targets met {judged_year} 达标: "
+                    + ", ".join(
+                        f"{level} {met[level][0]}/{met[level][1]}"
+                        for level in ("province", "city", "county")
+                        if level in met
+                    )
                 )
-            )
         if "fct_alerts" in tables:
             kinds = con.execute(
                 "select alert_kind, count(*) from marts.fct_alerts group by 1 order by 2 desc"

@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from warehouse.summary import targets_met
+
 if TYPE_CHECKING:
     import duckdb
 
@@ -272,6 +274,25 @@ def load_manifest(
 
 
 # --- formatting -----------------------------------------------------------------------------------
+
+
+BEIJING = "Asia/Shanghai"
+
+
+def beijing_time(value: Any) -> str | None:
+    """A publication time (ISO text or datetime, UTC) as Beijing time with its zone, to the minute:
+    ``2026-01-15 17:00 北京时间 (UTC+08:00)``."""
+    from zoneinfo import ZoneInfo
+
+    if value in (None, ""):
+        return None
+    try:
+        moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(ZoneInfo(BEIJING)):%Y-%m-%d %H:%M} 北京时间 (UTC+08:00)"
 
 
 def esc(value: Any) -> str:
@@ -1371,7 +1392,7 @@ def section_sources(ctx: ReportContext) -> str:
     snapshot = m.get("snapshot") if isinstance(m.get("snapshot"), dict) else {}
     facts = [
         ("发布批次", "Run id", m.get("run_id")),
-        ("发布时间", "Published at", m.get("published_at")),
+        ("发布时间", "Published at", beijing_time(m.get("published_at"))),
         ("数据截至", "As of", m.get("as_of")),
         ("快照 SHA-256", "Snapshot SHA-256", (snapshot or {}).get("sha256")),
         ("数据集市表", "Marts", len(m.get("marts") or []) or None),
@@ -1440,7 +1461,7 @@ def section_header(ctx: ReportContext, con: duckdb.DuckDBPyConnection) -> str:
     """Title, publication facts and the key figures at a glance."""
     m = ctx.manifest
     facts = [
-        ("发布时间", "Published", m.get("published_at") or "—"),
+        ("发布时间", "Published", beijing_time(m.get("published_at")) or "—"),
         ("数据截至", "As of", m.get("as_of") or "—"),
         ("发布批次", "Run id", m.get("run_id") or "—"),
         ("指数年度", "Index year", ctx.index_year or "—"),
@@ -1453,22 +1474,20 @@ def section_header(ctx: ReportContext, con: duckdb.DuckDBPyConnection) -> str:
     kpis = []
     year = ctx.assessed_year
     if year is not None and has_table(con, "marts", "fct_indicator_progress"):
-        met, missed = con.execute(
-            "select count(*) filter (where year_status = 'met'), count(*) filter (where year_status ="
-            " 'not_met') "
-            "from marts.fct_indicator_progress where year = ? and region_level = ?",
-            [year, PROVINCE_LEVEL],
-        ).fetchone()
-        kpis.append((f"{year} 全省达标", f"province targets met {year}", f"{met} / {met + missed}", "ok"))
+        met, judged = targets_met(con, year).get(PROVINCE_LEVEL, (0, 0))
+        kpis.append((f"{year} 全省达标", f"province targets met {year}", f"{met} / {judged}", "ok"))
         county_missed = con.execute(
             "select count(distinct region_code) from marts.fct_indicator_progress "
             "where year = ? and region_level = ? and year_status = 'not_met'",
             [year, COUNTY_LEVEL],
         ).fetchone()[0]
-        kpis.append((f"{year} 有未达标项的县", "counties with a missed target", str(county_missed), "warn"))
-    if has_table(con, "marts", "fct_alerts"):
-        alerts = con.execute("select count(*) from marts.fct_alerts").fetchone()[0]
-        kpis.append(("预警", "alerts", f"{alerts:,}", "bad" if alerts else "ok"))
+        kpis.append(
+            (f"{year} 有未达标项的县", f"counties with a missed target {year}", str(county_missed), "warn")
+        )
+    if year is not None and has_table(con, "marts", "fct_alerts"):
+        # the current year's alerts; the history is in the alerts section
+        alerts = con.execute("select count(*) from marts.fct_alerts where year = ?", [year]).fetchone()[0]
+        kpis.append((f"{year} 预警", f"alerts {year}", f"{alerts:,}", "bad" if alerts else "ok"))
     results = (m.get("checks") or {}).get("results") or []
     if results:
         passed = sum(1 for r in results if r.get("outcome") == "pass")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from scorecard.config import Settings, get_settings
 
@@ -152,6 +153,19 @@ def render(indicators: list[IndicatorTargets]) -> str:
             lines.append(f"{'':6} {fit(more_label, LABEL_WIDTH)} {more_unit}".rstrip())
     lines.append(f"{len(indicators)} indicators 项指标")
     return "\n".join(lines)
+
+
+def targets_met(con: Any, year: int) -> dict[str, tuple[int, int]]:
+    """Per region level, how many targets of ``year`` were met and how many were judged (met or
+    not met; a year without a target or not over yet is not counted). The report's headline and
+    the demo's summary both print this, so they always agree."""
+    rows = con.execute(
+        "select region_level, count(*) filter (where year_status = 'met'),"
+        " count(*) filter (where year_status in ('met', 'not_met'))"
+        " from marts.fct_indicator_progress where year = ? group by region_level",
+        [year],
+    ).fetchall()
+    return {str(level): (int(met), int(judged)) for level, met, judged in rows}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -47,6 +48,7 @@ from warehouse.report import (
     TRAJECTORY_STATUS,
     YEAR_STATUS,
     Zone,
+    beijing_time,
     connect_snapshot,
     fetch_dicts,
     has_table,
@@ -74,6 +76,7 @@ FMT_VALUE = "#,##0.00"
 FMT_PERCENT = "0.0%"
 FMT_SCORE = "0.0"
 FMT_INTEGER = "0"
+FMT_COUNT = "#,##0"
 
 
 def escape_text(value: str) -> str:
@@ -122,10 +125,47 @@ class Column:
     width: float = 12.0
     number_format: str | None = None
     convert: Callable[[Any], Any] | None = None
+    #: a row's own number format, when it must differ from ``number_format`` (see
+    #: :func:`value_format` and :func:`attainment_format`); None: the column's
+    row_format: Callable[[dict[str, Any]], str | None] | None = None
 
     def value(self, row: dict[str, Any]) -> Any:
         raw = row.get(self.key)
         return cell_value(self.convert(raw) if self.convert else raw)
+
+
+#: Measures counted in whole units (个, 个（地区）): shown without decimals.
+COUNT_KINDS = frozenset({"count", "regions_meeting"})
+
+
+def value_format(row: dict[str, Any]) -> str | None:
+    """Counts without decimals ("18 个", not "18.00 个"); everything else with two."""
+    return FMT_COUNT if row.get("measure_kind") in COUNT_KINDS else None
+
+
+def _decimals_for_verdict(pct: float, judged_below: bool) -> str | None:
+    """The percent format that keeps a figure on its verdict's side of 100 %: a target missed at
+    99.96 % reads "99.96%", never "100.0%"; a figure that rounds there anyway gets more decimals."""
+    if not judged_below or pct >= 100 or round(pct, 1) < 100:
+        return None
+    for decimals in (2, 3, 4, 5, 6):
+        if round(pct, decimals) < 100:
+            return "0." + "0" * decimals + "%"
+    return "0.000000%"
+
+
+def attainment_format(row: dict[str, Any]) -> str | None:
+    pct = row.get("attainment_pct")
+    if pct is None or not math.isfinite(pct):
+        return None
+    return _decimals_for_verdict(pct, row.get("year_status") == "not_met")
+
+
+def projected_format(row: dict[str, Any]) -> str | None:
+    pct = row.get("projected_attainment_pct")
+    if pct is None or not math.isfinite(pct):
+        return None
+    return _decimals_for_verdict(pct, row.get("trajectory_status") in {"off_track", "at_risk"})
 
 
 PROGRESS_COLUMNS: tuple[Column, ...] = (
@@ -137,15 +177,25 @@ PROGRESS_COLUMNS: tuple[Column, ...] = (
     Column("地区（英文）", "Region (English)", "region_name_en", 24),
     Column("层级", "Level", "region_level", 12, None, bilingual(LEVEL)),
     Column("年度", "Year", "year", 7, FMT_INTEGER),
-    Column("实际值", "Actual", "actual_value", 13, FMT_VALUE),
-    Column("目标值", "Target", "target_value", 13, FMT_VALUE),
+    Column("实际值", "Actual", "actual_value", 13, FMT_VALUE, row_format=value_format),
+    Column("目标值", "Target", "target_value", 13, FMT_VALUE, row_format=value_format),
     Column("单位", "Unit", "unit_zh", 14),
-    Column("完成率", "Attainment", "attainment_pct", 11, FMT_PERCENT, percent),
+    Column("完成率", "Attainment", "attainment_pct", 11, FMT_PERCENT, percent, attainment_format),
     Column("年度状态", "Year status", "year_status", 14, None, bilingual(YEAR_STATUS)),
     Column("状态依据", "Status basis", "status_basis", 14, None, bilingual(STATUS_BASIS)),
-    Column("期末目标值", "End-of-plan target", "final_target_value", 13, FMT_VALUE),
-    Column("预计期末值", "Projected end value", "projected_final_value", 13, FMT_VALUE),
-    Column("预计期末完成率", "Projected attainment", "projected_attainment_pct", 13, FMT_PERCENT, percent),
+    Column("期末目标值", "End-of-plan target", "final_target_value", 13, FMT_VALUE, row_format=value_format),
+    Column(
+        "预计期末值", "Projected end value", "projected_final_value", 13, FMT_VALUE, row_format=value_format
+    ),
+    Column(
+        "预计期末完成率",
+        "Projected attainment",
+        "projected_attainment_pct",
+        13,
+        FMT_PERCENT,
+        percent,
+        projected_format,
+    ),
     Column("进度判断", "Trajectory", "trajectory_status", 16, None, bilingual(TRAJECTORY_STATUS)),
 )
 
@@ -196,13 +246,34 @@ ALERT_COLUMNS: tuple[Column, ...] = (
     Column("地区代码", "Region code", "region_code", 10),
     Column("地区", "Region", "region_name_zh", 16),
     Column("报送处室", "Division", "department_name_zh", 18),
-    Column("实际值", "Actual", "actual_value", 12, FMT_VALUE),
-    Column("目标值", "Target", "target_value", 12, FMT_VALUE),
+    Column("实际值", "Actual", "actual_value", 12, FMT_VALUE, row_format=value_format),
+    Column("目标值", "Target", "target_value", 12, FMT_VALUE, row_format=value_format),
     Column("完成率", "Attainment", "attainment_pct", 10, FMT_PERCENT, percent),
     Column("预警内容", "Message", "message_zh", 70),
     Column("预警内容（英文）", "Message (English)", "message_en", 70),
     Column("预警编号", "Alert id", "alert_id", 34),
 )  # fmt: skip
+
+
+def _pick(columns: Sequence[Column], keys: Sequence[str]) -> tuple[Column, ...]:
+    by_key = {c.key: c for c in columns}
+    return tuple(by_key[k] for k in keys)
+
+
+#: The printed (latest-year) sheets: what an official reads on paper, in fewer columns; the
+#: history sheets hold every column and every year.
+PRINT_PROGRESS_COLUMNS = _pick(
+    PROGRESS_COLUMNS,
+    ("measure_code", "measure_name_zh", "region_name_zh", "region_level", "actual_value", "target_value",
+     "unit_zh", "attainment_pct", "year_status", "projected_attainment_pct", "trajectory_status"),
+)  # fmt: skip
+PRINT_ALERT_COLUMNS = _pick(
+    ALERT_COLUMNS,
+    ("severity", "alert_kind", "period", "measure_code", "region_name_zh", "department_name_zh",
+     "attainment_pct", "message_zh"),
+)  # fmt: skip
+#: Region levels of the printed progress and alert sheets (counties: the history sheets).
+PRINT_LEVELS = ("province", "city")
 
 LEVEL_ORDER = "case region_level when 'province' then 0 when 'city' then 1 when 'county' then 2 else 3 end"
 
@@ -244,6 +315,10 @@ class Styles:
             {"italic": True, "font_color": EN_COLOR, "pattern": 1, "bg_color": EN_FILL}
         )
         self.title = workbook.add_format({"bold": True, "font_size": 14})
+        # red / amber / green as in the report's badges (.badge.bad / .warn / .ok)
+        self.bad = workbook.add_format({"bg_color": "#FBE3E1", "font_color": "#9B2920"})
+        self.warn = workbook.add_format({"bg_color": "#FDF0D5", "font_color": "#8A5A06"})
+        self.ok = workbook.add_format({"bg_color": "#E2F3E7", "font_color": "#1F6D33"})
         self.bold = workbook.add_format({"bold": True})
         self._numbers: dict[str, Format] = {}
 
@@ -332,11 +407,16 @@ class SheetWriter:
         self.columns = list(columns)
         self.rows = 0
         for i, column in enumerate(self.columns):
-            self.sheet.set_column(i, i, column.width)
+            self.sheet.set_column(i, i, column_width(column))
         self.sheet.freeze_panes(HEADER_ROWS, 0)
         self._plan = [
             (i, column.key, column.convert, styles.number(column.number_format))
             for i, column in enumerate(self.columns)
+        ]
+        self._row_formats = [
+            (i, column.row_format, column.number_format)
+            for i, column in enumerate(self.columns)
+            if column.row_format is not None
         ]
         self._header()
 
@@ -356,7 +436,14 @@ class SheetWriter:
         r = HEADER_ROWS + self.rows
         sheet = self.sheet
         write_string, write_number = sheet.write_string, sheet.write_number
+        own: dict[int, Format | None] = {}
+        for i, row_format, default in self._row_formats:
+            chosen = row_format(row)
+            if chosen is not None and chosen != default:
+                own[i] = self.styles.number(chosen)
         for i, key, convert, fmt in self._plan:
+            if own:
+                fmt = own.get(i, fmt)
             value = row.get(key)
             if convert is not None:
                 value = convert(value)
@@ -378,36 +465,108 @@ class SheetWriter:
         for row in rows:
             self.append(row)
 
-    def finish(self) -> None:
-        """Set the auto-filter over the data (the second header row carries the filter buttons)."""
+    def finish(self, footer: str = "") -> None:
+        """Set the auto-filter over the data (the second header row carries the filter buttons),
+        the status colours and the page setup (:func:`print_setup`)."""
         last = HEADER_ROWS + max(self.rows, 1) - 1
         self.sheet.autofilter(HEADER_ROWS - 1, 0, last, len(self.columns) - 1)
+        for i, column in enumerate(self.columns):
+            for text, fmt in STATUS_COLOURS.get(column.key, ()):
+                self.sheet.conditional_format(
+                    HEADER_ROWS,
+                    i,
+                    last,
+                    i,
+                    {
+                        "type": "text",
+                        "criteria": "begins with",
+                        "value": text,
+                        "format": getattr(self.styles, fmt),
+                    },
+                )
+        print_setup(self.sheet, footer)
+
+
+#: Conditional colours per column: cells beginning with the label get the report's colour.
+STATUS_COLOURS: dict[str, tuple[tuple[str, str], ...]] = {
+    "year_status": (("未达标", "bad"), ("达标", "ok")),
+    "trajectory_status": (("进度滞后", "bad"), ("有风险", "warn"), ("进度正常", "ok")),
+    "severity": (("高", "bad"), ("严重", "bad"), ("中", "warn")),
+}
+
+
+def text_width(text: str) -> int:
+    """Columns a text takes in a spreadsheet (a CJK character takes two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def column_width(column: Column) -> float:
+    """The column's width, wide enough for both its headers (none is cut)."""
+    return max(column.width, text_width(column.zh) + 2, text_width(column.en) + 2)
+
+
+def _header_text(text: str) -> str:
+    return text.replace("&", "&&")
+
+
+def print_setup(sheet: Worksheet, footer: str = "") -> None:
+    """A4 landscape, as wide as one page (as many pages down as it takes), the two header rows on
+    every page, the title and sheet above and the publication and page number below."""
+    sheet.set_paper(9)  # A4
+    sheet.set_landscape()
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0, HEADER_ROWS - 1)
+    sheet.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.7)
+    sheet.set_header("&L民政共同富裕评价 Common Prosperity Scorecard&R&A", {"margin": 0.3})
+    sheet.set_footer(f"&L{_header_text(footer)}&R第 &P / &N 页 page &P of &N", {"margin": 0.3})
 
 
 # --- reading ------------------------------------------------------------------------------------
 
 
-def progress_rows(con: duckdb.DuckDBPyConnection, zone_code: str) -> list[dict[str, Any]]:
-    """The zone's indicator progress with measure and region names, in a stable order."""
+def _only(year: int | None, levels: Sequence[str] | None, alias: str) -> tuple[str, list[Any]]:
+    """A ``where`` condition for one year and some region levels (none: everything)."""
+    conditions, params = [], []
+    if year is not None:
+        conditions.append(f"{alias}.year = ?")
+        params.append(year)
+    if levels:
+        conditions.append(f"{alias}.region_level in ({', '.join('?' for _ in levels)})")
+        params.extend(levels)
+    return "".join(f" and {c}" for c in conditions), params
+
+
+def progress_rows(
+    con: duckdb.DuckDBPyConnection,
+    zone_code: str,
+    *,
+    year: int | None = None,
+    levels: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The zone's indicator progress (one year and some levels, or all) with measure and region
+    names, in a stable order."""
     measure_join = region_join = ""
-    measure_cols = "null as measure_name_zh, null as measure_name_en, null as unit_zh"
+    measure_cols = "null as measure_name_zh, null as measure_name_en, null as unit_zh, null as measure_kind"
     region_cols = "null as region_name_zh, null as region_name_en"
     if has_table(con, "marts", "dim_measure"):
         measure_join = "left join marts.dim_measure as m on p.measure_code = m.measure_code"
-        measure_cols = "m.name_zh as measure_name_zh, m.name_en as measure_name_en, m.unit_zh"
+        measure_cols = "m.name_zh as measure_name_zh, m.name_en as measure_name_en, m.unit_zh, m.measure_kind"
     if has_table(con, "marts", "dim_region"):
         region_join = "left join marts.dim_region as r on p.region_code = r.region_code"
         region_cols = "r.name_zh as region_name_zh, r.name_en as region_name_en"
     available = set(table_columns(con, "marts", "fct_indicator_progress"))
     wanted = {c.key for c in PROGRESS_COLUMNS} & available
     fact_cols = ", ".join(f"p.{quote_ident(c)}" for c in sorted(wanted))
+    only, params = _only(year, levels, "p")
     return fetch_dicts(
         con,
         f"select {fact_cols}, {measure_cols}, {region_cols} from marts.fct_indicator_progress as p "
-        f"{measure_join} {region_join} where p.zone_code = ? "
+        f"{measure_join} {region_join} where p.zone_code = ?{only} "
         f"order by p.measure_code, {LEVEL_ORDER.replace('region_level', 'p.region_level')},"
         " p.region_code, p.year",
-        [zone_code],
+        [zone_code, *params],
     )
 
 
@@ -445,8 +604,10 @@ def dimension_columns(con: duckdb.DuckDBPyConnection, zone: Zone) -> list[Column
     ]
 
 
-def index_rows(con: duckdb.DuckDBPyConnection, zone: Zone) -> list[dict[str, Any]]:
-    """The zone's index fact table with the city name, in a stable order."""
+def index_rows(
+    con: duckdb.DuckDBPyConnection, zone: Zone, *, year: int | None = None
+) -> list[dict[str, Any]]:
+    """The zone's index fact table (one year, or all) with the city name, in a stable order."""
     city = "null as city_name_zh"
     join = ""
     if has_table(con, "marts", "dim_region"):
@@ -466,27 +627,49 @@ def index_rows(con: duckdb.DuckDBPyConnection, zone: Zone) -> list[dict[str, Any
     return fetch_dicts(
         con,
         f"select f.*, {city}, {movers} from marts.{quote_ident(zone.index_table)} as f {join} "
+        f"where {'f.year = ?' if year is not None else 'true'} "
         f"order by f.year, {LEVEL_ORDER.replace('region_level', 'f.region_level')}, f.rank_in_level,"
         " f.region_code",
+        [year] if year is not None else [],
     )
 
 
-def alert_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Every alert with measure, region and division names, most serious and most recent first."""
+def alert_rows(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    year: int | None = None,
+    levels: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every alert (or one year's, at some region levels: alerts about no region are kept) with
+    measure, region and division names, most serious and most recent first. The division is the
+    alert's own, else the division that reports the measure (a missed target is the measure's)."""
     if not has_table(con, "marts", "fct_alerts"):
         return []
     available = set(table_columns(con, "marts", "fct_alerts"))
     cols = ", ".join(f"a.{quote_ident(c)}" for c in sorted(available))
     extra, joins = [], []
-    if has_table(con, "marts", "dim_measure") and "measure_code" in available:
+    has_measures = has_table(con, "marts", "dim_measure") and "measure_code" in available
+    if has_measures:
         extra.append("m.name_zh as measure_name_zh")
+        extra.append("m.measure_kind")
         joins.append("left join marts.dim_measure as m on a.measure_code = m.measure_code")
-    if has_table(con, "marts", "dim_region") and "region_code" in available:
+    has_regions = has_table(con, "marts", "dim_region") and "region_code" in available
+    if has_regions:
         extra.append("r.name_zh as region_name_zh")
         joins.append("left join marts.dim_region as r on a.region_code = r.region_code")
     if has_table(con, "marts", "dim_department") and "department_code" in available:
+        division = "coalesce(a.department_code, m.department_code)" if has_measures else "a.department_code"
         extra.append("d.name_zh as department_name_zh")
-        joins.append("left join marts.dim_department as d on a.department_code = d.department_code")
+        joins.append(f"left join marts.dim_department as d on d.department_code = {division}")
+    conditions = []
+    params: list[Any] = []
+    if year is not None and "year" in available:
+        conditions.append("a.year = ?")
+        params.append(year)
+    if levels and has_regions:
+        conditions.append(f"(r.region_level is null or r.region_level in ({', '.join('?' for _ in levels)}))")
+        params.extend(levels)
+    where = f"where {' and '.join(conditions)}" if conditions else ""
     select = ", ".join([cols, *extra])
     order = [
         "case a.severity when 'high' then 0 when 'medium' then 1 else 2 end"
@@ -499,7 +682,9 @@ def alert_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     ]
     order_by = ", ".join(o for o in order if o) or "1"
     return fetch_dicts(
-        con, f"select {select} from marts.fct_alerts as a {' '.join(joins)} order by {order_by}"
+        con,
+        f"select {select} from marts.fct_alerts as a {' '.join(joins)} {where} order by {order_by}",
+        params,
     )
 
 
@@ -512,7 +697,11 @@ def publication_facts(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
 
 
 def write_about(
-    workbook: Workbook, styles: Styles, con: duckdb.DuckDBPyConnection, sheets: list[tuple[str, str, str]]
+    workbook: Workbook,
+    styles: Styles,
+    con: duckdb.DuckDBPyConnection,
+    sheets: list[tuple[str, str, str]],
+    footer: str = "",
 ) -> None:
     """The first sheet: the publication and a guide to the other sheets."""
     sheet = workbook.add_worksheet(unique_title(workbook, ABOUT_SHEET))
@@ -529,6 +718,8 @@ def write_about(
         ("数据截至", "As of", "as_of"),
     ):
         value = facts.get(key)
+        if key == "published_at":
+            value = beijing_time(value)
         rows.append(([f"{zh} {en}", value.isoformat() if hasattr(value, "isoformat") else value], None))
     rows.append(([], None))
     rows.append((["工作表 Sheet", "内容", "Contents"], styles.bold))
@@ -543,6 +734,7 @@ def write_about(
          "Text starting with ' is the original text, escaped so that it can never run as a formula."),
     ):  # fmt: skip
         rows.append(([None, zh, en], None))
+    print_setup(sheet, footer)
     for r, (values, fmt) in enumerate(rows):
         for c, value in enumerate(values):
             value = cell_value(value)
@@ -550,6 +742,56 @@ def write_about(
                 sheet.write_string(r, c, line_ends(value), fmt)
             else:
                 write_cell(sheet, styles, r, c, value, None)
+
+
+def _sheet(
+    workbook: Workbook,
+    styles: Styles,
+    title: str,
+    columns: Sequence[Column],
+    footer: str,
+    rows: Callable[[], Iterable[dict[str, Any]]],
+) -> Callable[[], None]:
+    """Write one sheet later (the About sheet comes first, and lists them)."""
+
+    def write() -> None:
+        writer = SheetWriter(workbook, title, columns, styles)
+        writer.extend(rows())
+        writer.finish(footer)
+
+    return write
+
+
+def latest_judged_year(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The latest year whose targets were judged (met or not met), else the latest year."""
+    row = con.execute(
+        "select max(case when year_status in ('met', 'not_met') then year end), max(year)"
+        " from marts.fct_indicator_progress"
+    ).fetchone()
+    if row is None:
+        return None
+    found = row[0] if row[0] is not None else row[1]
+    return None if found is None else int(found)
+
+
+def latest_index_year(con: duckdb.DuckDBPyConnection, zones: Sequence[Zone]) -> int | None:
+    years = [
+        con.execute(
+            f"select max(year) from marts.{quote_ident(zone.index_table)} where index_score is not null"
+        ).fetchone()[0]
+        for zone in zones
+        if has_table(con, "marts", zone.index_table)
+    ]
+    found = [int(y) for y in years if y is not None]
+    return max(found) if found else None
+
+
+def publication_footer(con: duckdb.DuckDBPyConnection) -> str:
+    """The printed footer's publication: run id and time (Beijing time)."""
+    facts = publication_facts(con)
+    published = beijing_time(facts.get("published_at"))
+    parts = [f"发布 Published {facts['run_id']}" if facts.get("run_id") else None, published]
+    return " · ".join(p for p in parts if p)
 
 
 def write_workbook(snapshot: Path, out_path: Path) -> Path:
@@ -570,48 +812,90 @@ def write_workbook(snapshot: Path, out_path: Path) -> Path:
         workbook = new_workbook(tmp)
         styles = Styles.of(workbook)
         zones = load_zones(con)
+        has_progress = has_table(con, "marts", "fct_indicator_progress")
+        year = latest_judged_year(con) if has_progress else None
+        index_year = latest_index_year(con, zones)
+        footer = publication_footer(con)
         guide: list[tuple[str, str, str]] = []
+        # Printed first: the latest year, province and cities, in the columns an official reads
+        # (a few landscape pages each); then the history sheets: every year, level and column.
+        plan: list[tuple[str, Callable[[], None]]] = []
         for zone in zones:
+            if year is not None:
+                title = f"{zone.name_zh} {zone.code} {year}"
+                guide.append(
+                    (
+                        sheet_title(title),
+                        f"{year} 年{zone.name_zh}领域各指标：全省与各设区市的实际值、目标值、"
+                        "完成率与状态（打印用）",
+                        f"{zone.name_en}, {year}: each indicator for the province and the cities (for print)",
+                    )
+                )
+                rows = partial(progress_rows, con, zone.code, year=year, levels=PRINT_LEVELS)
+                plan.append((title, _sheet(workbook, styles, title, PRINT_PROGRESS_COLUMNS, footer, rows)))
+            if index_year is not None:
+                title = f"{zone.index_name_zh} {zone.code} {index_year}"
+                guide.append(
+                    (
+                        sheet_title(title),
+                        f"{index_year} 年{zone.index_name_zh}：各地区指数、排名与各维度得分（打印用）",
+                        f"{zone.index_name_en}, {index_year}: index, rank and dimension scores (for print)",
+                    )
+                )
+                columns = INDEX_COLUMNS + tuple(dimension_columns(con, zone))
+                rows = partial(index_rows, con, zone, year=index_year)
+                plan.append((title, _sheet(workbook, styles, title, columns, footer, rows)))
+        if year is not None:
+            title = f"预警 Alerts {year}"
             guide.append(
                 (
-                    sheet_title(f"{zone.name_zh} {zone.code}"),
-                    f"{zone.name_zh}领域各指标进展：指标×地区×年度的实际值、目标值、完成率与状态",
+                    sheet_title(title),
+                    f"{year} 年全省与各设区市的预警（县级预警见“预警 Alerts”）（打印用）",
+                    f"Alerts of {year} for the province and the cities (counties: 预警 Alerts) (for print)",
+                )
+            )
+            rows = partial(alert_rows, con, year=year, levels=PRINT_LEVELS)
+            plan.append((title, _sheet(workbook, styles, title, PRINT_ALERT_COLUMNS, footer, rows)))
+        for zone in zones:
+            title = f"{zone.name_zh} {zone.code}"
+            guide.append(
+                (
+                    sheet_title(title),
+                    f"{zone.name_zh}领域各指标进展（历年）：指标×地区×年度的实际值、目标值、完成率与状态",
                     f"{zone.name_en}: every indicator's progress by region and year (actual, target,"
-                    " attainment)",
+                    " attainment), all years",
                 )
             )
+            rows = partial(progress_rows, con, zone.code) if has_progress else list
+            plan.append((title, _sheet(workbook, styles, title, PROGRESS_COLUMNS, footer, rows)))
+            title = f"{zone.index_name_zh} {zone.code}"
             guide.append(
                 (
-                    sheet_title(f"{zone.index_name_zh} {zone.code}"),
-                    f"{zone.index_name_zh}：各地区各年度指数、排名、覆盖率与各维度得分",
-                    f"{zone.index_name_en}: index, rank, coverage and dimension scores by region and year",
+                    sheet_title(title),
+                    f"{zone.index_name_zh}（历年）：各地区各年度指数、排名、覆盖率与各维度得分",
+                    f"{zone.index_name_en}: index, rank, coverage and dimension scores by region and year,"
+                    " all years",
                 )
             )
+            columns = INDEX_COLUMNS + tuple(dimension_columns(con, zone))
+            rows = partial(index_rows, con, zone)
+            plan.append((title, _sheet(workbook, styles, title, columns, footer, rows)))
         guide.append(
             (
                 ALERTS_SHEET,
-                "全部预警（未完成目标、逾期报送等）",
-                "Every alert (missed targets, late submissions, ...)",
+                "全部预警（历年；未完成目标、逾期报送等）",
+                "Every alert, all years (missed targets, late submissions, ...)",
             )
         )
-        write_about(workbook, styles, con, guide)
-        has_progress = has_table(con, "marts", "fct_indicator_progress")
-        for zone in zones:
-            progress = SheetWriter(workbook, f"{zone.name_zh} {zone.code}", PROGRESS_COLUMNS, styles)
-            if has_progress:
-                progress.extend(progress_rows(con, zone.code))
-            progress.finish()
-            index = SheetWriter(
-                workbook,
-                f"{zone.index_name_zh} {zone.code}",
-                INDEX_COLUMNS + tuple(dimension_columns(con, zone)),
-                styles,
+        plan.append(
+            (
+                ALERTS_SHEET,
+                _sheet(workbook, styles, ALERTS_SHEET, ALERT_COLUMNS, footer, partial(alert_rows, con)),
             )
-            index.extend(index_rows(con, zone))
-            index.finish()
-        alerts = SheetWriter(workbook, ALERTS_SHEET, ALERT_COLUMNS, styles)
-        alerts.extend(alert_rows(con))
-        alerts.finish()
+        )
+        write_about(workbook, styles, con, guide, footer)
+        for _title, write in plan:
+            write()
         workbook.close()
         os.chmod(tmp, 0o644)
         os.replace(tmp, out_path)

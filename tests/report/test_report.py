@@ -204,3 +204,63 @@ def test_helpers() -> None:
     assert fmt_number(12345.678) == "12,346" and fmt_number(-0.001, 1) == "0.0" and fmt_number(None) == "—"
     assert heat_colour(None, 0, 100) == "#eeeeee"
     assert heat_colour(0, 0, 100) != heat_colour(100, 0, 100)
+
+
+def _kpis(document: str) -> dict[str, str]:
+    """The headline's key figures: English label -> value."""
+    found = re.findall(
+        r'<div class="kpi [a-z]+"><div class="v">([^<]*)</div>'
+        r'<div class="k">[^<]*<br><span class="en">([^<]*)</span>',
+        document,
+    )
+    return {label: value for value, label in found}
+
+
+def test_the_headline_is_about_the_current_year_in_beijing_time(
+    publication: Publication, report_html: Path
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    document = report_html.read_text(encoding="utf-8")
+    con = connect_snapshot(publication.snapshot)
+    try:
+        (year,) = con.execute(
+            "select max(year) from marts.fct_indicator_progress where year_status in ('met', 'not_met')"
+        ).fetchone()
+        alerts_now, alerts_all = con.execute(
+            "select count(*) filter (where year = ?), count(*) from marts.fct_alerts", [year]
+        ).fetchone()
+        met, assessed = con.execute(
+            "select count(*) filter (where year_status = 'met'), count(*) filter (where year_status in"
+            " ('met', 'not_met')) from marts.fct_indicator_progress"
+            " where year = ? and region_level = 'province'",
+            [year],
+        ).fetchone()
+    finally:
+        con.close()
+    kpis = _kpis(document)
+    assert alerts_now < alerts_all  # the history would be a different figure
+    assert kpis[f"alerts {year}"] == f"{alerts_now:,}", kpis
+    assert kpis[f"province targets met {year}"] == f"{met} / {assessed}", kpis
+    published = datetime.fromisoformat(publication.manifest["published_at"]).astimezone(
+        ZoneInfo("Asia/Shanghai")
+    )
+    assert f"{published:%Y-%m-%d %H:%M} 北京时间 (UTC+08:00)" in document
+
+
+def test_the_demo_lists_cities_in_the_official_order_and_agrees_with_the_report(
+    publication: Publication, report_html: Path, monkeypatch
+) -> None:
+    from scorecard.config import get_settings
+    from scorecard.demo import summarise
+
+    monkeypatch.setenv("SCORECARD_HOME", str(publication.home))
+    text = summarise(get_settings(), publication.manifest, "http://127.0.0.1:8080", {})
+    official = ["杭州", "宁波", "温州", "嘉兴", "湖州", "绍兴", "金华", "衢州", "舟山", "台州", "丽水"]
+    listed = [line[:2] for line in text.splitlines() if line[:2] in official]
+    assert listed == official, text
+    kpis = _kpis(report_html.read_text(encoding="utf-8"))
+    (label,) = [k for k in kpis if k.startswith("province targets met ")]
+    year = label.rsplit(" ", 1)[1]
+    assert f"targets met {year} 达标: province {kpis[label].replace(' ', '')}" in text, text

@@ -19,6 +19,7 @@ from warehouse.workbook import (
     ABOUT_SHEET,
     ALERT_COLUMNS,
     ALERTS_SHEET,
+    FMT_COUNT,
     FMT_PERCENT,
     FMT_SCORE,
     FMT_VALUE,
@@ -32,6 +33,8 @@ from warehouse.workbook import (
     percent,
     write_workbook,
 )
+
+ROW_FORMATS = {FMT_COUNT, *("0." + "0" * d + "%" for d in range(2, 7))}
 
 
 def _zones(snapshot: Path) -> list[tuple[str, str, str, str]]:
@@ -59,6 +62,21 @@ def _sheet_rows(sheet: Any) -> tuple[list[str], list[str], list[tuple[Any, ...]]
     return list(rows[0]), list(rows[1]), rows[2:]
 
 
+def _latest_years(snapshot: Path) -> tuple[int, int]:
+    """The latest year whose targets were judged, and the latest year with an index."""
+    con = connect_snapshot(snapshot)
+    try:
+        (year,) = con.execute(
+            "select max(year) from marts.fct_indicator_progress where year_status in ('met', 'not_met')"
+        ).fetchone()
+        (index_year,) = con.execute(
+            "select max(year) from marts.fct_index_precise_protection where index_score is not null"
+        ).fetchone()
+    finally:
+        con.close()
+    return int(year), int(index_year)
+
+
 def _label(vocabulary: dict[str, tuple[str, str]], code: str | None) -> str | None:
     return None if code is None else " ".join(vocabulary.get(code, (code, code.replace("_", " "))))
 
@@ -81,7 +99,12 @@ def test_escape_text_prefixes_formula_triggers() -> None:
 def test_workbook_has_the_expected_sheets(publication: Publication, workbook_path: Path) -> None:
     zones = _zones(publication.snapshot)
     assert len(zones) == 5
+    year, index_year = _latest_years(publication.snapshot)
+    # printed first: the latest year of every zone, its index and the alerts; then the history
     expected = [ABOUT_SHEET]
+    for code, name_zh, index_name_zh, _table in zones:
+        expected += [f"{name_zh} {code} {year}", f"{index_name_zh} {code} {index_year}"]
+    expected.append(f"{ALERTS_SHEET} {year}")
     for code, name_zh, index_name_zh, _table in zones:
         expected += [f"{name_zh} {code}", f"{index_name_zh} {code}"]
     expected.append(ALERTS_SHEET)
@@ -190,9 +213,11 @@ def test_number_formats(workbook_path: Path) -> None:
     sheet = book["精准保障 PP"]
     header = [c.value for c in sheet[1]]
     row = next(r for r in sheet.iter_rows(min_row=3) if r[header.index("完成率")].value is not None)
-    assert row[header.index("实际值")].number_format == FMT_VALUE
-    assert row[header.index("目标值")].number_format == FMT_VALUE
-    assert row[header.index("完成率")].number_format == FMT_PERCENT
+    assert row[header.index("实际值")].number_format in {FMT_VALUE, FMT_COUNT}
+    assert row[header.index("目标值")].number_format in {FMT_VALUE, FMT_COUNT}
+    assert row[header.index("完成率")].number_format.startswith("0.0") and row[
+        header.index("完成率")
+    ].number_format.endswith("%")
     index_sheet = book["精准保障指数 PP"]
     index_header = [c.value for c in index_sheet[1]]
     assert index_sheet.cell(3, index_header.index("指数") + 1).number_format == FMT_SCORE
@@ -278,7 +303,11 @@ def _check_column_types(sheet: Any, columns: Sequence[Column]) -> None:
             where = (sheet.title, cell.coordinate, cell.value)
             if column.number_format:
                 assert cell.data_type == "n" and isinstance(cell.value, (int, float)), where
-                assert cell.number_format == column.number_format, where
+                # the column's format, or a row's own: a count without decimals, a percentage
+                # with the decimals that keep it on its verdict's side of 100 %
+                assert cell.number_format == column.number_format or (
+                    column.row_format is not None and cell.number_format in ROW_FORMATS
+                ), where
                 numbers += 1
             else:
                 assert cell.data_type == "s" and isinstance(cell.value, str), where
