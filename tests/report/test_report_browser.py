@@ -60,6 +60,7 @@ def test_report_in_headless_chromium(publication: Publication, report_html: Path
         "counties",
         "missed",
         "alerts",
+        "silences",
         "quality",
         "sources",
     ]
