@@ -42,7 +42,8 @@ progress as (
         actual_value,
         target_value,
         attainment_pct,
-        final_target_value
+        final_target_value,
+        is_complete
     from {{ ref('int_indicator_progress_assessed') }}
 ),
 
@@ -86,6 +87,9 @@ joined as (
         p.target_value,
         p.attainment_pct,
         case
+            -- A total with missing children (year_status 'incomplete') is not scored: the index
+            -- loses the dimension's weight from its coverage instead of scoring a partial sum.
+            when not coalesce(p.is_complete, true) then null
             when d.scored_quantity = 'value' then p.actual_value
             when d.scored_quantity = 'share_meeting' and p.actual_value is not null
                 then 100.0 * u.units_meeting / nullif(u.units_reporting, 0)
