@@ -66,12 +66,12 @@ def run_publish(point: str, sentinel: Path) -> None:
     if point == "copying_marts":
         original = publish._copy_marts
 
-        def half_copied(con, parquet_dir):
+        def half_copied(con, parquet_dir, *args, **kwargs):
             con.execute("CREATE SCHEMA marts")
             con.execute("CREATE TABLE marts.half_written AS SELECT 1 AS x")
             con.execute("CHECKPOINT")
             freeze(sentinel)
-            return original(con, parquet_dir)
+            return original(con, parquet_dir, *args, **kwargs)
 
         publish._copy_marts = half_copied
     elif point == "before_manifest":

@@ -199,10 +199,13 @@ def assert_snapshot_readable(settings: Settings) -> str:
 
 
 def load_correction(settings: Settings) -> None:
-    """New data (one changed value), so that a rebuilt mart differs from the old one."""
+    """New data (one changed value), so that a rebuilt mart differs from the old one. A plausible
+    correction of a quarterly level (the dibao standard, 11,748 in the sample) in its own frequency:
+    a far-off value (an annual rate of 12.5 % beside quarterly ~72 %) is now, rightly, a severe
+    anomaly and an incomplete ratio roll-up, and the gate would refuse the publication."""
     correction = settings.inbox / "social_assistance" / "correction.csv"
     correction.parent.mkdir(parents=True, exist_ok=True)
-    correction.write_text(csv_text(HEADER[:4], [["330102", "PP03A", "2023", "12.5"]]), encoding="utf-8")
+    correction.write_text(csv_text(HEADER[:4], [["330102", "PP01", "2023-Q4", "11760"]]), encoding="utf-8")
     assert [r.status for r in load_paths(settings=settings)] == ["loaded"]
 
 
