@@ -82,8 +82,10 @@ def test_1_duplicate_keys_give_bounded_reasons_and_bounded_memory(
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["statuses"] == ["rejected"]
-    # Before the fix: 2.4 GB. A Python process with pyarrow and DuckDB loaded is ~200-300 MiB.
-    assert report["peak_mib"] < 700, report
+    # Before the fix: 2.4 GB. A Python process with pyarrow and DuckDB loaded is ~200-300 MiB;
+    # a fresh-clone run measured 700.7 MiB for this file with either path (the same figure
+    # twice), so the bound is 1,000 MiB: far below the quadratic growth it guards against.
+    assert report["peak_mib"] < 1000, report
     longest = query(
         settings, "SELECT max(length(reason_zh)), max(length(reason_en)), count(*) FROM raw.quarantine"
     )
