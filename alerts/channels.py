@@ -23,9 +23,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-from warehouse.alerting.config import ChannelSpec, Owner
-from warehouse.alerting.digest import RECEIPT, Digest
-from warehouse.alerting.model import RESOLVED, Change, DeliveryError, TransientDeliveryError
+from alerts.config import ChannelSpec, Owner
+from alerts.digest import RECEIPT, Digest
+from alerts.model import RESOLVED, Change, DeliveryError, TransientDeliveryError
 
 USER_AGENT = "common-prosperity-scorecard"
 

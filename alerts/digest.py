@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from warehouse.alerting.config import Owner, Reference
-from warehouse.alerting.model import CHANGE_ZH, FIRING, REMINDER, REOPENED, RESOLVED, SEVERITY_ORDER, Change
+from alerts.config import Owner, Reference
+from alerts.model import CHANGE_ZH, FIRING, REMINDER, REOPENED, RESOLVED, SEVERITY_ORDER, Change
 
 RECEIPT = "receipt"
 _CHANGE_ORDER = {FIRING: 0, REOPENED: 0, REMINDER: 1, RESOLVED: 2}

@@ -22,18 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from scorecard.config import Settings, get_settings
-from scorecard.locks import exclusive_lock
-from warehouse.alerting.channels import (
+from alerts.channels import (
     AlertmanagerChannel,
     JsonLinesChannel,
     RateLimiter,
     RobotChannel,
     build_channel,
 )
-from warehouse.alerting.config import Routing, Silence, load_routing, load_silences, reference, silenced_by
-from warehouse.alerting.digest import RECEIPT, Digest, build_digest
-from warehouse.alerting.model import (
+from alerts.config import Routing, Silence, load_routing, load_silences, reference, silenced_by
+from alerts.digest import RECEIPT, Digest, build_digest
+from alerts.model import (
     FIRING,
     REMINDER,
     REOPENED,
@@ -43,8 +41,10 @@ from warehouse.alerting.model import (
     DeliveryError,
     TransientDeliveryError,
 )
-from warehouse.alerting.sources import Observation, publication_alerts, quality_alert_list
-from warehouse.alerting.state import STATE_NAME, StateStore
+from alerts.sources import Observation, publication_alerts, quality_alert_list
+from alerts.state import STATE_NAME, StateStore
+from scorecard.config import Settings, get_settings
+from scorecard.locks import exclusive_lock
 
 JSONL_NAME = "alerts.jsonl"
 LOG_BATCH = 1000

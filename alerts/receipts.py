@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from warehouse.alerting.config import reference
-from warehouse.alerting.model import Alert
+from alerts.config import reference
+from alerts.model import Alert
 
 REFUSED = {"rejected", "failed"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from alerts.model import Alert
 from scorecard.config import Settings
-from warehouse.alerting.model import Alert
 
 MART_COLUMNS = (
     "alert_id",

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from warehouse.alerting.model import Alert, Change
+from alerts.model import Alert, Change
 
 STATE_NAME = "state.sqlite"
 

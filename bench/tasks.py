@@ -337,8 +337,8 @@ def task_publish(args: argparse.Namespace) -> dict[str, Any]:
 
 def task_alerts(args: argparse.Namespace) -> dict[str, Any]:
     """Alert delivery (the pipeline's last step)."""
+    from alerts.engine import deliver_alerts
     from scorecard.config import get_settings
-    from warehouse.alerting.engine import deliver_alerts
 
     started = time.perf_counter()
     report = deliver_alerts(get_settings())

@@ -1,6 +1,6 @@
 """Alert reminders: every ten minutes, re-evaluate the alert lifecycle without a new publication.
 
-Only wiring lives here; the work is ``warehouse.alerting.engine.deliver_alerts``: reminders of
+Only wiring lives here; the work is ``alerts.engine.deliver_alerts``: reminders of
 alerts still firing, quality alerts held by the settling window once it closed, and changes a
 channel could not take earlier.
 """

@@ -1,7 +1,7 @@
 """Alerts: new scorecards were published, or the quality gate failed -> evaluate the alert
 lifecycle and deliver its state changes.
 
-Only wiring lives here; the work is ``warehouse.alerting.engine.deliver_alerts``.
+Only wiring lives here; the work is ``alerts.engine.deliver_alerts``.
 """
 
 from __future__ import annotations

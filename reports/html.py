@@ -36,13 +36,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from warehouse.summary import targets_met
+from reports.summary import targets_met
 
 if TYPE_CHECKING:
     import duckdb
 
 REPORT_NAME = "report.html"
-ASSETS = Path(__file__).with_name("report_assets")
+ASSETS = Path(__file__).with_name("assets")
 PROVINCE_LEVEL = "province"
 CITY_LEVEL = "city"
 COUNTY_LEVEL = "county"
@@ -1245,7 +1245,7 @@ def section_alerts(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
 def section_silences(now: datetime | None = None) -> str:
     """The active alert silences (``deploy/alerting/silences.yml``): what they match, until when,
     who set them and why; the channels send nothing they match."""
-    from warehouse.alerting.config import ConfigError, load_silences
+    from alerts.config import ConfigError, load_silences
 
     now = now or datetime.now(UTC)
     out = ['<section id="silences">', '<h3>预警静默 <span class="en">Alert silences</span></h3>']

@@ -40,7 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from warehouse.report import (
+from reports.html import (
     ALERT_KIND,
     LEVEL,
     SEVERITY,

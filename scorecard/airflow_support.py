@@ -136,11 +136,11 @@ def failure_record(context: dict[str, Any]) -> dict[str, Any]:
 def alert_on_failure(context: dict[str, Any]) -> None:
     """``on_failure_callback``: raise an operational alert for a task that failed for good.
 
-    任务最终失败时，通过 warehouse.alerting 向数据组发出运维预警（JSON Lines 必发；按路由发往各渠道）。
+    任务最终失败时，通过 alerts 向数据组发出运维预警（JSON Lines 必发；按路由发往各渠道）。
     One alert per failed try (its fingerprint names the try), delivered at once.
     """
-    from warehouse.alerting.engine import deliver_alerts
-    from warehouse.alerting.model import Alert
+    from alerts.engine import deliver_alerts
+    from alerts.model import Alert
 
     record = failure_record(context)
     where = f"{record['dag_id']}.{record['task_id']}"
@@ -576,9 +576,9 @@ def publish_after_gate(gate_summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def deliver() -> dict[str, Any]:
-    """``warehouse.alerting.engine.deliver_alerts``: evaluate the published snapshot and the gate,
+    """``alerts.engine.deliver_alerts``: evaluate the published snapshot and the gate,
     send the state changes (and any receipt or reminder still pending)."""
-    from warehouse.alerting.engine import deliver_alerts
+    from alerts.engine import deliver_alerts
 
     report = deliver_alerts()
     summary = {
@@ -602,8 +602,8 @@ def send_receipts(loaded: list[dict[str, Any]] | None) -> dict[str, Any]:
     sending when a file was refused whole, so the run shows the refusal instead of green."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from warehouse.alerting.engine import deliver_alerts
-    from warehouse.alerting.receipts import receipts, refused
+    from alerts.engine import deliver_alerts
+    from alerts.receipts import receipts, refused
 
     loads = [item for item in loaded or [] if item]
     report = deliver_alerts(observations={}, receipts=receipts(loads))

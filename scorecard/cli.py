@@ -22,9 +22,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dbt-worker": ("warehouse.dbt_worker", "keep dbt warm for the builds (dbt 常驻进程)"),
     "check": ("quality.cli", "run the Soda quality gate (质量检查)"),
     "publish": ("warehouse.publish", "publish the marts after a passing check (发布)"),
-    "alerts": ("warehouse.alerting.cli", "deliver alert changes, or list firing ones (预警)"),
+    "alerts": ("alerts.cli", "deliver alert changes, or list firing ones (预警)"),
     "run": ("scorecard.pipeline", "ingest, build, check, publish and alert in one go (全流程)"),
-    "summary": ("warehouse.summary", "print the indicators and their 2021-2025 targets (指标与目标)"),
+    "summary": ("reports.summary", "print the indicators and their 2021-2025 targets (指标与目标)"),
     "demo": ("scorecard.demo", "the demo: the pipeline through a real Airflow (演示)"),
     "bi": ("scorecard.bi", "Apache Superset on the published snapshot, with a dashboard (BI 看板)"),
 }

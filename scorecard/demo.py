@@ -343,7 +343,7 @@ def programme_summary(settings: Any) -> str:
     """The programme itself: the 29 indicators and their 2021-2025 targets, from the warehouse."""
     import duckdb
 
-    from warehouse.summary import read_indicator_targets, render
+    from reports.summary import read_indicator_targets, render
 
     try:
         return render(read_indicator_targets(settings))
@@ -362,7 +362,7 @@ def airflow_ui_line(settings: Any, airflow_url: str) -> str:
 def alert_digest_lines(settings: Any) -> list[str]:
     """What the alert channels were told: state changes by kind (the JSON-lines log) and the first
     publication's digests, one per owner (what each department's channels received)."""
-    from warehouse.alerting.engine import first_publication_digests
+    from alerts.engine import first_publication_digests
 
     lines: list[str] = []
     changes: Counter = Counter()
@@ -389,8 +389,8 @@ def alert_digest_lines(settings: Any) -> list[str]:
 
 
 def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed: dict[str, float]) -> str:
+    from reports.summary import fit, targets_met
     from warehouse.publish import open_snapshot
-    from warehouse.summary import fit, targets_met
 
     lines: list[str] = []
     con = open_snapshot(settings=settings)
@@ -431,7 +431,7 @@ def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed
                     cells.append(f"{'-' if score is None else f'{score:5.1f}'} (#{rank or '-'})".rjust(16))
                 lines.append(fit(names[code], 24) + "".join(cells))
         if "fct_indicator_progress" in tables and year is not None:
-            # as the report's headline counts them (warehouse.summary.targets_met)
+            # as the report's headline counts them (reports.summary.targets_met)
             judged_year = con.execute(
                 "select max(year) from marts.fct_indicator_progress where year_status in ('met', 'not_met')"
             ).fetchone()[0]

@@ -1,5 +1,5 @@
 """``scorecard ingest PATH...``: the loader's command (``ingest.cli``), then every file's receipt
-to its department through the alert channels (``warehouse.alerting``)."""
+to its department through the alert channels (``alerts``)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from ingest.cli import configure  # noqa: F401  (the command's arguments are the
 
 
 def run(args: argparse.Namespace) -> int:
+    from alerts.engine import deliver_alerts
+    from alerts.receipts import receipts
     from ingest import cli
     from ingest.loader import explain_failure
-    from warehouse.alerting.engine import deliver_alerts
-    from warehouse.alerting.receipts import receipts
 
     try:
         results = cli.load(args)

@@ -10,7 +10,7 @@ Airflow tasks make, in the same order, in one process (dbt runs as a child proce
 3. check   ``quality.gate.run_gate``
 4. publish ``warehouse.publish.publish`` when the gate passed; otherwise nothing is published and
            the previous snapshot stays
-5. alerts  ``warehouse.alerting.engine.deliver_alerts``: always after the check, so quality
+5. alerts  ``alerts.engine.deliver_alerts``: always after the check, so quality
            failures go out even when nothing was published; the files' receipts (sent right
            after the ingest) and the state changes of the alerts, one digest per owner and channel
 
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 from scorecard.config import Settings, get_settings
 
 if TYPE_CHECKING:
+    from alerts.engine import DeliveryReport
     from quality.gate import GateResult
-    from warehouse.alerting.engine import DeliveryReport
     from warehouse.publish import PublishResult
 
 
@@ -91,10 +91,10 @@ def run_pipeline(
 
     ``progress`` gets a line when each step starts and ends, and dbt's progress during the build.
     """
+    from alerts.engine import deliver_alerts
+    from alerts.receipts import receipts
     from ingest.loader import load_paths
     from quality.gate import run_gate
-    from warehouse.alerting.engine import deliver_alerts
-    from warehouse.alerting.receipts import receipts
     from warehouse.build import BuildProgress, strip_ansi
     from warehouse.dbt import dbt_build
     from warehouse.publish import publish

@@ -2,9 +2,9 @@
 
 import pytest
 
+from reports.summary import read_indicator_targets, render
 from scorecard.config import Settings
 from warehouse.dbt import run_dbt
-from warehouse.summary import read_indicator_targets, render
 
 
 @pytest.fixture

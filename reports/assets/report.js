@@ -1,4 +1,4 @@
-// Inlined into report.html by warehouse/report.py: click a column header of a table.sortable to sort it.
+// Inlined into report.html by reports/html.py: click a column header of a table.sortable to sort it.
 (function () {
   document.querySelectorAll('table.sortable').forEach(function (table) {
     var headers = table.querySelectorAll('thead th');

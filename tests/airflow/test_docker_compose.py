@@ -130,7 +130,7 @@ def test_volumes_match_the_scorecard_settings(compose) -> None:
 def test_image_runs_the_repository_dags_and_dbt_project() -> None:
     dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
     assert "uv sync --frozen" in dockerfile
-    for folder in ("scorecard", "ingest", "quality", "warehouse", "dbt_project", "dags"):
+    for folder in ("scorecard", "ingest", "quality", "warehouse", "reports", "alerts", "dbt_project", "dags"):
         assert f"COPY {folder} ./{folder}" in dockerfile
         assert (REPO_ROOT / folder).is_dir()
     # the image installs exactly the locked environment, which must carry the Celery executor

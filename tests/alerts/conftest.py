@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from alerts.config import Routing, routing_from_dict
+from alerts.model import Alert
+from alerts.sources import Observation
 from tests.quality.conftest import built_home, home_settings  # noqa: F401  (the published-snapshot fixtures)
-from warehouse.alerting.config import Routing, routing_from_dict
-from warehouse.alerting.model import Alert
-from warehouse.alerting.sources import Observation
 
 # Measures of different departments (dbt seed measures.csv): PP01 social_assistance,
 # PP02 child_welfare; counties of Hangzhou and Ningbo.

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from alerts.channels import AlertmanagerChannel, JsonLinesChannel, WebhookChannel, WeComChannel
+from alerts.config import routing_from_dict
+from alerts.engine import deliver_alerts
 from quality.gate import run_gate
 from scorecard.config import Settings
 from tests.alerts.conftest import Receiver
 from tests.quality.conftest import GATE_ONLY, add_alerts_mart, counties
-from warehouse.alerting.channels import AlertmanagerChannel, JsonLinesChannel, WebhookChannel, WeComChannel
-from warehouse.alerting.config import routing_from_dict
-from warehouse.alerting.engine import deliver_alerts
 from warehouse.publish import publish
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -177,7 +177,7 @@ def test_a_corrected_submission_resolves_its_alert_on_every_channel(
 
 
 def _changes(settings: Settings):
-    from warehouse.alerting.state import STATE_NAME, StateStore
+    from alerts.state import STATE_NAME, StateStore
 
     store = StateStore(settings.alerts_dir / STATE_NAME)
     try:

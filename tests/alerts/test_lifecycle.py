@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from alerts import engine
+from alerts.config import ConfigError, Silence, load_routing, load_silences, routing_from_dict
+from alerts.engine import deliver_alerts, firing
+from alerts.model import Alert
+from alerts.sources import Observation
 from scorecard.config import Settings
 from tests.alerts.conftest import REGIONS, Receiver, missed, publication, quality, routing
-from warehouse.alerting import engine
-from warehouse.alerting.config import ConfigError, Silence, load_routing, load_silences, routing_from_dict
-from warehouse.alerting.engine import deliver_alerts, firing
-from warehouse.alerting.model import Alert
-from warehouse.alerting.sources import Observation
 
 T0 = datetime(2026, 1, 15, 2, 0, tzinfo=UTC)
 
@@ -198,7 +198,7 @@ def test_settling_window_holds_completeness_failures_until_it_closes(
     complete = quality("marts.dim_region · dim_region has every reference region")
     other = quality("raw.submissions · value is a number")
     # a submission wave: files arrive (their receipts open the window), the gate runs half-loaded
-    from warehouse.alerting.receipts import receipt
+    from alerts.receipts import receipt
 
     def arrive(name: str, now: datetime) -> None:
         load = {"original_name": name, "department": "elderly_care", "status": "loaded"}
@@ -302,7 +302,7 @@ def test_routing_from_dict_defaults() -> None:
 
 
 def test_the_report_lists_active_silences(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from warehouse.report import section_silences
+    from reports.html import section_silences
 
     path = tmp_path / "silences.yml"
     path.write_text(
@@ -325,8 +325,8 @@ def test_the_report_lists_active_silences(tmp_path: Path, monkeypatch: pytest.Mo
 def test_cli_dry_run_prints_what_would_go_to_whom(
     settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch, capsys
 ) -> None:
+    from alerts.receipts import receipt
     from scorecard.cli import main
-    from warehouse.alerting.receipts import receipt
 
     monkeypatch.setenv("SCORECARD_ALERT_WEBHOOK_URL", receiver.url)
     load = {
@@ -347,7 +347,7 @@ _KILLED_CHILD = """
 import os, signal, sys
 from datetime import datetime
 from tests.alerts.conftest import missed, publication, routing
-from warehouse.alerting import engine
+from alerts import engine
 
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)  # after the evaluation committed, before any send

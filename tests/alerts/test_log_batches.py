@@ -7,10 +7,10 @@ import os
 
 import pytest
 
+from alerts import channels as channels_module
+from alerts.engine import LOG_BATCH, deliver_alerts
 from scorecard.config import Settings
 from tests.alerts.conftest import missed, publication, routing
-from warehouse.alerting import channels as channels_module
-from warehouse.alerting.engine import LOG_BATCH, deliver_alerts
 
 
 def test_json_lines_get_one_fsync_per_batch_and_each_change_once(

@@ -44,7 +44,7 @@ def test_scorecard_ingest_sends_a_receipt_per_file_to_its_department_or_the_data
 
 
 def test_a_loaded_file_gets_a_receipt_too(settings: Settings) -> None:
-    from warehouse.alerting.receipts import receipt, refused
+    from alerts.receipts import receipt, refused
 
     ok = {"original_name": "a.xlsx", "department": "elderly_care", "status": "loaded", "rows_loaded": 90}
     partly = {
@@ -65,7 +65,7 @@ def test_a_loaded_file_gets_a_receipt_too(settings: Settings) -> None:
 
 
 def test_an_undecodable_file_name_still_gets_a_receipt() -> None:
-    from warehouse.alerting.receipts import receipt
+    from alerts.receipts import receipt
 
     sent = receipt({"original_name": "\udcb1\udca8.csv", "department": "elderly_care", "status": "loaded"})
     assert "\\udcb1" in sent.message_en and sent.message_zh.encode("utf-8")

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from alerts.config import routing_from_dict
+from alerts.engine import deliver_alerts
 from scorecard.config import Settings
 from tests.alerts.conftest import Receiver, missed, publication
-from warehouse.alerting.config import routing_from_dict
-from warehouse.alerting.engine import deliver_alerts
 
 # Made per run: a literal would be a committed secret to the repository scan (test_security.py).
 DING_SECRET = "SEC" + secrets.token_hex(16)

@@ -16,11 +16,11 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from alerts.engine import DeliveryReport, deliver_alerts
+from alerts.sources import publication_alerts, quality_alert_list
 from quality.gate import run_gate
 from scorecard.config import REPO_ROOT, Settings
 from tests.quality.conftest import GATE_ONLY, build_anomalies, inject_anomalies
-from warehouse.alerting.engine import DeliveryReport, deliver_alerts
-from warehouse.alerting.sources import publication_alerts, quality_alert_list
 from warehouse.publish import manifest_path, open_snapshot, publish, sha256_of, snapshot_path
 
 
@@ -234,9 +234,9 @@ def test_quality_failures_and_anomalies_become_alerts(home_settings: Settings) -
 
 
 def test_smtp_channel_is_configured_from_the_environment(home_settings: Settings) -> None:
-    from warehouse.alerting.channels import EmailChannel
-    from warehouse.alerting.config import load_routing
-    from warehouse.alerting.engine import configured_channels
+    from alerts.channels import EmailChannel
+    from alerts.config import load_routing
+    from alerts.engine import configured_channels
 
     env = {
         "SCORECARD_SMTP_HOST": "127.0.0.1",
@@ -290,7 +290,7 @@ def test_smtp_delivery_to_a_local_server(home_settings: Settings) -> None:
     server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Sink)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        from warehouse.alerting.channels import EmailChannel
+        from alerts.channels import EmailChannel
 
         _publish_clean(home_settings)
         channel = EmailChannel(

@@ -236,7 +236,7 @@ FORMULA_TEXTS = ['=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1
 
 @pytest.mark.parametrize("text", FORMULA_TEXTS)
 def test_publication_workbook_cells_escape_formulas(text: str) -> None:
-    from warehouse.workbook import Column, SheetWriter, cell_value, new_workbook
+    from reports.workbook import Column, SheetWriter, cell_value, new_workbook
 
     assert cell_value(text) == "'" + text
     assert cell_value(3.5) == 3.5
@@ -255,7 +255,7 @@ def test_publication_workbook_cells_escape_formulas(text: str) -> None:
 
 def test_submission_templates_hold_no_formulas(tmp_path: Path, settings: Settings) -> None:
     from ingest.templates import write_templates
-    from warehouse.workbook import FORMULA_TRIGGERS
+    from reports.workbook import FORMULA_TRIGGERS
 
     written = write_templates(tmp_path / "templates", settings)
     workbooks = [path for path in written if path.suffix == ".xlsx"]

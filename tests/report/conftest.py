@@ -150,7 +150,7 @@ def publication(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Publicatio
 @pytest.fixture(scope="session")
 def report_html(publication: Publication) -> Path:
     """The report of the session's publication, written where publication puts it."""
-    from warehouse.report import write_report
+    from reports.html import write_report
 
     return write_report(publication.snapshot, publication.publish_dir, publication.manifest)
 
@@ -158,7 +158,7 @@ def report_html(publication: Publication) -> Path:
 @pytest.fixture(scope="session")
 def workbook_path(publication: Publication) -> Path:
     """The workbook of the session's publication."""
-    from warehouse.workbook import write_workbook
+    from reports.workbook import write_workbook
 
     return write_workbook(publication.snapshot, publication.publish_dir / "scorecards.xlsx")
 

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import yaml
 
+from reports.html import FALLBACK_ZONES
 from scorecard.config import REPO_ROOT
-from warehouse.report import FALLBACK_ZONES
 
 MARTS = REPO_ROOT / "dbt_project" / "models" / "marts"
 SOURCES = {
-    "scorecard_report": REPO_ROOT / "warehouse" / "report.py",
-    "scorecard_workbook": REPO_ROOT / "warehouse" / "workbook.py",
+    "scorecard_report": REPO_ROOT / "reports" / "html.py",
+    "scorecard_workbook": REPO_ROOT / "reports" / "workbook.py",
 }
 
 

@@ -7,8 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
+from reports.html import connect_snapshot, fmt_number, heat_colour, nice_ticks, write_report
 from tests.report.conftest import Publication
-from warehouse.report import connect_snapshot, fmt_number, heat_colour, nice_ticks, write_report
 
 SECTIONS = ("indices", "trajectories", "counties", "missed", "alerts", "quality", "sources")
 

@@ -13,9 +13,8 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.utils.escape import unescape
 
-from tests.report.conftest import HOSTILE, Publication
-from warehouse.report import ALERT_KIND, LEVEL, SEVERITY, TRAJECTORY_STATUS, YEAR_STATUS, connect_snapshot
-from warehouse.workbook import (
+from reports.html import ALERT_KIND, LEVEL, SEVERITY, TRAJECTORY_STATUS, YEAR_STATUS, connect_snapshot
+from reports.workbook import (
     ABOUT_SHEET,
     ALERT_COLUMNS,
     ALERTS_SHEET,
@@ -33,6 +32,7 @@ from warehouse.workbook import (
     percent,
     write_workbook,
 )
+from tests.report.conftest import HOSTILE, Publication
 
 ROW_FORMATS = {FMT_COUNT, *("0." + "0" * d + "%" for d in range(2, 7))}
 

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from reports.html import connect_snapshot
+from reports.workbook import ALERTS_SHEET, FMT_COUNT, column_width, text_width
 from tests.report.conftest import Publication
-from warehouse.report import connect_snapshot
-from warehouse.workbook import ALERTS_SHEET, FMT_COUNT, column_width, text_width
 
 ENSURE_SCRIPT = Path(__file__).with_name("ensure_libreoffice.sh")
 #: At most this many landscape pages for a printed (latest-year) sheet.
@@ -193,7 +193,7 @@ def test_no_header_is_cut(workbook_path: Path) -> None:
 
 
 def test_column_width_fits_both_headers() -> None:
-    from warehouse.workbook import Column
+    from reports.workbook import Column
 
     assert column_width(Column("预计期末完成率", "Projected attainment", "x", 13)) >= len(
         "Projected attainment"
