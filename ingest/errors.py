@@ -199,6 +199,11 @@ ROW_REASONS = _reasons(
         "invalid period '{value}': use YYYY, YYYY-Qn or YYYY-MM (e.g. 2023, 2023-Q2, 2023-06)",
     ),
     Reason(
+        "PERIOD_AMBIGUOUS",
+        "统计期「{value}」含义不明：{hint_zh}；请写 2023、2023年第二季度 或 2023年6月",
+        "ambiguous period '{value}': {hint_en}; write 2023, 2023-Q2 (2023年第二季度) or 2023-06",
+    ),
+    Reason(
         "PERIOD_OUT_OF_WINDOW",
         "统计期「{value}」不在规划期 {first}-{last} 内",
         "period '{value}' is outside the programme window {first}-{last}",

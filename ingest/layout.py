@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.readers import Grid, paused_gc
-from ingest.values import is_missing, normalize_text, raw_text
+from ingest.values import ValueProblem, is_missing, normalize_text, parse_period, raw_text
 
 REGISTRY_DIR = Path(__file__).resolve().parent / "registry"
 HEADER_SCAN_ROWS = 30
@@ -427,18 +427,21 @@ def extract_json(records: list[Any]) -> Extraction:
     return Extraction(layout, out, header_found=layout != "unknown")
 
 
-_TITLE_PERIOD = re.compile(r"(\d{4})\s*年\s*(?:第\s*([1-4一二三四])\s*季度|(\d{1,2})\s*月|度)?")
-_CHINESE_QUARTER = {"一": "1", "二": "2", "三": "3", "四": "4"}
+# A period in a title, in the spellings ``parse_period`` reads ("2023年度", "2023年第二季度",
+# "2023年二季度", "2023年1-6月", "2023年上半年", "2023年6月"); the longest spelling is tried first.
+_TITLE_PERIOD = re.compile(
+    r"(\d{4})\s*年\s*(?:度|全年|上半年|下半年|前三季度|\d{1,2}\s*月?\s*[-~至到—–]\s*\d{1,2}\s*月"
+    r"|第?\s*[1-4一二三四]\s*季度?|第\s*[1-4]|\d{1,2}\s*月)?"
+)
 
 
 def period_from_title(title: str) -> str | None:
-    """A period written in a form's title ("2023年第2季度养老服务统计表" -> "2023-Q2")."""
+    """A period written in a form's title ("2023年第2季度养老服务统计表" -> "2023-Q2"); None when the
+    title names none, or only one that ``parse_period`` refuses (a span that is no quarter)."""
     match = _TITLE_PERIOD.search(unicodedata.normalize("NFKC", title))
     if not match:
         return None
-    year = match.group(1)
-    if match.group(2):
-        return f"{year}-Q{_CHINESE_QUARTER.get(match.group(2), match.group(2))}"
-    if match.group(3) and 1 <= int(match.group(3)) <= 12:
-        return f"{year}-{int(match.group(3)):02d}"
-    return year
+    try:
+        return parse_period(match.group(0))
+    except ValueProblem:
+        return None

@@ -127,20 +127,62 @@ def parse_number(raw: Any) -> ParsedNumber | None:
 
 # --- periods -------------------------------------------------------------------------------------
 
+_CHINESE_NUMERALS = {"一": 1, "二": 2, "三": 3, "四": 4}
+_QUARTER = r"(?:[Qq]([1-4])|第?([1-4一二三四])季度?|第([1-4]))"
 _PERIOD_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(\d{4})(?:年|年度)?"), "year"),
-    (re.compile(r"(\d{4})(?:年)?[-/. ]?(?:Q|q|第)([1-4])(?:季度|季)?"), "quarter"),
+    (re.compile(r"(\d{4})(?:年|年度|年全年)?"), "year"),
+    # "2023Q2", "2023-q2", "2023年第2季度", "2023年第二季度", "2023年二季度", "2023年2季度".
+    (re.compile(r"(\d{4})(?:年)?[-/.]?" + _QUARTER), "quarter"),
     (re.compile(r"(\d{4})[-/.](\d{1,2})"), "month"),
-    (re.compile(r"(\d{4})年(\d{1,2})月(?:份)?"), "month"),
+    (re.compile(r"(\d{4})年(\d{1,2})月(?:份|末|底)?"), "month"),
+    # A span of months ("2023年1-6月", "2023年1月-6月", "2023年1至6月"): see ``_span_period``.
+    (re.compile(r"(\d{4})年?(\d{1,2})月?[-~至到—–](\d{1,2})月(?:份|末|底)?"), "span"),
+    (re.compile(r"(\d{4})年?(上半年|下半年|前三季度)"), "half"),
+    # A day ("2023-6-30", "2023年6月30日") says when, not which period: refused as ambiguous.
+    (re.compile(r"(\d{4})(?:[-/.](\d{1,2})[-/.]|年(\d{1,2})月)(\d{1,2})日?"), "day"),
 )
+_NAMED_SPANS = {"上半年": (1, 6), "下半年": (7, 12), "前三季度": (1, 9)}
+
+
+def _span_period(year: int, first: int, last: int, text: str) -> str:
+    """The period of a span of months: the whole year is the year; a span that is one quarter or
+    runs from January to a quarter's end is that quarter (values are as of a period's end, so
+    "1-6月" and "上半年" are the second quarter: docs/submissions.md); any other span is refused."""
+    if not 1 <= first <= last <= 12:
+        raise ValueProblem("PERIOD_INVALID", value=text)
+    if (first, last) == (1, 12):
+        return f"{year:04d}"
+    if last % 3 == 0 and first in {1, last - 2}:
+        return f"{year:04d}-Q{last // 3}"
+    raise ValueProblem("PERIOD_AMBIGUOUS", value=text, hint_zh=_SPAN_HINT_ZH, hint_en=_SPAN_HINT_EN)
+
+
+_SPAN_HINT_ZH = "跨月区间只接受整季度、1月至季末或全年（如 1-3月、4-6月、1-6月、1-12月）"
+_SPAN_HINT_EN = (
+    "a span of months must be a quarter, January to a quarter's end, or the whole year (1-3, 4-6, 1-6, 1-12)"
+)
+_DAY_HINT_ZH = "日期不是统计期，无法判断是月、季度还是年度"
+_DAY_HINT_EN = "a day is not a period: it could mean the month, the quarter or the year"
+_DECIMAL_MONTH = re.compile(r"(\d{4})\.(\d{1,2})")
+
+
+def _number_period(raw: float) -> str:
+    """A period typed as a number: 2023.06 is June; 2023.1 is refused, since 2023.10 is stored
+    as 2023.1 too (January or October?)."""
+    match = _DECIMAL_MONTH.fullmatch(repr(raw))
+    if match and match.group(2) != "1" and 1 <= int(match.group(2)) <= 12:
+        return f"{int(match.group(1)):04d}-{int(match.group(2)):02d}"
+    raise ValueProblem("PERIOD_INVALID", value=repr(raw))
 
 
 def parse_period(raw: Any) -> str:
     """Canonical period text: ``YYYY``, ``YYYY-Qn`` or ``YYYY-MM``.
 
     Accepts the usual spellings: "2023", "2023年", "2023年度", "2023Q2", "2023-q2",
-    "2023年第2季度", "2023-6", "2023/06", "2023年6月", full-width digits, and a spreadsheet
-    date (taken as its month). Raises ``PERIOD_MISSING`` or ``PERIOD_INVALID``.
+    "2023年第2季度", "2023年第二季度", "2023年二季度", "2023-6", "2023/06", "2023.06" (also as a
+    number), "2023年6月", spans of months ("2023年1-6月", "上半年": the quarter they end), full-width
+    digits, and a spreadsheet date (taken as its month). Raises ``PERIOD_MISSING``,
+    ``PERIOD_INVALID`` or ``PERIOD_AMBIGUOUS`` (a day written as text, a span that is no quarter).
     """
     if isinstance(raw, datetime | date):
         return f"{raw.year:04d}-{raw.month:02d}"
@@ -150,8 +192,7 @@ def parse_period(raw: Any) -> str:
     if serial is not None:
         raise ValueProblem("PERIOD_EXCEL_SERIAL", value=normalize_text(raw), date=serial.isoformat())
     if isinstance(raw, float) and not raw.is_integer():
-        # A period typed as a number: 2023.10 is stored as 2023.1, which reads as January.
-        raise ValueProblem("PERIOD_INVALID", value=repr(raw))
+        return _number_period(raw)
     if isinstance(raw, str) and has_exotic_digits(raw):
         raise ValueProblem("PERIOD_INVALID", value=raw.strip())
     text = normalize_text(raw).replace(" ", "")
@@ -163,7 +204,14 @@ def parse_period(raw: Any) -> str:
         if kind == "year":
             return f"{year:04d}"
         if kind == "quarter":
-            return f"{year:04d}-Q{match.group(2)}"
+            quarter = next(group for group in match.groups()[1:] if group)
+            return f"{year:04d}-Q{_CHINESE_NUMERALS.get(quarter, quarter)}"
+        if kind == "span":
+            return _span_period(year, int(match.group(2)), int(match.group(3)), text)
+        if kind == "half":
+            return _span_period(year, *_NAMED_SPANS[match.group(2)], text)
+        if kind == "day":
+            raise ValueProblem("PERIOD_AMBIGUOUS", value=text, hint_zh=_DAY_HINT_ZH, hint_en=_DAY_HINT_EN)
         month = int(match.group(2))
         if 1 <= month <= 12:
             return f"{year:04d}-{month:02d}"

@@ -105,7 +105,9 @@ BAD_REGIONS = [f" {COUNTIES[0]} ", "３３０１０２", "999999", "", "——",
 regions = st.sampled_from([*COUNTIES, *CITIES, REFERENCE.province_code, *BAD_REGIONS])
 measures = st.sampled_from(OWN + OWN + OTHER + [OWN[0].lower(), f" {OWN[1]}", "ZZ99", "", "——"])
 GOOD_PERIODS = ["2023", "2023", "2024-06", "2022-Q3", "2023-12", "2023年6月", "2023年", "２０２３", "2023/6"]
+GOOD_PERIODS += ["2023年第二季度", "2024年三季度", "2023年1-6月", "2023年上半年", "2023.06"]
 BAD_PERIODS = ["2019", "2030", "2023-13", "2023-Q5", "", "——", "45000", " 2023", "2023 "]
+BAD_PERIODS += ["2023-6-30", "2023年1-5月", "2023年第五季度"]
 periods = st.sampled_from([*GOOD_PERIODS, *BAD_PERIODS])
 plain_numbers = st.one_of(
     st.integers(0, 10**7).map(str),

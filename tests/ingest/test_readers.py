@@ -207,6 +207,12 @@ def test_wide_layout_from_registry() -> None:
         ("2023年第三季度", "2023-Q3"),
         ("2024年6月 统计表", "2024-06"),
         ("统计表", None),
+        # Issue #20: "二季度" without 第 was read as the whole year 2023.
+        ("2023年二季度养老服务统计报表", "2023-Q2"),
+        ("2023年第二季度养老服务统计报表", "2023-Q2"),
+        ("2023年1-6月养老服务统计报表", "2023-Q2"),
+        ("2023年上半年养老服务统计报表", "2023-Q2"),
+        ("2023年1-5月统计表", None),
     ],
 )
 def test_period_from_title(title: str, period: str | None) -> None:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ingest.errors import render
 from ingest.values import (
     ValueProblem,
     check_period_window,
@@ -123,17 +124,54 @@ def test_parse_number_never_crashes_otherwise(text: str) -> None:
         ("2023.06", "2023-06"),
         ("2023年6月", "2023-06"),
         (datetime(2023, 6, 30), "2023-06"),
+        # Issue #20: as clerks write them.
+        ("2023年第二季度", "2023-Q2"),
+        ("2023年二季度", "2023-Q2"),
+        ("2023年2季度", "2023-Q2"),
+        ("2024年第三季度", "2024-Q3"),
+        ("2023年四季度", "2023-Q4"),
+        ("2023年1-6月", "2023-Q2"),
+        ("2023年1月-6月", "2023-Q2"),
+        ("2023年1～6月", "2023-Q2"),
+        ("2023年上半年", "2023-Q2"),
+        ("2023年前三季度", "2023-Q3"),
+        ("2023年4-6月", "2023-Q2"),
+        ("2023年1-3月", "2023-Q1"),
+        ("2023年1-12月", "2023"),
+        ("2023年全年", "2023"),
+        ("2023年6月末", "2023-06"),
+        ("2023/6", "2023-06"),
+        (2023.06, "2023-06"),
+        (2023.12, "2023-12"),
+        (date(2023, 6, 1), "2023-06"),
     ],
 )
 def test_parse_period_spellings(raw: object, period: str) -> None:
     assert parse_period(raw) == period
 
 
-@pytest.mark.parametrize("raw", ["2023-Q5", "2023-13", "23", "last year", "2023-Q", "20231"])
-def test_parse_period_invalid(raw: str) -> None:
+@pytest.mark.parametrize(
+    "raw", ["2023-Q5", "2023-13", "23", "last year", "2023-Q", "20231", "2023年五季度", "2023年0-6月", 2023.1]
+)
+def test_parse_period_invalid(raw: object) -> None:
+    # 2023.1 as a number: typed as 2023.1 (January) or as 2023.10 (October)? Refused.
     with pytest.raises(ValueProblem) as error:
         parse_period(raw)
     assert error.value.code == "PERIOD_INVALID"
+
+
+@pytest.mark.parametrize(
+    "raw", ["2023-6-30", "2023/06/30", "2023年6月30日", "2023年1-5月", "2023年2-6月", "2023年下半年"]
+)
+def test_parse_period_ambiguous(raw: str) -> None:
+    """A day (June 30th: the month, the second quarter or the half-year?) and a span that is no
+    quarter are refused with the reason, never guessed."""
+    with pytest.raises(ValueProblem) as error:
+        parse_period(raw)
+    assert error.value.code == "PERIOD_AMBIGUOUS"
+    zh, en = render("PERIOD_AMBIGUOUS", error.value.params)
+    assert raw.replace(" ", "") in zh and raw.replace(" ", "") in en
+    assert "2023年第二季度" in zh and "2023-Q2" in en
 
 
 def test_parse_period_missing() -> None:
