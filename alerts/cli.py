@@ -45,7 +45,7 @@ def print_report(report, *, dry_run: bool = False, detail: bool = True) -> None:
 def run(args: argparse.Namespace) -> int:
     from alerts.config import ConfigError
     from alerts.engine import deliver_alerts, firing
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     if args.action == "status":

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from scorecard.config import REPO_ROOT, Settings
+from scorecard.core.settings import REPO_ROOT, Settings
 
 DEFAULT_ROUTING = REPO_ROOT / "deploy" / "alerting" / "routing.yml"
 DEFAULT_SILENCES = REPO_ROOT / "deploy" / "alerting" / "silences.yml"

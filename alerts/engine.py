@@ -43,8 +43,8 @@ from alerts.model import (
 )
 from alerts.sources import Observation, publication_alerts, quality_alert_list
 from alerts.state import STATE_NAME, StateStore
-from scorecard.config import Settings, get_settings
-from scorecard.locks import exclusive_lock
+from scorecard.core.locks import exclusive_lock
+from scorecard.core.settings import Settings, get_settings
 
 JSONL_NAME = "alerts.jsonl"
 LOG_BATCH = 1000

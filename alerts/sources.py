@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alerts.model import Alert
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 MART_COLUMNS = (
     "alert_id",

@@ -6,7 +6,7 @@
    are loaded, built, checked and published once *without* Airflow (``run_pipeline``), so the
    drops are what they are in production: a department's resubmission into a full warehouse.
 2. ``airflow standalone`` is started with the other engineer's helpers
-   (:func:`scorecard.airflow_env.airflow_env`, :class:`scorecard.demo.Standalone`), on a free
+   (:func:`scorecard.airflow.env.airflow_env`, :class:`scorecard.demo.Standalone`), on a free
    port (never 8080, which a demo may hold), with the ``duckdb_writer`` pool.
 3. After one warm-up drop (not counted: the first runs after start-up pay for imports and
    compete with the DAG processor), ten times: one corrected file of one department (a
@@ -207,7 +207,7 @@ def preload(settings: Any, env: dict[str, str], work: Path) -> dict[str, Any]:
     samples = work / "samples"
     shutil.rmtree(samples, ignore_errors=True)
     code = (
-        "import sys; from pathlib import Path; from ingest.generate import generate; "
+        "import sys; from pathlib import Path; from samples.generate import generate; "
         "from scorecard.pipeline import run_pipeline; "
         f"generate(Path({str(samples)!r})); r = run_pipeline([{str(samples)!r}]); "
         "print([(s.name, s.ok, s.seconds, s.summary[:80]) for s in r.steps]); "
@@ -220,11 +220,11 @@ def preload(settings: Any, env: dict[str, str], work: Path) -> dict[str, Any]:
 def run(work: Path, drops: int = 10, port: int | None = None, keep: bool = False) -> dict[str, Any]:
     """The benchmark; returns the figures for ``bench/results/airflow.json``."""
     try:
-        from scorecard.airflow_env import airflow_env
+        from scorecard.airflow.env import airflow_env
         from scorecard.demo import ALL_DAGS, Standalone, ensure_pool
     except ImportError as exc:  # the Airflow helpers are another engineer's, still landing
         return {"error": f"Airflow helpers not available: {exc}"}
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
     from warehouse.dbt_worker import WorkerProcess
 
     home = work / "home"

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 
 MIB = 1024 * 1024
 

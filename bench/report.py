@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
 NOTES = REPO_ROOT / "bench" / "notes.md"

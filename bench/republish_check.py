@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ["SCORECARD_HOME"] = str(args.home.resolve())
     os.environ.setdefault("SCORECARD_AS_OF", "2026-01-15")
-    from scorecard.airflow_env import airflow_env, airflow_home
-    from scorecard.config import get_settings
+    from scorecard.airflow.env import airflow_env, airflow_home
+    from scorecard.core.settings import get_settings
     from scorecard.demo import (
         ALL_DAGS,
         DemoError,

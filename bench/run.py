@@ -48,7 +48,7 @@ from typing import Any
 
 from bench import scale as scales
 from bench.measure import Measured, load_average, machine, run_measured, run_task
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 from warehouse import dbt_worker
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"

@@ -39,7 +39,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 
 SOURCE_PROJECT = REPO_ROOT / "dbt_project"
 TOWNSHIPS_CSV = Path("/work/shared/reference/zhejiang_townships_nbs2022.csv")

@@ -53,7 +53,7 @@ def warm_imports() -> None:
 def task_loader(args: argparse.Namespace) -> dict[str, Any]:
     """``ingest.loader.load_file`` on one file (a copy, so the original stays for the next run)."""
     from ingest.loader import load_file
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     settings.ensure_dirs()
@@ -74,7 +74,7 @@ def task_loader(args: argparse.Namespace) -> dict[str, Any]:
 def task_loader_profile(args: argparse.Namespace) -> dict[str, Any]:
     """The loader under cProfile: the functions where the time goes (by own time and cumulative)."""
     from ingest.loader import load_file
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     settings.ensure_dirs()
@@ -158,7 +158,7 @@ def task_pandas(args: argparse.Namespace) -> dict[str, Any]:
     import duckdb
 
     from ingest.reference import load_reference
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     path = Path(args.file)
     database = Path(args.database)
@@ -221,7 +221,7 @@ def task_pandas(args: argparse.Namespace) -> dict[str, Any]:
 def task_ingest(args: argparse.Namespace) -> dict[str, Any]:
     """The ingest stage: ``load_paths`` on folders (department from each file's sub-folder)."""
     from ingest.loader import load_paths
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     started = time.perf_counter()
@@ -245,7 +245,7 @@ def task_ingest(args: argparse.Namespace) -> dict[str, Any]:
 def task_dbt(args: argparse.Namespace) -> dict[str, Any]:
     """``dbt build`` in ``--mode`` (optionally ``--select``) as the pipeline runs it; the slowest
     nodes and dbt's own elapsed time from run_results.json."""
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
     from warehouse.build import read_run_results, run_results_path
     from warehouse.dbt import dbt_build
 
@@ -285,7 +285,7 @@ def task_dbt(args: argparse.Namespace) -> dict[str, Any]:
 def task_warm_worker(args: argparse.Namespace) -> dict[str, Any]:
     """Have the configured dbt worker parse the project for both kinds of build (full, on the
     shadow copy; incremental, in place): the "dbt worker: parse" stage times both parses."""
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
     from warehouse.dbt import warm_worker
 
     started = time.perf_counter()
@@ -298,7 +298,7 @@ def task_warm_worker(args: argparse.Namespace) -> dict[str, Any]:
 def task_gate(args: argparse.Namespace) -> dict[str, Any]:
     """The quality gate (Soda contracts); its result is saved for the publish task."""
     from quality.gate import run_gate
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     started = time.perf_counter()
@@ -318,7 +318,7 @@ def task_publish(args: argparse.Namespace) -> dict[str, Any]:
     """Publication after the gate. When the gate failed for a benchmark-only reason (e.g. 9-digit
     township codes against the 6-digit contract), ``--force`` publishes anyway to measure the cost."""
     from quality.gate import GateResult, new_run_id
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
     from warehouse import publish as publication
 
     settings = get_settings()
@@ -338,7 +338,7 @@ def task_publish(args: argparse.Namespace) -> dict[str, Any]:
 def task_alerts(args: argparse.Namespace) -> dict[str, Any]:
     """Alert delivery (the pipeline's last step)."""
     from alerts.engine import deliver_alerts
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     started = time.perf_counter()
     report = deliver_alerts(get_settings())

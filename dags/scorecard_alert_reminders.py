@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, task
 
-from scorecard.airflow_support import TAGS_COMMON, default_args
+from scorecard.airflow.assets import TAGS_COMMON
+from scorecard.airflow.callbacks import default_args
 
 DOC_MD = """
 ### 预警提醒 Alert reminders and settling windows
@@ -41,7 +42,7 @@ def scorecard_alert_reminders():
     @task
     def evaluate_alerts() -> dict:
         """Re-evaluate and deliver 重新评估并投递预警。"""
-        from scorecard.airflow_support import deliver
+        from scorecard.airflow.tasks import deliver
 
         return deliver()
 

@@ -10,7 +10,8 @@ from datetime import datetime
 
 from airflow.sdk import dag, task
 
-from scorecard.airflow_support import QUALITY_FAILURES, SCORECARDS, TAGS_COMMON, default_args
+from scorecard.airflow.assets import QUALITY_FAILURES, SCORECARDS, TAGS_COMMON
+from scorecard.airflow.callbacks import default_args
 
 DOC_MD = """
 ### 预警投递 Deliver alerts
@@ -44,7 +45,7 @@ def scorecard_alerts():
     @task  # reads the published snapshot, not the warehouse: no pool needed
     def deliver_alerts() -> dict:
         """Evaluate and deliver the alert changes 评估并投递预警状态变化。"""
-        from scorecard.airflow_support import deliver
+        from scorecard.airflow.tasks import deliver
 
         return deliver()
 

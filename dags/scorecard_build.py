@@ -10,15 +10,15 @@ from datetime import datetime
 
 from airflow.sdk import AssetAny, dag, get_current_context, task
 
-from scorecard.airflow_support import (
+from scorecard.airflow.assets import (
     DEADLINE_TICK,
     POOL,
     SUBMISSION_ASSETS,
     TAGS_COMMON,
     WAREHOUSE_BUILT,
     WAREHOUSE_QUEUE,
-    default_args,
 )
+from scorecard.airflow.callbacks import default_args
 
 DOC_MD = """
 ### 数据仓库构建 Build the warehouse
@@ -57,7 +57,7 @@ def scorecard_build():
     @task(queue=WAREHOUSE_QUEUE, pool=POOL, outlets=[WAREHOUSE_BUILT])
     def dbt_build() -> dict:
         """``dbt build`` in a subprocess or the warm dbt worker 以子进程运行 dbt build。"""
-        from scorecard.airflow_support import run_dbt_build
+        from scorecard.airflow.tasks import run_dbt_build
 
         context = get_current_context()
         summary = run_dbt_build(context)

@@ -9,15 +9,15 @@ from datetime import datetime
 
 from airflow.sdk import dag, get_current_context, task
 
-from scorecard.airflow_support import (
+from scorecard.airflow.assets import (
     POOL,
     QUALITY_FAILURES,
     SCORECARDS,
     TAGS_COMMON,
     WAREHOUSE_BUILT,
     WAREHOUSE_QUEUE,
-    default_args,
 )
+from scorecard.airflow.callbacks import default_args
 
 DOC_MD = """
 ### 质量检查与发布 Quality gate and publication
@@ -49,7 +49,7 @@ def scorecard_check_publish():
     @task(queue=WAREHOUSE_QUEUE, pool=POOL)
     def quality_gate() -> dict:
         """Run every Soda contract 运行全部 Soda 数据契约。"""
-        from scorecard.airflow_support import run_quality_gate
+        from scorecard.airflow.tasks import run_quality_gate
 
         return run_quality_gate()
 
@@ -61,7 +61,7 @@ def scorecard_check_publish():
     @task(queue=WAREHOUSE_QUEUE, pool=POOL, outlets=[SCORECARDS])
     def publish_snapshot(gate: dict) -> dict:
         """Publish the marts as a snapshot 发布快照。"""
-        from scorecard.airflow_support import publish_after_gate
+        from scorecard.airflow.tasks import publish_after_gate
 
         summary = publish_after_gate(gate)
         get_current_context()["outlet_events"][SCORECARDS].extra = {

@@ -12,14 +12,8 @@ from datetime import datetime
 from airflow.sdk import dag, task
 from airflow.sdk.definitions.timetables.trigger import CronTriggerTimetable
 
-from scorecard.airflow_support import (
-    BEIJING,
-    DEADLINE_TICK,
-    POOL,
-    TAGS_COMMON,
-    WAREHOUSE_QUEUE,
-    default_args,
-)
+from scorecard.airflow.assets import BEIJING, DEADLINE_TICK, POOL, TAGS_COMMON, WAREHOUSE_QUEUE
+from scorecard.airflow.callbacks import default_args
 
 DOC_MD = """
 ### 报送截止检查 Daily deadline check
@@ -51,7 +45,7 @@ def scorecard_deadlines():
     @task(queue=WAREHOUSE_QUEUE, pool=POOL, outlets=[DEADLINE_TICK])
     def deadline_tick() -> dict:
         """Ask for a rebuild as of today 以当天日期触发重建。"""
-        from scorecard.airflow_support import deadline_check
+        from scorecard.airflow.tasks import deadline_check
 
         return deadline_check()
 

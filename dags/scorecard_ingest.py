@@ -2,7 +2,7 @@
 worker) -> its department's asset changes.
 
 Only wiring lives here; the work is ``ingest.loader.stage_file`` and ``ingest.loader.commit_staged``
-(through ``scorecard.airflow_support.parse_claims`` and ``commit_claims``).
+(through ``scorecard.airflow.tasks.parse_claims`` and ``commit_claims``).
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from datetime import datetime
 
 from airflow.sdk import dag, get_current_context, task
 
-from scorecard.airflow_support import (
+from scorecard.airflow.assets import (
     DEFAULT_QUEUE,
     INBOX,
     POOL,
     SUBMISSIONS_ALIAS,
     TAGS_COMMON,
     WAREHOUSE_QUEUE,
-    default_args,
 )
+from scorecard.airflow.callbacks import default_args
 
 DOC_MD = """
 ### 报送文件导入 Ingest submissions
@@ -69,14 +69,14 @@ def scorecard_ingest():
     def claimed_files() -> list[list[dict]]:
         """Files to load in this run, in batches for the parse tasks
         本次运行需导入的文件（触发器事件或 conf），分批解析。"""
-        from scorecard.airflow_support import claims_from_context, parse_batches
+        from scorecard.airflow.tasks import claims_from_context, parse_batches
 
         return parse_batches(claims_from_context(get_current_context()))
 
     @task(queue=DEFAULT_QUEUE)  # stateless: no pool, any worker
     def parse_submissions(batch: list[dict]) -> list[dict]:
         """Read and validate files into staged Parquet 解析并校验文件（不打开数据仓库）。"""
-        from scorecard.airflow_support import parse_claims
+        from scorecard.airflow.tasks import parse_claims
 
         return parse_claims(batch)
 
@@ -84,7 +84,7 @@ def scorecard_ingest():
     def commit_submissions(staged: list[list[dict]]) -> list[dict]:
         """Commit the staged files into the warehouse; one asset event per file on its
         department's asset 写入数据仓库，并按处室发布资产事件。"""
-        from scorecard.airflow_support import commit_claims
+        from scorecard.airflow.tasks import commit_claims
 
         return commit_claims(staged, get_current_context()["outlet_events"])
 
@@ -94,7 +94,7 @@ def scorecard_ingest():
     def send_receipts(loaded: list[dict]) -> dict:
         """Send every file's receipt to its department; fail if a file was refused
         向各处室发送文件回执；有文件被拒收时标记失败。"""
-        from scorecard.airflow_support import send_receipts as send
+        from scorecard.airflow.tasks import send_receipts as send
 
         return send(loaded)
 

@@ -94,7 +94,7 @@ def load(args: argparse.Namespace) -> list[LoadResult]:
     """Load what the arguments name (``scorecard ingest`` sends each file's receipt afterwards).
     Raises only for the warehouse or the data directory as a whole."""
     from ingest.loader import load_paths
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     # With --department too, a file whose load raises is reported and the others still load.

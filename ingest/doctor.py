@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.schema import RAW_SCHEMA, RAW_TABLES
-from scorecard.config import Settings, get_settings
+from scorecard.core.raw_layer import RAW_SCHEMA, RAW_TABLES
+from scorecard.core.settings import Settings, get_settings
 
 REPAIRS_DDL = f"""CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.repairs (
     repair_id    BIGINT NOT NULL,

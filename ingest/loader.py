@@ -57,7 +57,6 @@ from ingest.readers import (
     read_xlsx_grid,
 )
 from ingest.reference import Reference, load_reference
-from ingest.schema import RAW_TABLES
 from ingest.validate import (
     Rejection,
     StatusRow,
@@ -66,7 +65,8 @@ from ingest.validate import (
     raw_json,
     validate_records,
 )
-from scorecard.config import Settings, get_settings
+from scorecard.core.raw_layer import RAW_TABLES
+from scorecard.core.settings import Settings, get_settings
 
 LOADED = "loaded"
 LOADED_WITH_REJECTS = "loaded_with_rejects"
@@ -955,7 +955,7 @@ def _connect_waiting(path: str, wait_seconds: float, memory_limit: str | None = 
 def warehouse_connection(settings: Settings) -> Iterator[Any]:
     """A short-lived, locked-down connection to the warehouse with the raw schema in place; waits
     while another process holds the warehouse's write lock."""
-    from ingest.schema import ensure_raw_schema
+    from scorecard.core.raw_layer import ensure_raw_schema
 
     wait = float(os.environ.get("SCORECARD_LOCK_WAIT_SECONDS") or LOCK_WAIT_SECONDS)
     with _connect_waiting(str(settings.warehouse_path), wait, settings.duckdb_memory_limit) as con:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 REQUIRED_SEEDS = ("measures", "regions", "departments", "status_vocabulary", "work_items", "policy_items")
 OPTIONAL_SEEDS = (

@@ -14,7 +14,7 @@ import io
 from pathlib import Path
 
 from ingest.reference import Measure, Reference, load_reference
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 VALUE_HEADERS = [
     "行政区划代码 region_code",

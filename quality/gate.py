@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 QUALITY_DIR = Path(__file__).resolve().parent
 CONTRACTS_DIR = QUALITY_DIR / "contracts"

@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 YEARS = (2021, 2022, 2023, 2024, 2025)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.reference import Measure, Reference, Region, load_reference
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 DEFAULT_SEED = 20211
 SHORTFALL_SHARE = 0.15  # regions that fall short of a target

@@ -33,7 +33,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from scorecard.config import REPO_ROOT, Settings, get_settings
+from scorecard.core.settings import REPO_ROOT, Settings, get_settings
 
 BI_DIR = REPO_ROOT / "bi"
 REQUIREMENTS = BI_DIR / "requirements.txt"

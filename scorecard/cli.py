@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 # name -> (module, one-line help). Order is the order of --help.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("ingest.generate", "write realistic sample submissions (生成样例报送数据)"),
+    "generate": ("samples.generate", "write realistic sample submissions (生成样例报送数据)"),
     "templates": ("ingest.templates", "write blank submission templates per department (报送模板)"),
     "ingest": ("scorecard.ingest_command", "load submission files into the raw layer (导入报送文件)"),
     "doctor": ("ingest.doctor", "find and repair raw rows that break the raw contracts (体检与修复)"),

@@ -2,7 +2,7 @@
 
 1. start the warm dbt worker (``warehouse.dbt_worker``, so the build tasks skip dbt's start-up)
    and ``airflow standalone`` (embedded SQLite metadata, LocalExecutor), each in its own session,
-   with the environment from :mod:`scorecard.airflow_env`; their output goes to
+   with the environment from :mod:`scorecard.airflow.env`; their output goes to
    ``<SCORECARD_HOME>/airflow/dbt-worker.log`` and ``standalone.log``;
 2. wait until ``/api/v2/monitor/health`` reports every component healthy, create the one-slot
    ``duckdb_writer`` pool and wait until the five DAGs are registered;
@@ -66,7 +66,7 @@ class Standalone:
         self._token: str | None = None
 
     def start(self) -> None:
-        from scorecard.airflow_env import airflow_executable
+        from scorecard.airflow.env import airflow_executable
 
         self.home.mkdir(parents=True, exist_ok=True)
         if port_in_use(self.port):
@@ -125,7 +125,7 @@ class Standalone:
     # REST API (token from the generated admin password; never "all admins")
     def token(self) -> str:
         if self._token is None:
-            from scorecard.airflow_env import ADMIN_USER, admin_password
+            from scorecard.airflow.env import ADMIN_USER, admin_password
 
             password = admin_password(self.home)
             if password is None:
@@ -197,8 +197,8 @@ def port_in_use(port: int) -> bool:
 
 
 def ensure_pool(env: dict[str, str]) -> None:
-    from scorecard.airflow_env import airflow_executable
-    from scorecard.airflow_support import POOL, POOL_DESCRIPTION, POOL_SLOTS
+    from scorecard.airflow.assets import POOL, POOL_DESCRIPTION, POOL_SLOTS
+    from scorecard.airflow.env import airflow_executable
 
     proc = subprocess.run(
         [airflow_executable(), "pools", "set", POOL, str(POOL_SLOTS), POOL_DESCRIPTION],
@@ -219,8 +219,8 @@ def stage_and_drop(settings: Any, seconds: float) -> list[dict[str, Any]]:
     import hashlib
     import shutil
 
-    from ingest.generate import generate
     from ingest.loader import RESERVED_NAMES
+    from samples.generate import generate
 
     staging = settings.home / "demo_staging"
     shutil.rmtree(staging, ignore_errors=True)
@@ -353,7 +353,7 @@ def programme_summary(settings: Any) -> str:
 
 def airflow_ui_line(settings: Any, airflow_url: str) -> str:
     """Where the UI is and which file holds the admin's generated password (not just a folder)."""
-    from scorecard.airflow_env import ADMIN_USER, airflow_home, passwords_file
+    from scorecard.airflow.env import ADMIN_USER, airflow_home, passwords_file
 
     password_file = passwords_file(airflow_home(settings))
     return f"Airflow UI: {airflow_url} (user {ADMIN_USER}, password in {password_file} 密码文件)"
@@ -491,8 +491,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("SCORECARD_AS_OF", DEFAULT_AS_OF)
-    from scorecard.airflow_env import airflow_env, airflow_home
-    from scorecard.config import get_settings
+    from scorecard.airflow.env import airflow_env, airflow_home
+    from scorecard.core.settings import get_settings
     from warehouse.dbt_worker import WorkerProcess
 
     settings = get_settings()

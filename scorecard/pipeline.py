@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from alerts.engine import DeliveryReport

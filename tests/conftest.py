@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")

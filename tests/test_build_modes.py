@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from warehouse import dbt as dbt_module
 from warehouse.dbt import (
     INCREMENTAL_SELECTOR,

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from scorecard.cli import COMMANDS, main, package_version
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 
 def test_version_subcommand_prints_the_installed_version(capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from scorecard.config import REPO_ROOT, get_settings
+from scorecard.core.settings import REPO_ROOT, get_settings
 
 
 def test_default_home_is_var_in_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:

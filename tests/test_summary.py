@@ -3,7 +3,7 @@
 import pytest
 
 from reports.summary import read_indicator_targets, render
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from warehouse.dbt import run_dbt
 
 

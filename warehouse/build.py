@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 from warehouse.dbt import BUILD_MODES, BuildMode
 
 MARTS_SCHEMA = "marts"

@@ -52,8 +52,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from scorecard.config import Settings, get_settings
-from scorecard.durable import write_atomic
+from scorecard.core.durable import write_atomic
+from scorecard.core.settings import Settings, get_settings
 from warehouse import dbt_worker
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def prepare_warehouse(settings: Settings) -> None:
     the database file alone holds everything (no write-ahead log to lose when it is copied)."""
     import duckdb
 
-    from ingest.schema import ensure_raw_schema
+    from scorecard.core.raw_layer import ensure_raw_schema
 
     settings.home.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(settings.warehouse_path)) as con:

@@ -542,7 +542,7 @@ class WorkerProcess:
 
 
 def default_socket() -> Path:
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     return settings.dbt_worker or settings.home / "dbt-worker.sock"

@@ -47,9 +47,9 @@ from typing import TYPE_CHECKING, Any
 
 from reports.html import REPORT_NAME, write_report
 from reports.workbook import WORKBOOK_NAME, write_workbook
-from scorecard.config import Settings, get_settings
-from scorecard.durable import fsync_dir, write_atomic
-from scorecard.locks import exclusive_lock
+from scorecard.core.durable import fsync_dir, write_atomic
+from scorecard.core.locks import exclusive_lock
+from scorecard.core.settings import Settings, get_settings
 from warehouse.bi_contract import Contract, load_contract
 from warehouse.dbt import unfinished_build, unfinished_build_path
 

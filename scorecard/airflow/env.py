@@ -27,7 +27,7 @@ import socket
 import sys
 from pathlib import Path
 
-from scorecard.config import REPO_ROOT, Settings, get_settings
+from scorecard.core.settings import REPO_ROOT, Settings, get_settings
 
 DAGS_FOLDER = REPO_ROOT / "dags"
 DEFAULT_PORT = 8080
@@ -77,7 +77,7 @@ def distributed_env(environ: dict[str, str] | None = None) -> dict[str, str]:
         # may run (execution_timeout 30 min). The scheduler's retry does not wait for it.
         "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "3600",
         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": "default",
-        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "scorecard.airflow_env.worker_hostname",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "scorecard.airflow.env.worker_hostname",
     }
     return {
         key: value

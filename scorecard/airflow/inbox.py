@@ -215,7 +215,7 @@ class InboxTrigger(BaseEventTrigger):
 
     Args:
         inbox / processing: folders to watch and to claim into. ``None`` (the default) means
-            "from ``scorecard.config.get_settings()`` in the triggerer", so the DAG file does no
+            "from ``scorecard.core.settings.get_settings()`` in the triggerer", so the DAG file does no
             path resolution at parse time and one deployment setting (``SCORECARD_HOME``) decides.
         poll_interval: seconds between scans.
         min_age_seconds: a file must be unmodified this long (and its size unchanged between two
@@ -260,7 +260,7 @@ class InboxTrigger(BaseEventTrigger):
 
     def scanner(self) -> InboxScanner:
         if self.inbox is None or self.processing is None:
-            from scorecard.config import get_settings
+            from scorecard.core.settings import get_settings
 
             settings = get_settings()
             inbox = Path(self.inbox) if self.inbox else settings.inbox

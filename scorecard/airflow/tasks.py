@@ -1,27 +1,6 @@
-"""What the Airflow DAGs share: assets, the warehouse pool, retry policy and failure alerts.
-Airflow DAG 共用的定义：资产、仓库写入池、重试策略与失败预警。
-
-The DAG files in ``dags/`` only wire tasks together; everything they share is defined here, in the
-installed package, so the scheduler, the workers, the tests and the demo agree on one definition.
-Importing this module does no I/O (no settings are read, no files are opened): DAG parsing stays
-cheap.
-
-Asset graph (资产图)::
-
-    inbox (AssetWatcher: scorecard.triggers.InboxTrigger)
-      -> scorecard_ingest          claimed_files -> parse_submissions (mapped, any worker)
-                                   -> commit_submissions (warehouse queue, pool)
-                                   emits submissions_<department> (via the alias "submissions")
-    submissions_* | deadline_tick
-      -> scorecard_build           dbt build            emits warehouse_built
-    warehouse_built
-      -> scorecard_check_publish   Soda gate, publish   emits scorecards, or quality_failures
-    scorecards | quality_failures
-      -> scorecard_alerts          evaluate the alert lifecycle, deliver the changes
-    every 10 minutes
-      -> scorecard_alert_reminders reminders, settling windows that closed, undelivered changes
-    @daily
-      -> scorecard_deadlines       late-submission check emits deadline_tick (and delivers alerts)
+"""What the Airflow tasks call: each task of a DAG file calls one function here. Imports of the
+stages (ingest, warehouse, quality, alerts) happen inside the functions, at run time, never while a
+DAG is parsed. Airflow 任务调用的函数（运行时才导入各阶段）。
 """
 
 from __future__ import annotations
@@ -29,132 +8,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Asset, AssetAlias, AssetWatcher
 from airflow.sdk.exceptions import AirflowFailException
 
-from scorecard.triggers import InboxTrigger
+from scorecard.airflow.assets import (
+    DEADLINE_TICK,
+    INBOX,
+    PARSE_TASKS,
+    STAGED_DIRNAME,
+    SUBMISSIONS_ALIAS,
+    submissions_asset,
+)
 
 log = logging.getLogger(__name__)
-
-# The nine submitting divisions (dbt_project/seeds/departments.csv; a test keeps them equal).
-# Hard-coded so that parsing a DAG never reads the seed file.
-DEPARTMENTS: tuple[str, ...] = (
-    "social_assistance",
-    "child_welfare",
-    "social_welfare",
-    "elderly_care",
-    "charity_social_work",
-    "community_governance",
-    "social_affairs",
-    "place_names",
-    "resettlement",
-)
-UNASSIGNED = "unassigned"  # a file whose department the loader could not tell
-
-# DuckDB allows one writer process per file: every task that opens the warehouse runs in this pool.
-POOL = "duckdb_writer"
-POOL_SLOTS = 1
-POOL_DESCRIPTION = "DuckDB warehouse: one process at a time (DuckDB 单进程写锁)"
-
-# Celery queues (the distributed profile; LocalExecutor ignores them). Every task that opens the
-# warehouse goes to WAREHOUSE_QUEUE, which one worker serves (the host that holds the DuckDB file),
-# and through the pool; stateless work (claiming, parsing, alert delivery) goes to DEFAULT_QUEUE,
-# which every worker serves. docs/distributed.md explains the topology.
-DEFAULT_QUEUE = "default"
-WAREHOUSE_QUEUE = "warehouse"
-
-# Parsing fans out over at most this many mapped tasks per ingest run (each takes a share of the
-# run's files); SCORECARD_PARSE_TASKS overrides it at run time (e.g. the number of worker slots).
-PARSE_TASKS = 4
-# Where parse tasks leave validated rows for the commit task: <SCORECARD_HOME>/staged/<claim>/.
-STAGED_DIRNAME = "staged"
-
-TAGS_COMMON = ["scorecard", "共同富裕"]
-
-# The programme's clock: schedules are written in Beijing time. A zone name, not a tz object:
-# parsing a DAG file reads no tz database; the scheduler resolves the name.
-BEIJING = "Asia/Shanghai"
-
-URI_PREFIX = "scorecard://"
-
-INBOX = Asset(
-    name="inbox",
-    uri=f"{URI_PREFIX}inbox",
-    watchers=[AssetWatcher(name="inbox_watcher", trigger=InboxTrigger())],
-)
-SUBMISSIONS_ALIAS = AssetAlias(name="submissions")
-
-
-def submissions_asset(department: str | None) -> Asset:
-    """The asset that changes when a department's submission is loaded (one per department)."""
-    code = department or UNASSIGNED
-    return Asset(name=f"submissions_{code}", uri=f"{URI_PREFIX}submissions/{code}")
-
-
-SUBMISSION_ASSETS: dict[str, Asset] = {code: submissions_asset(code) for code in (*DEPARTMENTS, UNASSIGNED)}
-DEADLINE_TICK = Asset(name="deadline_tick", uri=f"{URI_PREFIX}deadlines/tick")
-WAREHOUSE_BUILT = Asset(name="warehouse_built", uri=f"{URI_PREFIX}warehouse/built")
-SCORECARDS = Asset(name="scorecards", uri=f"{URI_PREFIX}publish/scorecards")
-QUALITY_FAILURES = Asset(name="quality_failures", uri=f"{URI_PREFIX}quality/failures")
-
-# Retries with exponential backoff (30 s, 60 s, ... capped at 10 min). 指数退避重试。
-DEFAULT_RETRIES = 2
-
-
-def default_args(**overrides: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {
-        "owner": "scorecard",
-        "retries": DEFAULT_RETRIES,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=10),
-        "execution_timeout": timedelta(minutes=30),
-        "on_failure_callback": alert_on_failure,
-    }
-    args.update(overrides)
-    return args
-
-
-def failure_record(context: dict[str, Any]) -> dict[str, Any]:
-    """A JSON-able description of a failed task, from an Airflow callback context."""
-    ti = context.get("ti") or context.get("task_instance")
-    dag_run = context.get("dag_run")
-    exception = context.get("exception")
-    return {
-        "dag_id": getattr(ti, "dag_id", None),
-        "task_id": getattr(ti, "task_id", None),
-        "run_id": getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None),
-        "map_index": getattr(ti, "map_index", None),
-        "try_number": getattr(ti, "try_number", None),
-        "error": None if exception is None else f"{type(exception).__name__}: {exception}"[:2000],
-    }
-
-
-def alert_on_failure(context: dict[str, Any]) -> None:
-    """``on_failure_callback``: raise an operational alert for a task that failed for good.
-
-    任务最终失败时，通过 alerts 向数据组发出运维预警（JSON Lines 必发；按路由发往各渠道）。
-    One alert per failed try (its fingerprint names the try), delivered at once.
-    """
-    from alerts.engine import deliver_alerts
-    from alerts.model import Alert
-
-    record = failure_record(context)
-    where = f"{record['dag_id']}.{record['task_id']}"
-    alert = Alert(
-        kind="pipeline_failure",
-        severity="high",
-        message_zh=f"流水线任务失败：{where}（运行 {record['run_id']}）：{record['error']}",
-        message_en=f"Pipeline task failed: {where} (run {record['run_id']}): {record['error']}",
-        scope="event",
-        rule=f"{where}:{record['run_id']}:{record['map_index']}:{record['try_number']}",
-        run_id=record["run_id"],
-    )
-    report = deliver_alerts(observations={}, events=[alert])
-    log.error("Pipeline failure alert %s delivered: %s", alert.fingerprint, summarise(report))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,8 +41,8 @@ def claims_from_context(context: Any) -> list[dict[str, Any]]:
     """
     from pathlib import Path
 
-    from scorecard.config import get_settings
-    from scorecard.triggers import InboxScanner, adopt, claim_payload
+    from scorecard.airflow.inbox import InboxScanner, adopt, claim_payload
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     dag_run = context.get("dag_run")
@@ -250,8 +117,8 @@ def claim_manual_paths(paths: list[str], *, department: str | None = None) -> li
     from pathlib import Path
 
     from ingest.loader import unsafe_path
-    from scorecard.config import get_settings
-    from scorecard.triggers import InboxScanner
+    from scorecard.airflow.inbox import InboxScanner
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     inbox = settings.inbox.resolve()
@@ -331,8 +198,8 @@ def parse_claim(claim: dict[str, Any]) -> dict[str, Any]:
     from pathlib import Path
 
     from ingest.loader import stage_file
-    from scorecard.config import get_settings
-    from scorecard.triggers import UNSORTED
+    from scorecard.airflow.inbox import UNSORTED
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     path = Path(claim["path"])
@@ -380,7 +247,7 @@ def commit_claim(item: dict[str, Any], *, connection: Any = None) -> dict[str, A
     from pathlib import Path
 
     from ingest.loader import STAGE_FACTS, commit_staged
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     stage_dir = Path(item["stage_dir"]) if item.get("stage_dir") else None
@@ -422,7 +289,7 @@ def commit_claims(staged: Any, outlet_events: Any) -> list[dict[str, Any]]:
     the rest.
     """
     from ingest.loader import warehouse_connection
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     items = sorted((item for batch in staged or [] for item in batch), key=lambda item: item.get("seq", 0))
     loaded: list[dict[str, Any]] = []
@@ -623,7 +490,7 @@ def deadline_check() -> dict[str, Any]:
     """The daily deadline run: skip until something was ever loaded, else ask for a rebuild."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     if not settings.warehouse_path.exists():

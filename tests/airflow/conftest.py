@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="scorecard-airflow-test-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
@@ -37,7 +37,7 @@ def airflow_db(airflow_home: Path) -> Path:
     db.initdb()
     from airflow.models.pool import Pool
 
-    from scorecard.airflow_support import POOL, POOL_DESCRIPTION, POOL_SLOTS
+    from scorecard.airflow.assets import POOL, POOL_DESCRIPTION, POOL_SLOTS
 
     Pool.create_or_update_pool(POOL, slots=POOL_SLOTS, description=POOL_DESCRIPTION, include_deferred=False)
     return airflow_home

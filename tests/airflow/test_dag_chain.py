@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def xcom(dag_run, task_id: str):
 
 
 def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
-    from ingest.generate import generate
+    from samples.generate import generate
     from warehouse.publish import open_snapshot
 
     staging = tmp_path / "generated"
@@ -120,7 +120,7 @@ def ingest_run_results(dag_run) -> list[dict]:
 
 
 def test_failure_callback_raises_an_alert(settings) -> None:
-    from scorecard.airflow_support import alert_on_failure
+    from scorecard.airflow.callbacks import alert_on_failure
 
     class TI:
         dag_id, task_id, run_id, map_index, try_number = "scorecard_build", "dbt_build", "manual__x", -1, 3

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 
 DAGS_FOLDER = REPO_ROOT / "dags"
 DAG_FILES = sorted(p for p in DAGS_FOLDER.glob("*.py") if not p.name.startswith("_"))
@@ -81,7 +81,7 @@ def test_tags_docs_in_both_languages_and_no_catchup(dagbag) -> None:
 
 
 def test_retries_with_backoff_and_failure_alerts(dagbag) -> None:
-    from scorecard.airflow_support import alert_on_failure
+    from scorecard.airflow.callbacks import alert_on_failure
 
     for dag_id in EXPECTED_DAGS:
         for task in dagbag.dags.get(dag_id).tasks:
@@ -98,7 +98,7 @@ def test_retries_with_backoff_and_failure_alerts(dagbag) -> None:
 
 
 def test_every_warehouse_task_uses_the_one_slot_pool(dagbag) -> None:
-    from scorecard.airflow_support import POOL, POOL_SLOTS
+    from scorecard.airflow.assets import POOL, POOL_SLOTS
 
     assert POOL_SLOTS == 1
     pooled = {
@@ -111,7 +111,7 @@ def test_every_warehouse_task_uses_the_one_slot_pool(dagbag) -> None:
 
 
 def test_warehouse_tasks_and_only_they_go_to_the_warehouse_queue(dagbag) -> None:
-    from scorecard.airflow_support import DEFAULT_QUEUE, WAREHOUSE_QUEUE
+    from scorecard.airflow.assets import DEFAULT_QUEUE, WAREHOUSE_QUEUE
 
     queues = {
         (dag_id, task.task_id): task.queue
@@ -123,7 +123,7 @@ def test_warehouse_tasks_and_only_they_go_to_the_warehouse_queue(dagbag) -> None
 
 
 def test_parsing_fans_out_outside_the_pool(dagbag) -> None:
-    from scorecard.airflow_support import POOL
+    from scorecard.airflow.assets import POOL
 
     ingest = dagbag.dags.get("scorecard_ingest")
     parse = ingest.get_task("parse_submissions")
@@ -136,7 +136,7 @@ def test_parsing_fans_out_outside_the_pool(dagbag) -> None:
 
 
 def test_parse_batches_keep_order_and_spread_the_files() -> None:
-    from scorecard.airflow_support import parse_batches
+    from scorecard.airflow.tasks import parse_batches
 
     claims = [{"path": f"/x/{i}.csv"} for i in range(10)]
     batches = parse_batches(claims, tasks=4)
@@ -148,8 +148,8 @@ def test_parse_batches_keep_order_and_spread_the_files() -> None:
 
 
 def test_asset_wiring(dagbag) -> None:
-    from scorecard import airflow_support as s
-    from scorecard.triggers import InboxTrigger
+    from scorecard.airflow import assets as s
+    from scorecard.airflow.inbox import InboxTrigger
 
     ingest = dagbag.dags.get("scorecard_ingest")
     assert list(scheduled_on(ingest)) == ["inbox"]
@@ -189,7 +189,7 @@ def test_asset_wiring(dagbag) -> None:
 
 
 def test_departments_constant_matches_the_seed() -> None:
-    from scorecard.airflow_support import DEPARTMENTS
+    from scorecard.airflow.assets import DEPARTMENTS
 
     with (REPO_ROOT / "dbt_project" / "seeds" / "departments.csv").open(encoding="utf-8") as fh:
         seed = [row["department_code"] for row in csv.DictReader(fh)]

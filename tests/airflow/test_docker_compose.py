@@ -5,12 +5,13 @@ distributed Airflow, volumes consistent with the scorecard settings, no secret i
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 
-from scorecard.config import REPO_ROOT, Settings
+from scorecard.core.settings import REPO_ROOT, Settings
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 AIRFLOW_SERVICES = {
@@ -130,7 +131,11 @@ def test_volumes_match_the_scorecard_settings(compose) -> None:
 def test_image_runs_the_repository_dags_and_dbt_project() -> None:
     dockerfile = (REPO_ROOT / "deploy" / "Dockerfile").read_text(encoding="utf-8")
     assert "uv sync --frozen" in dockerfile
-    for folder in ("scorecard", "ingest", "quality", "warehouse", "reports", "alerts", "dbt_project", "dags"):
+    # every package the wheel ships (pyproject), so a new top-level package cannot be left out
+    pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    assert {"scorecard", "ingest", "quality", "warehouse"} <= set(packages)
+    for folder in (*packages, "dbt_project", "dags"):
         assert f"COPY {folder} ./{folder}" in dockerfile
         assert (REPO_ROOT / folder).is_dir()
     # the image installs exactly the locked environment, which must carry the Celery executor

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 from tests.alerts.conftest import Receiver
 
 pytestmark = pytest.mark.slow

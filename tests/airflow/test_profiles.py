@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from scorecard.airflow_env import airflow_env, airflow_profile, distributed_env, worker_hostname
+from scorecard.airflow.env import airflow_env, airflow_profile, distributed_env, worker_hostname
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_distributed_profile_points_at_postgres_celery_and_redis(clean_env, sett
     assert env["AIRFLOW__CELERY__BROKER_URL"] == "redis://127.0.0.1:6379/9"
     assert env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] == "2"
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://localhost:8123/execution/"
-    assert env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] == "scorecard.airflow_env.worker_hostname"
+    assert env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] == "scorecard.airflow.env.worker_hostname"
 
 
 def test_settings_already_given_win(clean_env) -> None:

@@ -36,8 +36,8 @@ def warehouse_rows(path: Path) -> dict[str, list]:
 
 
 def test_stage_then_commit_equals_load(settings, tmp_path: Path, monkeypatch) -> None:
-    from ingest.generate import generate
-    from scorecard.config import get_settings
+    from samples.generate import generate
+    from scorecard.core.settings import get_settings
 
     generated = tmp_path / "generated"
     generate(generated, settings=settings, faults=True)
@@ -93,7 +93,7 @@ def test_stage_then_commit_equals_load(settings, tmp_path: Path, monkeypatch) ->
 
 
 def test_staging_a_file_twice_replaces_the_stage(settings, tmp_path: Path) -> None:
-    from ingest.generate import generate
+    from samples.generate import generate
 
     generate(tmp_path / "g", settings=settings)
     source = next(p for p in sorted((tmp_path / "g").rglob("*.csv")))
@@ -131,8 +131,8 @@ class _Events:
 def test_parse_then_commit_through_the_task_helpers_is_idempotent(settings, tmp_path: Path) -> None:
     """The DAG's helpers: claims parsed in two batches, committed in claim order; a retry of the
     commit (after everything was committed) commits nothing twice, also for a file loaded in place."""
-    from ingest.generate import generate
-    from scorecard.airflow_support import commit_claims, parse_batches, parse_claims
+    from samples.generate import generate
+    from scorecard.airflow.tasks import commit_claims, parse_batches, parse_claims
 
     generate(tmp_path / "g", settings=settings)
     sources = sorted((tmp_path / "g" / "resettlement").glob("2025*")) + sorted(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from scorecard.triggers import InboxScanner, InboxTrigger, adopt, is_candidate_name
+from scorecard.airflow.inbox import InboxScanner, InboxTrigger, adopt, is_candidate_name
 
 OLD = time.time() - 3600
 
@@ -188,7 +188,7 @@ def test_adopt_gives_each_claim_to_exactly_one_run(tmp_path: Path) -> None:
 def test_serialize_round_trip_and_defaults_from_settings(tmp_path: Path, monkeypatch) -> None:
     trigger = make_trigger(tmp_path, min_age_seconds=5)
     classpath, kwargs = trigger.serialize()
-    assert classpath == "scorecard.triggers.InboxTrigger"
+    assert classpath == "scorecard.airflow.inbox.InboxTrigger"
     again = InboxTrigger(**kwargs)
     assert again.serialize() == (classpath, kwargs)
 
@@ -217,7 +217,7 @@ def test_candidate_names(relative: str, expected: bool) -> None:
 
 
 def test_a_run_conf_may_only_name_files_in_the_inbox(tmp_path: Path, monkeypatch) -> None:
-    from scorecard.airflow_support import claim_manual_paths
+    from scorecard.airflow.tasks import claim_manual_paths
 
     home = tmp_path / "home"
     monkeypatch.setenv("SCORECARD_HOME", str(home))
@@ -238,7 +238,7 @@ def test_a_run_conf_may_only_name_files_in_the_inbox(tmp_path: Path, monkeypatch
 
 
 def test_a_missing_file_in_conf_fails_at_once(tmp_path: Path, monkeypatch) -> None:
-    from scorecard.airflow_support import claim_manual_paths
+    from scorecard.airflow.tasks import claim_manual_paths
 
     monkeypatch.setenv("SCORECARD_HOME", str(tmp_path / "home"))
     missing = tmp_path / "home" / "backfill" / "elderly_care" / "no-such.csv"
@@ -251,8 +251,8 @@ def test_the_documented_backfill_loads_files_from_the_backfill_folder(tmp_path: 
     names them; they are loaded in place (a copy is archived) with the folder's department."""
     import duckdb
 
-    from scorecard.airflow_support import claim_manual_paths, commit_claim, parse_claim
-    from scorecard.config import get_settings
+    from scorecard.airflow.tasks import claim_manual_paths, commit_claim, parse_claim
+    from scorecard.core.settings import get_settings
 
     home = tmp_path / "home"
     monkeypatch.setenv("SCORECARD_HOME", str(home))

@@ -20,7 +20,7 @@ from alerts.channels import AlertmanagerChannel, JsonLinesChannel, WebhookChanne
 from alerts.config import routing_from_dict
 from alerts.engine import deliver_alerts
 from quality.gate import run_gate
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from tests.alerts.conftest import Receiver
 from tests.quality.conftest import GATE_ONLY, add_alerts_mart, counties
 from warehouse.publish import publish

@@ -14,7 +14,7 @@ from alerts.config import ConfigError, Silence, load_routing, load_silences, rou
 from alerts.engine import deliver_alerts, firing
 from alerts.model import Alert
 from alerts.sources import Observation
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from tests.alerts.conftest import REGIONS, Receiver, missed, publication, quality, routing
 
 T0 = datetime(2026, 1, 15, 2, 0, tzinfo=UTC)
@@ -277,7 +277,7 @@ def test_routing_and_silence_files_errors_name_the_file_and_entry(tmp_path: Path
 
 
 def test_the_shipped_routing_file_routes_every_department_and_the_data_team() -> None:
-    from scorecard.airflow_support import DEPARTMENTS
+    from scorecard.airflow.tasks import DEPARTMENTS
 
     route = load_routing(env={})
     assert set(DEPARTMENTS) <= set(route.owners) and route.data_team in route.owners
@@ -366,7 +366,7 @@ def test_a_killed_process_between_publications_loses_and_repeats_nothing(
     import subprocess
     import sys
 
-    from scorecard.config import REPO_ROOT
+    from scorecard.core.settings import REPO_ROOT
 
     route = routing(receiver.url)
     a, b = missed("PP01", "330102", "2025"), missed("PP01", "330105", "2025")

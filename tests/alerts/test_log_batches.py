@@ -9,7 +9,7 @@ import pytest
 
 from alerts import channels as channels_module
 from alerts.engine import LOG_BATCH, deliver_alerts
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from tests.alerts.conftest import missed, publication, routing
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from scorecard.cli import main
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from tests.alerts.conftest import Receiver
 
 

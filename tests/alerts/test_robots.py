@@ -18,7 +18,7 @@ import pytest
 
 from alerts.config import routing_from_dict
 from alerts.engine import deliver_alerts
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from tests.alerts.conftest import Receiver, missed, publication
 
 # Made per run: a literal would be a committed secret to the repository scan (test_security.py).

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scorecard.config import REPO_ROOT, Settings, get_settings
+from scorecard.core.settings import REPO_ROOT, Settings, get_settings
 
 AS_OF = "2026-01-15"
 #: The oldest DuckDB the published snapshot promises to open (docs/bi.md).
@@ -40,7 +40,7 @@ def set_env(mp: pytest.MonkeyPatch, home: Path, work: Path) -> Settings:
 @pytest.fixture(scope="session")
 def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
     """Generated submissions of the nine divisions, published by the real pipeline."""
-    from ingest.generate import generate
+    from samples.generate import generate
     from scorecard.pipeline import run_pipeline
 
     work = tmp_path_factory.mktemp("bi-publication")

@@ -13,7 +13,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 from tests.bi.conftest import DUCKDB_1_EXTRAS, OLDEST_DUCKDB, Published, make_venv
 from warehouse.bi_contract import PARQUET_COLUMNS_KEY, PARQUET_TABLE_KEY, load_contract
 from warehouse.publish import open_snapshot, snapshot_path

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 AS_OF = "2026-01-15"
 
@@ -38,8 +38,8 @@ def _env(monkeypatch: pytest.MonkeyPatch, home: Path, tmp: Path, project_dir: Pa
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltWarehouse]:
     """Generate the sample, load it with the real loader, and run ``dbt build`` once."""
-    from ingest.generate import generate
     from ingest.loader import load_paths
+    from samples.generate import generate
     from warehouse.dbt import dbt_build
 
     tmp = tmp_path_factory.mktemp("dbt-build")

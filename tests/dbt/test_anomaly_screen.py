@@ -14,7 +14,7 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from scorecard.config import get_settings
+from scorecard.core.settings import get_settings
 
 pytestmark = pytest.mark.slow
 

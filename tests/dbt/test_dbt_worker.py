@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from warehouse import dbt_worker
 
 pytestmark = pytest.mark.slow

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 pytestmark = pytest.mark.slow
 

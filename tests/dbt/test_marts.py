@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scorecard.config import get_settings
+from scorecard.core.settings import get_settings
 
 pytestmark = pytest.mark.slow
 

@@ -86,8 +86,8 @@ def _sha256(path: Path) -> str:
 
 
 def make_submissions(root: Path, settings) -> Submissions:
-    from ingest.generate import generate
     from ingest.reference import load_reference
+    from samples.generate import generate
 
     generated = root / "generated"
     generate(generated, settings=settings)
@@ -146,7 +146,7 @@ def check_services() -> None:
 @pytest.fixture(scope="module")
 def distributed(tmp_path_factory: pytest.TempPathFactory):
     check_services()
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     root = tmp_path_factory.mktemp("distributed")
     home = root / "home"
@@ -212,7 +212,7 @@ def distributed(tmp_path_factory: pytest.TempPathFactory):
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
         stack.airflow("db", "migrate", timeout=600)
-        from scorecard.airflow_support import POOL, POOL_DESCRIPTION, POOL_SLOTS
+        from scorecard.airflow.assets import POOL, POOL_DESCRIPTION, POOL_SLOTS
 
         stack.airflow("pools", "set", POOL, str(POOL_SLOTS), POOL_DESCRIPTION)
         stack.start("api-server", "api-server", "--port", str(port))

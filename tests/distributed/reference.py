@@ -17,7 +17,7 @@ from pathlib import Path
 def main(argv: list[str]) -> int:
     from ingest.loader import load_paths
     from quality.gate import run_gate
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
     from warehouse.dbt import dbt_build
     from warehouse.publish import publish
 

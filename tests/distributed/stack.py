@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scorecard.airflow_env import DISTRIBUTED, airflow_env, airflow_executable
-from scorecard.config import Settings
+from scorecard.airflow.env import DISTRIBUTED, airflow_env, airflow_executable
+from scorecard.core.settings import Settings
 
 PG_DSN = os.environ.get("SCORECARD_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 PG_URL = os.environ.get("SCORECARD_TEST_PG_URL", "postgres@127.0.0.1:5432")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest.generate import generate
 from ingest.reference import Reference, load_reference
-from scorecard.config import Settings
+from samples.generate import generate
+from scorecard.core.settings import Settings
 
 
 @pytest.fixture(scope="session")

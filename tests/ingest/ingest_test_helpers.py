@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 
 def query(settings: Settings, sql: str, params: list | None = None) -> list[tuple]:

@@ -17,7 +17,7 @@ from ingest_test_helpers import query, write_inbox_file
 
 from ingest import fastpath
 from ingest.loader import load_file
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 HEADER = ["行政区划代码", "指标代码", "统计期", "数值"]
 # Spelling -> the canonical period it must load as (PP03A: a county rate of social assistance).

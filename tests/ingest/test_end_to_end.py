@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from ingest_test_helpers import query
 
-from ingest.generate import generate
 from ingest.loader import load_paths
 from ingest.reference import Reference
-from scorecard.config import Settings
+from samples.generate import generate
+from scorecard.core.settings import Settings
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ from ingest import cli
 from ingest.loader import infer_department, load_file, load_paths, safe_file_name
 from ingest.reference import load_reference
 from ingest.templates import write_templates
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 HEADERS_EN = ["region_code", "measure_code", "period", "value", "numerator", "denominator", "unit", "note"]
 HEADERS_ZH = ["行政区划代码", "指标代码", "统计期", "数值", "分子", "分母", "单位", "备注"]

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from ingest import columnar, loader, pii
 from ingest.reference import load_reference
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 SETTINGS = Settings(home=Path("/nonexistent"), as_of=date(2026, 1, 15))
 REFERENCE = load_reference(SETTINGS)

@@ -18,8 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.schema import ensure_raw_schema
-from scorecard.config import REPO_ROOT, Settings, get_settings
+from scorecard.core.raw_layer import ensure_raw_schema
+from scorecard.core.settings import REPO_ROOT, Settings, get_settings
 
 SEEDS = REPO_ROOT / "dbt_project" / "seeds"
 #: The contracts the hand-made warehouse can satisfy (it has no progress / index marts).

@@ -17,7 +17,7 @@ import duckdb
 import pytest
 
 from quality.gate import run_gate
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 from tests.quality.conftest import counties, write_clean_raw
 
 pytestmark = pytest.mark.slow

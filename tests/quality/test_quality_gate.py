@@ -7,12 +7,12 @@ import json
 import duckdb
 
 from quality.gate import contract_files, latest_results, run_gate
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from tests.quality.conftest import GATE_ONLY, INJECTED, build_anomalies, inject_anomalies
 
 
 def test_every_raw_table_has_a_contract() -> None:
-    from ingest.schema import RAW_TABLES
+    from scorecard.core.raw_layer import RAW_TABLES
 
     raw = {p.name.removesuffix(".contract.yml") for stage, p in contract_files(("raw",))}
     assert raw == set(RAW_TABLES)

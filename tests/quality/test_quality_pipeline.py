@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scorecard.config import REPO_ROOT, Settings, get_settings
+from scorecard.core.settings import REPO_ROOT, Settings, get_settings
 from warehouse.publish import sha256_of, snapshot_path
 
 pytestmark = pytest.mark.slow
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="session")
 def generated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """One clean generated data set, run through the pipeline once: (home, files)."""
-    from ingest.generate import generate
+    from samples.generate import generate
     from scorecard.pipeline import run_pipeline
 
     work = tmp_path_factory.mktemp("quality-e2e")

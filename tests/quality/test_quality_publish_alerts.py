@@ -19,7 +19,7 @@ import pytest
 from alerts.engine import DeliveryReport, deliver_alerts
 from alerts.sources import publication_alerts, quality_alert_list
 from quality.gate import run_gate
-from scorecard.config import REPO_ROOT, Settings
+from scorecard.core.settings import REPO_ROOT, Settings
 from tests.quality.conftest import GATE_ONLY, build_anomalies, inject_anomalies
 from warehouse.publish import manifest_path, open_snapshot, publish, sha256_of, snapshot_path
 

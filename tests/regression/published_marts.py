@@ -156,9 +156,9 @@ def build_sample(tmp: Path) -> Path:
         DBT_TARGET_PATH=str(tmp / "dbt-target"),
         DBT_LOG_PATH=str(tmp / "dbt-logs"),
     )
-    from ingest.generate import generate
     from ingest.loader import load_paths
-    from scorecard.config import get_settings
+    from samples.generate import generate
+    from scorecard.core.settings import get_settings
     from warehouse.dbt import dbt_build
 
     settings = get_settings()

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from ingest.loader import load_paths
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 
 @pytest.fixture(scope="session")
 def published_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A data directory with the sample set loaded, built and published (made once; tests copy it)."""
-    from ingest.generate import generate
+    from samples.generate import generate
     from warehouse.dbt import dbt_build
     from warehouse.publish import publish
 

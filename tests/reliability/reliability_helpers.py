@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import openpyxl
 
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 HEADER = ["region_code", "measure_code", "period", "value", "numerator", "denominator", "unit", "note"]
 GOOD_ROWS = [

@@ -35,7 +35,7 @@ from reliability_helpers import (
 
 from ingest.loader import load_file
 from ingest.pii import id_check_character
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 
 def resident_id(first17: str = "33010219900307123") -> str:
@@ -669,7 +669,7 @@ def test_a_file_name_that_looks_like_a_path_stays_a_name(
 def test_every_new_refusal_is_documented() -> None:
     """Each reason code the loader can give appears in docs/submissions.md or docs/reliability.md."""
     from ingest.errors import REASONS
-    from scorecard.config import REPO_ROOT
+    from scorecard.core.settings import REPO_ROOT
 
     docs = (REPO_ROOT / "docs" / "submissions.md").read_text(encoding="utf-8") + (
         REPO_ROOT / "docs" / "reliability.md"

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 pytestmark = pytest.mark.slow
 

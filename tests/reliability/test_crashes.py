@@ -20,7 +20,7 @@ import pytest
 from reliability_helpers import HEADER, csv_text, query, sha256, tables_checksum
 
 from ingest.loader import load_paths
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 pytestmark = pytest.mark.slow
 

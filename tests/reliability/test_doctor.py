@@ -14,7 +14,7 @@ from reliability_helpers import GOOD_ROWS, HEADER, csv_text, query
 
 from ingest.loader import load_file, load_paths
 from scorecard.cli import main
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 

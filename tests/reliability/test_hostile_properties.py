@@ -32,7 +32,7 @@ from ingest.cli import format_results
 from ingest.loader import load_paths
 from ingest.pii import SEPARATORS, id_check_character
 from ingest.reference import load_reference
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 EXAMPLES = hypothesis_settings(
     max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

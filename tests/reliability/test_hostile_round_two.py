@@ -16,7 +16,7 @@ import pytest
 from reliability_helpers import GOOD_ROWS, HEADER, csv_text, patch_zip, query, xlsx_bytes
 
 from ingest.loader import load_file, load_paths
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 # Lines of a file outside the inbox that must never be read (shaped like /etc/passwd lines).
 OUTSIDE_LINE = "outsider,never-read-this-line,2023,1\n"
@@ -62,7 +62,7 @@ def _everything_written(settings: Settings) -> str:
 DUPLICATES_SCRIPT = """
 import resource, sys, json
 from ingest.loader import load_paths
-from scorecard.config import get_settings
+from scorecard.core.settings import get_settings
 results = load_paths(settings=get_settings())
 peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"peak_mib": peak_mib, "statuses": [r.status for r in results]}))
@@ -611,7 +611,7 @@ def test_13_a_full_disk_or_a_read_only_folder_gives_a_reason_per_file(
 def test_3_every_value_measure_has_a_plausible_range() -> None:
     import csv
 
-    from scorecard.config import REPO_ROOT
+    from scorecard.core.settings import REPO_ROOT
 
     seeds = REPO_ROOT / "dbt_project" / "seeds"
     measures = list(csv.DictReader((seeds / "measures.csv").open(encoding="utf-8")))

@@ -1,6 +1,6 @@
 """Fixtures for the report and workbook tests: one real publication, built once per session.
 
-The real pipeline on generated data: ``ingest.generate.generate`` -> ``ingest.loader.load_paths``
+The real pipeline on generated data: ``samples.generate.generate`` -> ``ingest.loader.load_paths``
 -> ``warehouse.dbt.dbt_build`` -> the quality gate (its results go into the manifest whatever
 they are), then a snapshot laid out like ``warehouse.publish`` (schema ``marts`` with every mart,
 schema ``meta``) and a manifest. Publication itself is not called: the report must be testable
@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from scorecard.config import Settings, get_settings
+from scorecard.core.settings import Settings, get_settings
 
 AS_OF = "2026-01-15"
 
@@ -118,9 +118,9 @@ def build_snapshot(warehouse: Path, snapshot: Path, checks: dict[str, Any], run_
 @pytest.fixture(scope="session")
 def publication(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Publication]:
     """Generated submissions through ingest, dbt and the gate into a snapshot (once per session)."""
-    from ingest.generate import generate
     from ingest.loader import load_paths
     from quality.gate import run_gate
+    from samples.generate import generate
     from warehouse.dbt import dbt_build
 
     work = tmp_path_factory.mktemp("report-publication")

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from reports.html import FALLBACK_ZONES
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 
 MARTS = REPO_ROOT / "dbt_project" / "models" / "marts"
 SOURCES = {

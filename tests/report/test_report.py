@@ -252,7 +252,7 @@ def test_the_headline_is_about_the_current_year_in_beijing_time(
 def test_the_demo_lists_cities_in_the_official_order_and_agrees_with_the_report(
     publication: Publication, report_html: Path, monkeypatch
 ) -> None:
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
     from scorecard.demo import summarise
 
     monkeypatch.setenv("SCORECARD_HOME", str(publication.home))

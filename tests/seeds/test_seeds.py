@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from warehouse.dbt import run_dbt
 
 REPO = Path(__file__).resolve().parents[2]
