@@ -38,7 +38,8 @@ from ingest import fastpath, pii
 from ingest.errors import MAX_LISTED_ROWS, Issue, RowError, listed_rows
 from ingest.layout import HEADER_SCAN_ROWS, Extraction, RawRecord, WideRegistry, extract_grid
 from ingest.readers import CSV_DELIMITERS, MAX_COLUMNS, Grid, paused_gc
-from ingest.validate import Rejection, ValidationContext, raw_json, validate_value_record
+from ingest.rules import Rejection, ValidationContext
+from ingest.validate import raw_json, validate_value_record
 from ingest.values import is_missing
 
 # Python's csv module refuses a longer field (``csv.field_size_limit()``); the general path then

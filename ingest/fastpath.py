@@ -46,7 +46,7 @@ from ingest.errors import RowError
 from ingest.layout import RawRecord
 from ingest.readers import paused_gc
 from ingest.reference import Measure
-from ingest.validate import (
+from ingest.rules import (
     MAX_PART,
     MAX_VALUE,
     SubmissionRow,

@@ -57,14 +57,8 @@ from ingest.readers import (
     read_xlsx_grid,
 )
 from ingest.reference import Reference, load_reference
-from ingest.validate import (
-    Rejection,
-    StatusRow,
-    SubmissionRow,
-    ValidationContext,
-    raw_json,
-    validate_records,
-)
+from ingest.rules import Rejection, StatusRow, SubmissionRow, ValidationContext
+from ingest.validate import raw_json, validate_records
 from scorecard.core.raw_layer import RAW_TABLES
 from scorecard.core.settings import Settings, get_settings
 

@@ -9,7 +9,8 @@ import pytest
 from ingest.errors import FILE_REASONS, REASONS, ROW_REASONS, FileRejected, Issue, RowError, render
 from ingest.layout import RawRecord
 from ingest.reference import Reference
-from ingest.validate import ValidationContext, validate_records, validate_status_record, validate_value_record
+from ingest.rules import ValidationContext
+from ingest.validate import validate_records, validate_status_record, validate_value_record
 
 
 def context(reference: Reference, department: str = "social_assistance") -> ValidationContext:
