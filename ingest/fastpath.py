@@ -3,7 +3,7 @@
 :func:`ingest.validate.validate_value_record` costs tens of microseconds per row, almost all of it
 re-parsing cells that repeat (codes, periods, units) or that are plain decimals. This module
 decides, for a whole long- or wide-layout file at once, which records the Python validator is
-*certain* to accept, and builds their :class:`~ingest.validate.SubmissionRow` exactly as it would.
+*certain* to accept, and builds their :class:`~ingest.rules.SubmissionRow` exactly as it would.
 Every other record is left to the Python validator (``None`` in the result), so every refusal
 keeps its reason code, field and message; the duplicate-key pass of ``validate_records`` runs over
 fast and slow rows alike.
@@ -12,7 +12,7 @@ How it stays exact:
 
 - Low-cardinality cells (department, region, measure, period, unit, note, and the non-numeric
   spellings of numeric cells such as "——") are dictionary-encoded with pyarrow; the validator's
-  own helpers (``_region``, ``_period``, ``_check_level``, ``unit_factor``, ``clean_text``...)
+  own helpers (``region_of``, ``period_of``, ``check_level``, ``unit_factor``, ``clean_text``...)
   run once per *distinct* value and the verdict is broadcast back. No rule is re-implemented for
   them, so they cannot drift from the slow path.
 - Numeric cells are plain only when they are ASCII ``\\d+`` or ``\\d+.\\d+`` (at most 18 digits on
@@ -51,11 +51,11 @@ from ingest.rules import (
     MAX_VALUE,
     SubmissionRow,
     ValidationContext,
-    _check_department,
-    _check_level,
-    _period,
-    _region,
-    _tolerance,
+    check_department,
+    check_level,
+    period_of,
+    region_of,
+    rounding_tolerance,
 )
 from ingest.values import (
     ParsedNumber,
@@ -415,23 +415,25 @@ def decide_columns(
     # Codes, department and period: the validator's own helpers, once per distinct cell.
     department = _distinct(
         arrays["department"],
-        lambda cell: _check_department({"department": cell}, context),
+        lambda cell: check_department({"department": cell}, context),
         memo_for("department"),
     )
     region = _distinct(
         arrays["region_code"],
-        lambda cell: _region({"region_code": cell}, context.reference),
+        lambda cell: region_of({"region_code": cell}, context.reference),
         memo_for("region"),
     )
     measure = _distinct(
         arrays["measure_code"], _measure_decider(context, by_record), memo_for(f"measure{by_record}")
     )
-    period = _distinct(arrays["period"], lambda cell: _period({"period": cell}, context), memo_for("period"))
+    period = _distinct(
+        arrays["period"], lambda cell: period_of({"period": cell}, context), memo_for("period")
+    )
     regions = context.reference.regions
     level_ok = _pairs(
         region,
         measure,
-        lambda code, m: _check_level(code, m, context.reference) is None and code in regions,
+        lambda code, m: check_level(code, m, context.reference) is None and code in regions,
         memo_for("level"),
     )
 
@@ -469,7 +471,7 @@ def decide_columns(
         [bool(m and m.kind in {"count", "regions_meeting"}) for m in measures], pa.bool_()
     )
     scale = measure.take([(m.value_scale or 1.0) if m else 1.0 for m in measures], pa.float64())
-    # The plausible range (validate.out_of_range): the same bounds, the same comparisons.
+    # The plausible range (rules.out_of_range): the same bounds, the same comparisons.
     low = measure.take(
         [(m.min_value if m and m.min_value is not None else 0.0) for m in measures], pa.float64()
     )
@@ -497,7 +499,10 @@ def decide_columns(
         # The validator's tolerance, half a unit of the last digit written (factor 1 here), per
         # number of decimals, computed by the validator's own function so the floats are identical.
         tolerance_table = pa.array(
-            [_tolerance(ParsedNumber(0.0, decimals=digits), 1.0, 0.0) for digits in range(_MAX_DECIMALS + 1)],
+            [
+                rounding_tolerance(ParsedNumber(0.0, decimals=digits), 1.0, 0.0)
+                for digits in range(_MAX_DECIMALS + 1)
+            ],
             pa.float64(),
         )
         tolerance = pc.add(

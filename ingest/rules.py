@@ -85,14 +85,14 @@ class ValidationContext:
     default_period: str | None = None
 
 
-def _number(values: dict[str, Any], name: str) -> ParsedNumber | None:
+def number_of(values: dict[str, Any], name: str) -> ParsedNumber | None:
     try:
         return parse_number(values.get(name))
     except ValueProblem as problem:
         raise RowError(problem.code, name, **problem.params) from None
 
 
-def _period(values: dict[str, Any], context: ValidationContext) -> str:
+def period_of(values: dict[str, Any], context: ValidationContext) -> str:
     raw = values.get("period")
     try:
         period = context.default_period if is_missing(raw) and context.default_period else parse_period(raw)
@@ -102,7 +102,7 @@ def _period(values: dict[str, Any], context: ValidationContext) -> str:
     return period
 
 
-def _check_department(values: dict[str, Any], context: ValidationContext) -> None:
+def check_department(values: dict[str, Any], context: ValidationContext) -> None:
     declared = values.get("department")
     if is_missing(declared):
         return
@@ -115,7 +115,7 @@ def _check_department(values: dict[str, Any], context: ValidationContext) -> Non
         )
 
 
-def _region(values: dict[str, Any], reference: Reference, *, default: str | None = None) -> str:
+def region_of(values: dict[str, Any], reference: Reference, *, default: str | None = None) -> str:
     code = clean_code(values.get("region_code"))
     if not code:
         if default:
@@ -126,7 +126,7 @@ def _region(values: dict[str, Any], reference: Reference, *, default: str | None
     return code
 
 
-def _check_level(region_code: str, measure: Measure, reference: Reference) -> None:
+def check_level(region_code: str, measure: Measure, reference: Reference) -> None:
     level = reference.regions[region_code].level
     if level not in measure.region_levels:
         raise RowError(
@@ -139,7 +139,7 @@ def _check_level(region_code: str, measure: Measure, reference: Reference) -> No
         )
 
 
-def _tolerance(number: ParsedNumber, factor: float, reference_value: float) -> float:
+def rounding_tolerance(number: ParsedNumber, factor: float, reference_value: float) -> float:
     # Half a unit of the last digit written: "99.5" must match 99.47 but not 99.3.
     return 0.5 * 10 ** (-number.decimals) * abs(factor) + 1e-9 * abs(reference_value)
 

@@ -22,13 +22,13 @@ from ingest.rules import (
     StatusRow,
     SubmissionRow,
     ValidationContext,
-    _check_department,
-    _check_level,
-    _number,
-    _period,
-    _region,
-    _tolerance,
+    check_department,
+    check_level,
+    number_of,
     out_of_range,
+    period_of,
+    region_of,
+    rounding_tolerance,
 )
 from ingest.values import (
     ValueProblem,
@@ -65,8 +65,8 @@ def validate_value_record(record: RawRecord, context: ValidationContext) -> Subm
     values = record.values
     if values.get("__not_object__"):
         raise RowError("RECORD_NOT_OBJECT")
-    _check_department(values, context)
-    region_code = _region(values, reference)
+    check_department(values, context)
+    region_code = region_of(values, reference)
     measure_code = record.measure_code or clean_code(values.get("measure_code"))
     if not measure_code:
         raise RowError("MEASURE_MISSING", "measure_code")
@@ -83,12 +83,12 @@ def validate_value_record(record: RawRecord, context: ValidationContext) -> Subm
             owner=measure.department_code,
             department=context.department_code,
         )
-    _check_level(region_code, measure, reference)
-    period = _period(values, context)
+    check_level(region_code, measure, reference)
+    period = period_of(values, context)
 
-    value = _number(values, "value")
-    numerator = _number(values, "numerator")
-    denominator = _number(values, "denominator")
+    value = number_of(values, "value")
+    numerator = number_of(values, "numerator")
+    denominator = number_of(values, "denominator")
     unit_text = values.get("unit") if not is_missing(values.get("unit")) else record.unit
     unit_label = normalize_text(unit_text) if not is_missing(unit_text) else None
     factor = 1.0
@@ -160,7 +160,7 @@ def validate_value_record(record: RawRecord, context: ValidationContext) -> Subm
             )
         computed = numerator.value / denominator.value * (measure.value_scale or 1.0)
         if value is not None and converted is not None:
-            if abs(converted - computed) > _tolerance(value, factor, computed):
+            if abs(converted - computed) > rounding_tolerance(value, factor, computed):
                 raise RowError(
                     "VALUE_INCONSISTENT",
                     "value",
@@ -225,7 +225,7 @@ def validate_status_record(record: RawRecord, context: ValidationContext) -> Sta
     values = record.values
     if values.get("__not_object__"):
         raise RowError("RECORD_NOT_OBJECT")
-    _check_department(values, context)
+    check_department(values, context)
     item_code = clean_code(values.get("item_code"))
     if not item_code:
         raise RowError("ITEM_MISSING", "item_code")
@@ -241,10 +241,10 @@ def validate_status_record(record: RawRecord, context: ValidationContext) -> Sta
             department=context.department_code,
         )
     # Work and policy items belong to the province; a milestone may be reported per region.
-    region_code = _region(values, reference, default=reference.province_code)
+    region_code = region_of(values, reference, default=reference.province_code)
     if item.kind == "milestone" and item.code in reference.measures:
-        _check_level(region_code, reference.measures[item.code], reference)
-    period = _period(values, context)
+        check_level(region_code, reference.measures[item.code], reference)
+    period = period_of(values, context)
     status = _status_code(values.get("status"), item, reference)
     try:
         status_date = parse_date(values.get("status_date"))
@@ -281,7 +281,7 @@ def _validate_records(
     validate = validate_status_record if layout == "status" else validate_value_record
     # The vectorized fast path decides the plain value rows in one pass; every other row (and
     # every row, when it is switched off) goes through the validator below, unchanged, so refusals
-    # keep their exact reasons and rows their order. Imported here: it imports this module.
+    # keep their exact reasons and rows their order. Imported on first use, with pyarrow.
     decided: list[SubmissionRow | None] | None = None
     if layout != "status" and records:
         from ingest import fastpath
