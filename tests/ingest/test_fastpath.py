@@ -21,7 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest import columnar, fastpath, loader, pii
+from ingest import columnar, commit, fastpath, loader, pii
+from ingest import parse as parsing
 from ingest.layout import load_registry
 from ingest.reference import Reference, Region, load_reference
 from scorecard.core.settings import Settings
@@ -39,20 +40,20 @@ def _restore_switch() -> Iterator[None]:
 
 def parse(
     data: bytes, name: str, department: str | None, *, fast: bool, reference: Reference = REFERENCE
-) -> loader.ParsedFile:
+) -> parsing.ParsedFile:
     fastpath.FORCE = fast
     fastpath.last_stats = fastpath.FastPathStats()  # so a stale figure cannot pass for this file's
     try:
-        return loader.parse_file(
+        return parsing.parse_file(
             data, name, department_hint=department, reference=reference, settings=SETTINGS
         )
     finally:
         fastpath.FORCE = None
 
 
-def outcome(parsed: loader.ParsedFile) -> dict[str, Any]:
+def outcome(parsed: parsing.ParsedFile) -> dict[str, Any]:
     """Everything the loader writes for a parsed file, as comparable values."""
-    staged = loader.StagedRows.of(parsed)
+    staged = commit.StagedRows.of(parsed)
     return {
         "layout": parsed.layout,
         "department": parsed.department_code,
@@ -76,7 +77,7 @@ def outcome(parsed: loader.ParsedFile) -> dict[str, Any]:
 
 def assert_equivalent(
     data: bytes, name: str, department: str | None, reference: Reference = REFERENCE
-) -> tuple[loader.ParsedFile, int]:
+) -> tuple[parsing.ParsedFile, int]:
     """Parse both ways, assert the same outcome; returns the fast parse and its plain-row count."""
     slow = parse(data, name, department, fast=False, reference=reference)
     fast = parse(data, name, department, fast=True, reference=reference)
@@ -495,13 +496,13 @@ def test_switch_off_forces_the_per_row_path(monkeypatch: pytest.MonkeyPatch) -> 
     data = csv_bytes(LONG_HEADER, clean_rows())
     monkeypatch.setenv(fastpath.ENV_SWITCH, "0")
     fastpath.last_stats = fastpath.FastPathStats()
-    off = loader.parse_file(
+    off = parsing.parse_file(
         data, "off.csv", department_hint=DEPARTMENT, reference=REFERENCE, settings=SETTINGS
     )
     assert off.submission_table is None and off.submissions  # RawRecords and the validator
     assert fastpath.last_stats == fastpath.FastPathStats()  # the fast path never ran
     monkeypatch.setenv(fastpath.ENV_SWITCH, "1")
-    on = loader.parse_file(
+    on = parsing.parse_file(
         data, "off.csv", department_hint=DEPARTMENT, reference=REFERENCE, settings=SETTINGS
     )
     assert on.submission_table is not None and fastpath.last_stats.columnar

@@ -11,7 +11,7 @@ import openpyxl
 import pytest
 from ingest_test_helpers import query, write_inbox_file
 
-import ingest.loader as loader
+import ingest.commit as commit
 from ingest import cli
 from ingest.loader import infer_department, load_file, load_paths, safe_file_name
 from ingest.reference import load_reference
@@ -284,14 +284,14 @@ def test_a_crash_mid_load_leaves_everything_as_it_was(
     snapshot = [
         query(settings, f"SELECT count(*) FROM raw.{t}") for t in ("file_ledger", "submissions", "quarantine")
     ]
-    original_insert = loader._insert_arrow
+    original_insert = commit._insert_arrow
 
     def insert_then_crash(con, table_name, arrow_table):
         original_insert(con, table_name, arrow_table)
         if table_name == "status_reports":  # submissions are in, quarantine and ledger are not
             raise RuntimeError("power cut")
 
-    monkeypatch.setattr(loader, "_insert_arrow", insert_then_crash)
+    monkeypatch.setattr(commit, "_insert_arrow", insert_then_crash)
     with pytest.raises(RuntimeError, match="power cut"):
         load_file(path, settings=settings)
     after = [
@@ -304,7 +304,7 @@ def test_a_crash_mid_load_leaves_everything_as_it_was(
     failed = load_paths([path], settings=settings)  # still crashing: reported, file kept
     assert failed[0].status == "failed" and path.exists()
 
-    monkeypatch.setattr(loader, "_insert_arrow", original_insert)
+    monkeypatch.setattr(commit, "_insert_arrow", original_insert)
     retry = load_paths([path], settings=settings)[0]
     assert (retry.status, retry.rows_loaded, retry.rows_rejected) == ("loaded_with_rejects", 3, 1)
     assert query(settings, "SELECT count(*) FROM raw.submissions") == [(4,)]
@@ -320,7 +320,7 @@ def test_crash_after_commit_before_move_converges(
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(loader, "_store", crash)
+    monkeypatch.setattr(commit, "_store", crash)
     with pytest.raises(OSError):
         load_file(path, settings=settings)
     monkeypatch.undo()

@@ -19,7 +19,7 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest import columnar, loader, pii
+from ingest import columnar, parse, pii
 from ingest.reference import load_reference
 from scorecard.core.settings import Settings
 
@@ -79,7 +79,7 @@ def test_refusal_names_the_first_cell_and_counts_them_all() -> None:
         "330102,WS02,2023,13,户主 13800138000\n"
         "330102,WSE01,2023,14," + ID_NUMBER + "\n"
     ).encode()
-    parsed = loader.parse_file(
+    parsed = parse.parse_file(
         data, "values.csv", department_hint="child_welfare", reference=REFERENCE, settings=SETTINGS
     )
     issue = parsed.file_issue

@@ -44,16 +44,17 @@ def after_nth_call(module: object, name: str, n: int, sentinel: Path, *, before:
 
 
 def run_load(point: str, sentinel: Path, paths: list[str]) -> None:
+    import ingest.commit as commit
     import ingest.loader as loader
 
     if point == "rows_written":
         # _insert_arrow is called for submissions, status_reports, quarantine in this order; the
         # second file's submissions insert is call 4.
-        after_nth_call(loader, "_insert_arrow", 4, sentinel)
+        after_nth_call(commit, "_insert_arrow", 4, sentinel)
     elif point == "before_commit":
-        after_nth_call(loader, "_mark_superseded", 2, sentinel)
+        after_nth_call(commit, "_mark_superseded", 2, sentinel)
     elif point == "after_commit":
-        after_nth_call(loader, "_store", 2, sentinel, before=True)
+        after_nth_call(commit, "_store", 2, sentinel, before=True)
     else:
         raise SystemExit(f"unknown point {point}")
     results = loader.load_paths(paths or None)

@@ -105,7 +105,7 @@ def test_2_a_link_swapped_in_while_the_file_is_read_is_never_followed(
 ) -> None:
     import hashlib
 
-    import ingest.loader as loader
+    import ingest.commit as commit
 
     outside = tmp_path / "outside.csv"
     outside.write_text("region_code,measure_code,period,value\n" + OUTSIDE_LINE * 3, encoding="utf-8")
@@ -132,7 +132,7 @@ def test_2_a_link_swapped_in_while_the_file_is_read_is_never_followed(
         def hexdigest(self) -> str:
             return self._digest.hexdigest()
 
-    monkeypatch.setattr(loader.hashlib, "sha256", Swapping)
+    monkeypatch.setattr(commit.hashlib, "sha256", Swapping)
     result = load_file(path, settings=settings)
     monkeypatch.undo()
     assert Swapping.swapped, result
@@ -186,7 +186,7 @@ def test_8_a_long_chinese_name_is_stored_and_a_retry_records_it_once(settings: S
 def test_8_a_retry_after_a_committed_load_never_records_the_file_twice(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ingest.loader as loader
+    import ingest.commit as commit
 
     rows = [["330102", "EC05", "2023", "5"], ["999999", "EC05", "2023", "5"]]
     _drop(settings, "f.csv", csv_text(HEADER[:4], rows))
@@ -194,7 +194,7 @@ def test_8_a_retry_after_a_committed_load_never_records_the_file_twice(
     def failing_store(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(loader, "_store", failing_store)
+    monkeypatch.setattr(commit, "_store", failing_store)
     assert [r.status for r in load_paths(settings=settings)] == ["failed"]
     monkeypatch.undo()
     for _ in range(2):
@@ -486,7 +486,7 @@ def test_11_a_waiting_ingest_does_not_process_a_stale_listing(
 ) -> None:
     import threading
 
-    import ingest.loader as loader
+    import ingest.commit as commit
 
     rows = [["330102", "EC05", "2023", "5"]]
     path = _drop(settings, "taken.csv", csv_text(HEADER[:4], rows))
@@ -496,13 +496,13 @@ def test_11_a_waiting_ingest_does_not_process_a_stale_listing(
         [sys.executable, "-c", LOCKER, str(settings.warehouse_path), str(locked), str(release)]
     )
     waiting = threading.Event()
-    real_connect = loader._connect_waiting
+    real_connect = commit._connect_waiting
 
     def connect(*args: object, **kwargs: object) -> object:
         waiting.set()
         return real_connect(*args, **kwargs)
 
-    monkeypatch.setattr(loader, "_connect_waiting", connect)
+    monkeypatch.setattr(commit, "_connect_waiting", connect)
     monkeypatch.setenv("SCORECARD_LOCK_WAIT_SECONDS", "300")
     try:
         assert _wait_for(locked.exists)
@@ -590,7 +590,7 @@ def test_13_a_full_disk_or_a_read_only_folder_gives_a_reason_per_file(
     error: Exception,
     expected: str,
 ) -> None:
-    import ingest.loader as loader
+    import ingest.commit as commit
     from scorecard.cli import main
 
     _drop(settings, "f.csv", csv_text(HEADER[:4], [["330102", "EC05", "2023", "5"]]))
@@ -598,7 +598,7 @@ def test_13_a_full_disk_or_a_read_only_folder_gives_a_reason_per_file(
     def failing(*args: object, **kwargs: object) -> None:
         raise error
 
-    monkeypatch.setattr(loader, "_insert_arrow", failing)
+    monkeypatch.setattr(commit, "_insert_arrow", failing)
     assert main(["ingest"]) == 1
     out = capsys.readouterr().out
     assert expected in out and "Traceback" not in out

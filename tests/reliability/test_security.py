@@ -13,7 +13,8 @@ import duckdb
 import openpyxl
 import pytest
 
-from ingest.loader import _insert_arrow, warehouse_connection
+from ingest.commit import _insert_arrow
+from ingest.loader import warehouse_connection
 from scorecard.core.settings import REPO_ROOT, Settings
 
 # --- DuckDB: the loader's connection reaches its own database and nothing else -----------------
@@ -64,7 +65,7 @@ def test_a_plain_connection_could_have(settings: Settings, tmp_path: Path) -> No
 # doctor's checks (raw table and column names from the raw-layer contract, conditions of its own).
 ALLOWED_FORMATTED_SQL = {
     ("raw_layer.py", "ensure_raw_schema"),
-    ("loader.py", "_insert_arrow"),
+    ("commit.py", "_insert_arrow"),
     ("doctor.py", "_rows"),
     ("doctor.py", "repair"),
 }
