@@ -20,8 +20,8 @@ from typing import Any
 
 from ingest import pii
 from ingest.errors import Issue
-from ingest.parse import ParsedFile, _reject_all, _reject_personal_data, parse_file
-from ingest.paths import _is_within, infer_department, safe_file_name, unsafe_path
+from ingest.parse import ParsedFile, parse_file, reject_all, reject_personal_data
+from ingest.paths import infer_department, is_within, safe_file_name, unsafe_path
 from ingest.readers import (
     FORMAT_BY_EXTENSION,
 )
@@ -482,7 +482,7 @@ def _store(
         errors_path.write_text(
             json.dumps([issue.to_json() for issue in issues], ensure_ascii=False, indent=2), encoding="utf-8"
         )
-    owned = _is_within(path.parent, settings.inbox) or _is_within(path.parent, settings.processing)
+    owned = is_within(path.parent, settings.inbox) or is_within(path.parent, settings.processing)
     same = _same_file(path, result.identity)
     if owned and (same or result.identity is None):
         shutil.move(str(path), str(destination))  # a link, folder or pipe moves as what it is
@@ -582,7 +582,7 @@ def _not_found(path: Path, file_name: str) -> LoadResult:
     )
 
 
-def _prepare(
+def prepare_file(
     path: Path,
     *,
     department: str | None,
@@ -607,7 +607,7 @@ def _prepare(
     opened = _open_once(path, settings.max_file_bytes)
     if opened.kind == "missing":
         return _not_found(path, file_name), None
-    owned = _is_within(path.parent, settings.inbox) or _is_within(path.parent, settings.processing)
+    owned = is_within(path.parent, settings.inbox) or is_within(path.parent, settings.processing)
     if opened.real_path is not None and owned:
         # The kernel's own name for what was opened (no link in it; not resolved again: the path
         # may be a link by now).
@@ -629,15 +629,15 @@ def _prepare(
     result.content = opened.data
 
     if opened.kind != "file":
-        parsed = _reject_all(ParsedFile(None, None, None), file_name, [], "FILE_NOT_REGULAR")
+        parsed = reject_all(ParsedFile(None, None, None), file_name, [], "FILE_NOT_REGULAR")
     elif pii.mask(path.name) != path.name:
         parsed = ParsedFile(FORMAT_BY_EXTENSION.get(path.suffix.lower()), None, None)
         finding = pii.first_finding([(None, "file_name", path.name)])
         assert finding is not None
-        _reject_personal_data(parsed, file_name, [], finding)
+        reject_personal_data(parsed, file_name, [], finding)
     elif opened.data is None:
         parsed = ParsedFile(FORMAT_BY_EXTENSION.get(path.suffix.lower()), None, None)
-        _reject_all(parsed, file_name, [], "FILE_TOO_LARGE", size=opened.size, limit=settings.max_file_bytes)
+        reject_all(parsed, file_name, [], "FILE_TOO_LARGE", size=opened.size, limit=settings.max_file_bytes)
     else:
         parsed = parse_file(
             opened.data, file_name, department_hint=department, reference=reference, settings=settings
@@ -650,7 +650,7 @@ def _prepare(
     return result, StagedRows.of(parsed)
 
 
-def _commit(settings: Settings, result: LoadResult, staged: StagedRows, con: Any | None) -> None:
+def commit_prepared(settings: Settings, result: LoadResult, staged: StagedRows, con: Any | None) -> None:
     """The warehouse transaction, then the move of the file to ``archive/`` or ``rejected/``."""
     _write_transaction(settings, result, staged, con)
     assert result.stored_path is not None

@@ -18,6 +18,15 @@ docs/distributed.md): ``stage_file`` reads and validates a file and writes the v
 Parquet in a stage folder of the shared data directory, without opening the warehouse; later,
 ``commit_staged`` writes a stage folder into the warehouse in the same one transaction and moves
 the file. ``load_file`` is the two back to back in one process, without the Parquet round trip.
+
+This module is the loader's façade; the work is in four modules along its seams (imports point
+one way: parse, paths <- commit <- stage <- loader):
+
+- ``ingest.parse``   bytes to validated rows (``parse_file``), no warehouse, nothing moved
+- ``ingest.paths``   which paths may be read (``unsafe_path``), stored names, department folders
+- ``ingest.commit``  open once and prepare (``prepare_file``), the one transaction and the move
+                     (``commit_prepared``), ``LoadResult`` and the statuses
+- ``ingest.stage``   the two halves apart: ``stage_file`` and ``commit_staged``
 """
 
 from __future__ import annotations
@@ -36,8 +45,8 @@ from ingest.commit import (
     REJECTED,
     SUPERSEDED,
     LoadResult,
-    _commit,
-    _prepare,
+    commit_prepared,
+    prepare_file,
     warehouse_connection,
 )
 from ingest.parse import sha256_of
@@ -92,11 +101,11 @@ def load_file(
     """
     settings = settings or get_settings()
     settings.ensure_dirs()
-    result, staged = _prepare(
+    result, staged = prepare_file(
         Path(path), department=department, settings=settings, confine=confine, root=_root
     )
     if staged is not None:
-        _commit(settings, result, staged, _connection)
+        commit_prepared(settings, result, staged, _connection)
     return result
 
 

@@ -86,7 +86,7 @@ def _declared_department(extraction: Extraction) -> str | None:
     return None
 
 
-def _reject_all(
+def reject_all(
     parsed: ParsedFile,
     file_name: str,
     records: Iterable[Any],
@@ -183,11 +183,11 @@ def _personal_data(source: Any, extraction: Extraction | None) -> pii.Finding | 
     return None
 
 
-def _reject_personal_data(
+def reject_personal_data(
     parsed: ParsedFile, file_name: str, records: list[RawRecord], finding: pii.Finding
 ) -> ParsedFile:
     # The raw records are masked on their way to the quarantine (see ``_arrow_quarantine``).
-    return _reject_all(
+    return reject_all(
         parsed,
         file_name,
         records,
@@ -388,9 +388,9 @@ def parse_file(
     file_format = FORMAT_BY_EXTENSION.get(extension)
     parsed = ParsedFile(file_format=file_format, layout=None, department_code=None)
     if file_format is None:
-        return _reject_all(parsed, file_name, [], "FILE_FORMAT_UNKNOWN", extension=extension or "(none)")
+        return reject_all(parsed, file_name, [], "FILE_FORMAT_UNKNOWN", extension=extension or "(none)")
     if not data.strip(b" \t\r\n\xef\xbb\xbf"):
-        return _reject_all(parsed, file_name, [], "FILE_EMPTY")
+        return reject_all(parsed, file_name, [], "FILE_EMPTY")
 
     hint_known = department_hint if department_hint in reference.departments else None
     registry = load_registry(hint_known) if hint_known else None
@@ -412,26 +412,26 @@ def parse_file(
     except FileRejected as rejected:
         records, finding = _salvaged(rejected, file_format, registry)
         if finding is not None:
-            return _reject_personal_data(parsed, file_name, records, finding)
+            return reject_personal_data(parsed, file_name, records, finding)
         params = rejected.params
         where = f"row {params['row']}" if "row" in params else None
         if "other_line" in params:
             where = f"line {params['other_line']}"
-        return _reject_all(parsed, file_name, records, rejected.code, row_ref=where, **params)
+        return reject_all(parsed, file_name, records, rejected.code, row_ref=where, **params)
     extraction, declared = _extract(source, registry)
     parsed.layout = extraction.layout
 
     finding = _personal_data(source if isinstance(source, JsonDocument) else extraction.grid, extraction)
     if finding is not None:
-        return _reject_personal_data(parsed, file_name, extraction.records, finding)
+        return reject_personal_data(parsed, file_name, extraction.records, finding)
     if extraction.grid is not None and extraction.grid.external_links:
         links = ", ".join(pii.mask(link) for link in extraction.grid.external_links[:3])
-        return _reject_all(parsed, file_name, extraction.records, "XLSX_EXTERNAL_LINKS", links=links)
+        return reject_all(parsed, file_name, extraction.records, "XLSX_EXTERNAL_LINKS", links=links)
 
     department, refusal = _department(department_hint, hint_known, declared, reference, file_format)
     if department is None:
         code, params = refusal or ("DEPARTMENT_MISSING", {})
-        return _reject_all(parsed, file_name, extraction.records, code, **params)
+        return reject_all(parsed, file_name, extraction.records, code, **params)
     parsed.department_code = department
     if registry is None and extraction.layout == "unknown" and file_format != "json":
         # The department came from the file itself: its report form may now be recognisable.
@@ -443,7 +443,7 @@ def parse_file(
     truncated = _truncation(extraction)
     if truncated is not None:
         row, detail = truncated
-        return _reject_all(
+        return reject_all(
             parsed,
             file_name,
             extraction.records,
@@ -454,11 +454,11 @@ def parse_file(
         )
     if not extraction.records:
         code = "FILE_HEADER_ONLY" if extraction.header_found else "FILE_EMPTY"
-        return _reject_all(parsed, file_name, [], code)
+        return reject_all(parsed, file_name, [], code)
     if extraction.ambiguous and extraction.grid is not None:
         column, first, second = extraction.ambiguous[0]
         cells = extraction.header_cells
-        return _reject_all(
+        return reject_all(
             parsed,
             file_name,
             extraction.records,
@@ -475,7 +475,7 @@ def parse_file(
     if missing is not None:
         column, alternative = missing
         hint_zh, hint_en = _ALTERNATIVES[alternative]
-        return _reject_all(
+        return reject_all(
             parsed,
             file_name,
             extraction.records,
@@ -493,7 +493,7 @@ def parse_file(
         foreign = _foreign_delimiter(grid) if grid is not None and file_format == "csv" else None
         if foreign is not None:
             delimiter, row = foreign
-            return _reject_all(
+            return reject_all(
                 parsed,
                 file_name,
                 extraction.records,
@@ -502,7 +502,7 @@ def parse_file(
                 delimiter=delimiter,
                 row=row,
             )
-        return _reject_all(parsed, file_name, extraction.records, "HEADER_UNRECOGNIZED")
+        return reject_all(parsed, file_name, extraction.records, "HEADER_UNRECOGNIZED")
     if extraction.unrecognized:
         parsed.note = "ignored unrecognised columns: " + ", ".join(extraction.unrecognized[:10])
 

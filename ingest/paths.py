@@ -38,7 +38,7 @@ def safe_file_name(name: str) -> str:
     return head + tag + ("." + extension if extension else "")
 
 
-def _is_within(path: Path, folder: Path) -> bool:
+def is_within(path: Path, folder: Path) -> bool:
     try:
         path.resolve().relative_to(folder.resolve())
     except ValueError:
@@ -59,7 +59,7 @@ def unsafe_path(path: str | os.PathLike[str], settings: Settings, *, confine: bo
     lexical = Path(os.path.abspath(raw))  # ".." collapsed by text, links not followed
     named_inside = any(lexical.is_relative_to(Path(os.path.abspath(folder))) for folder in folders)
     # The folder the file is in (a link as the file itself is refused later, as not a regular file).
-    inside = any(_is_within(raw.parent, folder) for folder in folders)
+    inside = any(is_within(raw.parent, folder) for folder in folders)
     if named_inside and not inside:
         return "it names the inbox but leads outside it"
     if ".." in raw.parts and confine:
@@ -78,7 +78,7 @@ def infer_department(
     so that the file is refused as "unknown department" rather than guessed."""
     roots = [root] if root is not None else [settings.inbox, settings.processing]
     for candidate_root in roots:
-        if candidate_root is None or not _is_within(path, candidate_root):
+        if candidate_root is None or not is_within(path, candidate_root):
             continue
         folders = path.resolve().parent.relative_to(candidate_root.resolve()).parts
         for name in (candidate_root.name, *folders):

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ingest.commit import REJECTED, LoadResult, StagedRows, _commit, _prepare
+from ingest.commit import REJECTED, LoadResult, StagedRows, commit_prepared, prepare_file
 from ingest.errors import Issue
 from scorecard.core.settings import Settings, get_settings
 
@@ -49,7 +49,7 @@ def stage_file(
     settings = settings or get_settings()
     path = Path(path)
     stage_dir = Path(stage_dir)
-    result, staged = _prepare(path, department=department, settings=settings, confine=confine, root=root)
+    result, staged = prepare_file(path, department=department, settings=settings, confine=confine, root=root)
     facts: dict[str, Any] = {
         "format": STAGE_FORMAT,
         "path": str(path),
@@ -144,6 +144,6 @@ def commit_staged(
             periods=list(info["periods"]),
             tables={name: pq.read_table(stage_dir / file_name) for name, file_name in _STAGE_TABLES.items()},
         )
-        _commit(settings, result, staged, _connection)
+        commit_prepared(settings, result, staged, _connection)
     shutil.rmtree(stage_dir, ignore_errors=True)
     return result
