@@ -366,13 +366,18 @@ def test_changing_one_dimension_weight_changes_only_that_index(built_warehouse, 
 
 
 def test_not_null_constraints_of_the_marts_are_enforced_by_the_database(built_warehouse):
-    """Every mart column declared with a not_null constraint (_marts__models.yml) is NOT NULL in
+    """Every mart column declared with a not_null constraint (models/marts/<model>.yml) is NOT NULL in
     the built warehouse, and DuckDB refuses a null there: the constraint replaces a data test."""
     import yaml
 
     declared = set()
-    models_yml = built_warehouse.settings.dbt_project_dir / "models" / "marts" / "_marts__models.yml"
-    for model in yaml.safe_load(models_yml.read_text(encoding="utf-8"))["models"]:
+    marts_dir = built_warehouse.settings.dbt_project_dir / "models" / "marts"
+    models = [
+        model
+        for models_yml in sorted(marts_dir.glob("*.yml"))
+        for model in yaml.safe_load(models_yml.read_text(encoding="utf-8")).get("models", [])
+    ]
+    for model in models:
         for column in model.get("columns", []):
             if {"type": "not_null"} in column.get("constraints", []):
                 declared.add((model["name"], column["name"]))
