@@ -22,6 +22,7 @@ from ingest import pii
 from ingest.errors import Issue
 from ingest.parse import ParsedFile, parse_file, reject_all, reject_personal_data
 from ingest.paths import infer_department, is_within, safe_file_name, unsafe_path
+from ingest.provenance import DROPPED, Provenance, channel_of
 from ingest.readers import (
     FORMAT_BY_EXTENSION,
 )
@@ -59,6 +60,8 @@ class LoadResult:
     stored_path: Path | None = None
     message: str | None = None
     duplicate_of: int | None = None
+    # How the file came (file drop or the API) and, for the API, the department of the token.
+    provenance: Provenance = DROPPED
     # What was read (not stored in the warehouse): the file's identity and, in one process, its bytes.
     identity: tuple[int, int] | None = field(default=None, repr=False)
     content: bytes | None = field(default=None, repr=False)
@@ -408,8 +411,8 @@ def _write_transaction(settings: Settings, result: LoadResult, staged: StagedRow
         con.execute(
             """INSERT INTO raw.file_ledger (file_id, file_name, department_code, sha256, size_bytes,
                    file_format, layout, received_at, status, rows_input, rows_loaded, rows_rejected,
-                   periods, message, stored_path)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   periods, message, stored_path, channel, authenticated_department, submission_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 file_id,
                 result.file_name,
@@ -426,6 +429,9 @@ def _write_transaction(settings: Settings, result: LoadResult, staged: StagedRow
                 ",".join(result.periods) or None,
                 result.message,
                 str(result.stored_path),
+                result.provenance.channel,
+                result.provenance.authenticated_department,
+                result.provenance.submission_id,
             ],
         )
         if result.status in {LOADED, LOADED_WITH_REJECTS}:
@@ -623,16 +629,21 @@ def prepare_file(
     reference = load_reference(settings)
     if department is None:
         department = infer_department(path, settings, reference, root)
+    provenance = channel_of(path, opened.sha256, department, settings.home)
+    sent_name = provenance.sent_name or path.name
+    if provenance.sent_name:  # the API stored it as <submission id>.<ext>: show the sender's name
+        file_name = pii.clean(provenance.sent_name)
     result = LoadResult(path=path, file_name=file_name, status=REJECTED, department_code=None)
+    result.provenance = provenance
     result.sha256, result.size_bytes = opened.sha256, opened.size
     result.identity = opened.identity
     result.content = opened.data
 
     if opened.kind != "file":
         parsed = reject_all(ParsedFile(None, None, None), file_name, [], "FILE_NOT_REGULAR")
-    elif pii.mask(path.name) != path.name:
+    elif pii.mask(sent_name) != sent_name:
         parsed = ParsedFile(FORMAT_BY_EXTENSION.get(path.suffix.lower()), None, None)
-        finding = pii.first_finding([(None, "file_name", path.name)])
+        finding = pii.first_finding([(None, "file_name", sent_name)])
         assert finding is not None
         reject_personal_data(parsed, file_name, [], finding)
     elif opened.data is None:

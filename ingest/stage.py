@@ -13,6 +13,7 @@ from typing import Any
 
 from ingest.commit import REJECTED, LoadResult, StagedRows, commit_prepared, prepare_file
 from ingest.errors import Issue
+from ingest.provenance import Provenance
 from scorecard.core.settings import Settings, get_settings
 
 # --- staging: parse here, commit elsewhere ---------------------------------------------------------
@@ -61,6 +62,7 @@ def stage_file(
         "layout": result.layout,
         "message": result.message,
         "identity": list(result.identity) if result.identity else None,
+        "provenance": result.provenance.facts(),
         "issues": [
             {
                 "file_name": i.file_name,
@@ -132,6 +134,7 @@ def commit_staged(
         issues=issues,
         message=facts["message"],
         identity=tuple(facts["identity"]) if facts.get("identity") else None,
+        provenance=Provenance.from_facts(facts.get("provenance")),
     )
     info = facts["staged"]
     if info is not None:  # None: a path refused unread; nothing is recorded or moved

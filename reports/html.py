@@ -1384,6 +1384,15 @@ def _checks_table(results: Iterable[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def channel_cell(source_file: dict[str, Any]) -> str:
+    """How a file came: dropped in the shared folder, or sent through the API by the department
+    whose token authenticated it (a manifest from before the API has no channel: a file drop)."""
+    if source_file.get("channel") == "api":
+        who = source_file.get("authenticated_department") or "—"
+        return f'接口 <span class="en">API</span> · <code>{esc(who)}</code>'
+    return '文件投递 <span class="en">file drop</span>'
+
+
 def section_sources(ctx: ReportContext) -> str:
     """The manifest: the publication and the submissions (files) it rests on."""
     m = ctx.manifest
@@ -1441,7 +1450,8 @@ def section_sources(ctx: ReportContext) -> str:
         '<th>报送处室<br><span class="en">Division</span></th><th>接收时间<br><span class="en">Received'
         "</span>"
         "</th>"
-        '<th>状态<br><span class="en">Status</span></th><th>SHA-256</th></tr></thead><tbody>'
+        '<th>状态<br><span class="en">Status</span></th>'
+        '<th>渠道<br><span class="en">Channel</span></th><th>SHA-256</th></tr></thead><tbody>'
     )
     for f in files:
         zh, en = ctx.departments.get(f.get("department_code") or "", (f.get("department_code") or "—", ""))
@@ -1450,7 +1460,7 @@ def section_sources(ctx: ReportContext) -> str:
         out.append(
             f'<tr><td>{esc(f.get("file_name"))}</td><td>{esc(zh)} <span class="en">{esc(en)}</span></td>'
             f"<td>{esc(str(f.get('received_at') or '')[:19])}</td><td>{esc(szh)} <span"
-            f' class="en">{esc(sen)}</span></td>'
+            f' class="en">{esc(sen)}</span></td><td>{channel_cell(f)}</td>'
             f'<td><code title="{esc(sha)}">{esc(sha[:12])}</code></td></tr>'
         )
     out.append("</tbody></table></div></details></section>")

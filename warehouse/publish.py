@@ -70,6 +70,8 @@ MARTS_SCHEMA = "marts"
 #: (docs/bi.md states it as the oldest supported client).
 SNAPSHOT_STORAGE_VERSION = "v1.4.0"
 KEEP_RELEASES = 3
+#: One line per publication: its run id, time and the file ids it rests on (kept whole).
+PUBLICATIONS_LOG = "publications.jsonl"
 #: File-ledger statuses whose rows are in the warehouse (the files the marts are built from).
 LOADED_STATUSES = ("loaded", "loaded_with_rejects")
 
@@ -265,6 +267,7 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
     except BaseException:
         shutil.rmtree(tmp_release, ignore_errors=True)
         raise
+    _record_publication(publish_dir, run_id, published_at, source_files)
     # What people read travels with the release it describes (issue 7). It is rendered after the
     # flip, so BI readers get the new data without waiting for the workbook (several seconds);
     # until it is done, publish/report.html and scorecards.xlsx still show the previous release.
@@ -280,6 +283,37 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
         marts=[name for name, _ in marts],
         gate=gate,
     )
+
+
+def _record_publication(
+    publish_dir: Path, run_id: str, published_at: str, source_files: list[dict[str, Any]]
+) -> None:
+    """One line per publication in ``publications.jsonl``: which files it rests on. Releases are
+    pruned, this history is not, so "the publication that first included a file" (the submission
+    API's status answer) stays answerable."""
+    line = {"run_id": run_id, "published_at": published_at, "file_ids": [f["file_id"] for f in source_files]}
+    fd = os.open(publish_dir / PUBLICATIONS_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(line) + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def first_publication(publish_dir: Path, file_id: int) -> dict[str, Any] | None:
+    """The first publication (run id, time) whose files include ``file_id``, or None."""
+    try:
+        text = (publish_dir / PUBLICATIONS_LOG).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    for raw in text.splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:  # a line cut short by a crash while appending
+            continue
+        if file_id in line.get("file_ids", []):
+            return {"run_id": line["run_id"], "published_at": line["published_at"]}
+    return None
 
 
 def render_release(settings: Settings, release: Path, manifest: dict[str, Any]) -> None:
@@ -340,7 +374,8 @@ def _source_files(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     if not exists:
         return []
     cursor = con.execute(
-        "select file_id, file_name, department_code, sha256, size_bytes, received_at, status "
+        "select file_id, file_name, department_code, sha256, size_bytes, received_at, status, "
+        "coalesce(channel, 'file_drop') as channel, authenticated_department "
         "from wh.raw.file_ledger where status in (?, ?) order by file_id",
         list(LOADED_STATUSES),
     )
@@ -383,11 +418,12 @@ def _write_meta(
         con.executemany("INSERT INTO meta.check_results VALUES (?, ?, ?, ?, ?, ?)", rows)
     con.execute(
         "CREATE TABLE meta.source_files (file_id BIGINT, file_name VARCHAR, department_code VARCHAR, "
-        "sha256 VARCHAR, size_bytes BIGINT, received_at TIMESTAMPTZ, status VARCHAR)"
+        "sha256 VARCHAR, size_bytes BIGINT, received_at TIMESTAMPTZ, status VARCHAR, channel VARCHAR, "
+        "authenticated_department VARCHAR)"
     )
     if source_files:
         con.executemany(
-            "INSERT INTO meta.source_files VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO meta.source_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 tuple(datetime.fromisoformat(v) if c == "received_at" and v else v for c, v in f.items())
                 for f in source_files

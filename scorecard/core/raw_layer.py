@@ -27,7 +27,10 @@ RAW_TABLES: dict[str, str] = {
         rows_rejected  INTEGER NOT NULL,
         periods        VARCHAR,
         message        VARCHAR,
-        stored_path    VARCHAR
+        stored_path    VARCHAR,
+        channel        VARCHAR,
+        authenticated_department VARCHAR,
+        submission_id  VARCHAR
     """,
     # Measured values, in the measure's canonical unit, with lineage back to the file and cell.
     "submissions": """
@@ -73,8 +76,21 @@ RAW_TABLES: dict[str, str] = {
 }
 
 
+# (table, column, type) added to a raw table after the first release (issue #25: the channel a
+# file came by, file drop or API, and the department whose token sent it).
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("file_ledger", "channel", "VARCHAR"),
+    ("file_ledger", "authenticated_department", "VARCHAR"),
+    ("file_ledger", "submission_id", "VARCHAR"),
+)
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the raw schema and its tables if they do not exist."""
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
     for table, columns in RAW_TABLES.items():
         con.execute(f"CREATE TABLE IF NOT EXISTS {RAW_SCHEMA}.{table} ({columns})")
+    # Columns added after a warehouse was created: a ledger from before them gains them (empty:
+    # its files all came by file drop, the only channel there was).
+    for table, column, column_type in ADDED_COLUMNS:
+        con.execute(f"ALTER TABLE {RAW_SCHEMA}.{table} ADD COLUMN IF NOT EXISTS {column} {column_type}")
