@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("reports.summary", "print the indicators and their 2021-2025 targets (指标与目标)"),
     "demo": ("scorecard.demo", "the demo: the pipeline through a real Airflow (演示)"),
     "bi": ("scorecard.bi", "Apache Superset on the published snapshot, with a dashboard (BI 看板)"),
+    "serve": ("scorecard.api.serve", "the submission API for departments' systems (报送接口)"),
+    "tokens": ("scorecard.api.tokens", "create, list, revoke and rotate API tokens (接口令牌)"),
+    "audit": ("scorecard.api.audit", "verify the submission API's audit log (审计日志校验)"),
 }
 
 
