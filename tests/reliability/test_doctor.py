@@ -80,7 +80,8 @@ def _poison(settings: Settings) -> None:
     with warehouse_connection(settings) as con:
         con.execute(
             "INSERT INTO raw.file_ledger VALUES (41, 'file.csv', NULL, '', 0, NULL, NULL,"
-            " TIMESTAMP '2026-01-15', 'rejected', 0, 0, 0, NULL, 'not a regular file: refused', '/x')"
+            " TIMESTAMP '2026-01-15', 'rejected', 0, 0, 0, NULL, 'not a regular file: refused', '/x',"
+            " NULL, NULL, NULL)"
         )
         con.execute(
             "INSERT INTO raw.quarantine VALUES"
