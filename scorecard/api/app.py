@@ -210,6 +210,7 @@ def _body_schema() -> dict[str, Any]:
                 "description": "the file's name for a raw (not multipart) body; data, never a path",
             },
         ],
+        "security": [{"bearerAuth": []}],
         "responses": {
             "202": {"description": "accepted: the submission id and status_url"},
             "400": {"description": "malformed body"},
@@ -225,8 +226,13 @@ def _body_schema() -> dict[str, Any]:
     }
 
 
-def create_app(settings: Settings, limits: Limits | None = None) -> FastAPI:
-    """The API over one data directory (``settings.home``)."""
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document the server serves at ``/v1/openapi.json``."""
+    return create_app(settings).app.openapi()
+
+
+def create_app(settings: Settings, limits: Limits | None = None) -> AuditMiddleware:
+    """The API over one data directory (``settings.home``), wrapped in its audit log."""
     limits = limits or Limits.from_env(settings)
     tokens = TokenStore(settings.home)
     limiter = RateLimiter(limits.submissions_per_minute)
@@ -239,6 +245,24 @@ def create_app(settings: Settings, limits: Limits | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+
+    def document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            schemes["bearerAuth"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "a token from `scorecard tokens create` (scp_<id>_<secret>)",
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = document  # type: ignore[method-assign]
 
     @app.exception_handler(HTTPException)
     async def refusal_handler(request: Request, exc: HTTPException) -> JSONResponse:
@@ -345,7 +369,23 @@ def create_app(settings: Settings, limits: Limits | None = None) -> FastAPI:
             headers["Idempotent-Replayed"] = "true"
         return JSONResponse(answer.body, status_code=answer.status_code, headers=headers)
 
-    @app.get("/v1/submissions/{submission_id}", summary="the status of one submission, from the ledger")
+    @app.get(
+        "/v1/submissions/{submission_id}",
+        summary="the status of one submission, from the ledger",
+        openapi_extra={
+            "security": [{"bearerAuth": []}],
+            "responses": {
+                "200": {
+                    "description": "status (received, loaded, loaded_with_rejects, rejected, duplicate,"
+                    " superseded), rows_input/loaded/rejected, reasons (zh/en), publication"
+                },
+                "401": {"description": "no token, or an unknown, wrong or revoked one"},
+                "403": {"description": "another department's submission"},
+                "404": {"description": "no such submission"},
+                "503": {"description": "the warehouse is being written (Retry-After)"},
+            },
+        },
+    )
     async def submission_status(request: Request, submission_id: str) -> JSONResponse:
         token = authenticate(request)
         record = submissions.record_of(settings, submission_id)
@@ -375,7 +415,7 @@ def create_app(settings: Settings, limits: Limits | None = None) -> FastAPI:
         request.state.outcome = "ok"
         return JSONResponse(json.loads(json.dumps(answer, default=str)))
 
-    return AuditMiddleware(app, AuditLog(audit_path(settings.home)))  # type: ignore[return-value]
+    return AuditMiddleware(app, AuditLog(audit_path(settings.home)))
 
 
 def _other_department(named: str) -> Refusal:

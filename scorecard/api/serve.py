@@ -23,6 +23,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=int(os.environ.get("SCORECARD_API_PORT") or 8400),
         help="port (SCORECARD_API_PORT, default 8400; 0: any free port)",
     )
+    parser.add_argument(
+        "--openapi",
+        action="store_true",
+        help="print the OpenAPI document and exit (docs/openapi.json is this output)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,6 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from scorecard.config import get_settings
 
     settings = get_settings()
+    if args.openapi:
+        import json
+
+        from scorecard.api.app import openapi_document
+
+        print(json.dumps(openapi_document(settings), ensure_ascii=False, indent=2))
+        return 0
     settings.ensure_dirs()
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
