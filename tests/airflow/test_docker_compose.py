@@ -167,3 +167,22 @@ def test_the_dbt_worker_serves_only_the_warehouse_worker(compose) -> None:
     assert users == ["airflow-worker-warehouse"]
     assert env_of(services["airflow-worker-warehouse"])["SCORECARD_DBT_WORKER"] == socket_path
     assert len(socket_path.encode()) <= 107  # AF_UNIX limit
+
+
+def test_the_submission_api_service(compose) -> None:
+    """`scorecard serve` as a service: the scorecard data where the inbox trigger and the loader
+    see its files (the same volume, so the claim's rename stays atomic), published on the host's
+    loopback only, a health check on its health endpoint, and no Airflow secret mounted."""
+    api = compose["services"]["submission-api"]
+    assert api["entrypoint"][-1] == "scorecard" and api["command"] == ["serve"]
+    env = env_of(api)
+    assert env["SCORECARD_HOME"] == "/opt/scorecard/var"
+    port = env["SCORECARD_API_PORT"]
+    assert [p.rsplit(":", 1)[-1] for p in api["ports"]] == [port]
+    assert all(p.startswith("127.0.0.1:") for p in api["ports"])
+    assert f"localhost:{port}/v1/health" in " ".join(api["healthcheck"]["test"])
+    mounts = dict(reversed(v.split(":")[:2]) for v in api["volumes"])
+    triggerer = dict(reversed(v.split(":")[:2]) for v in compose["services"]["airflow-triggerer"]["volumes"])
+    assert mounts["/opt/scorecard/var"] == triggerer["/opt/scorecard/var"] == "scorecard-data"
+    assert "secrets" not in api
+    assert api["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
