@@ -214,13 +214,20 @@ def ensure_pool(env: dict[str, str]) -> None:
 # --- dropping the files and waiting for publication -------------------------------------------------
 
 
-def stage_and_drop(settings: Any, seconds: float) -> list[dict[str, Any]]:
-    """Generate the sample set aside, then rename each file into the inbox, spread over ``seconds``."""
+def stage_and_drop(
+    settings: Any, seconds: float, via_api: tuple[str, str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Generate the sample set aside, then rename each file into the inbox, spread over ``seconds``.
+
+    ``via_api`` = (server URL, department, its token): that department's files are sent through
+    the submission API instead (each entry then has its ``submission_id``, and ``inbox_name``, the
+    name the API gave it in the inbox)."""
     import hashlib
     import shutil
 
     from ingest.loader import RESERVED_NAMES
     from samples.generate import generate
+    from scorecard.api.client import submit_file
 
     staging = settings.home / "demo_staging"
     shutil.rmtree(staging, ignore_errors=True)
@@ -230,11 +237,26 @@ def stage_and_drop(settings: Any, seconds: float) -> list[dict[str, Any]]:
     dropped = []
     for source in files:
         relative = source.relative_to(staging)
-        target = settings.inbox / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(source.read_bytes()).hexdigest()
-        os.replace(source, target)  # atomic: the watcher never sees a half-written file
-        dropped.append({"relative": str(relative), "name": source.name, "sha256": digest})
+        if via_api is not None and relative.parts[0] == via_api[1]:
+            url, _, token = via_api
+            status, answer = submit_file(url, token, source, idempotency_key=f"demo-{digest}")
+            if status != 202:
+                raise DemoError(f"the API refused {relative} ({status}): {answer}")
+            dropped.append(
+                {
+                    "relative": str(relative),
+                    "name": source.name,
+                    "sha256": digest,
+                    "submission_id": answer["submission_id"],
+                    "inbox_name": f"{answer['submission_id']}{source.suffix.lower()}",
+                }
+            )
+        else:
+            target = settings.inbox / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)  # atomic: the watcher never sees a half-written file
+            dropped.append({"relative": str(relative), "name": source.name, "sha256": digest})
         time.sleep(pause)
     shutil.rmtree(staging, ignore_errors=True)
     return dropped
@@ -250,7 +272,7 @@ def read_manifest(settings: Any) -> dict[str, Any] | None:
 
 def pending_files(settings: Any, dropped: list[dict[str, Any]]) -> list[str]:
     """Dropped files still in the inbox or in processing/ (not loaded yet)."""
-    names = {d["name"] for d in dropped}
+    names = {d.get("inbox_name", d["name"]) for d in dropped}
     waiting = []
     for folder in (settings.inbox, settings.processing):
         waiting += [p.name for p in folder.rglob("*") if p.is_file() and p.name in names]
@@ -482,11 +504,31 @@ def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed
 # --- the command ----------------------------------------------------------------------------------
 
 
+def api_status_lines(url: str, token: str, dropped: list[dict[str, Any]]) -> list[str]:
+    """The status answer of each file sent through the API (GET /v1/submissions/{id}), one JSON
+    line each: what the department's system would read back."""
+    from scorecard.api.client import request
+
+    lines = []
+    for entry in dropped:
+        if "submission_id" not in entry:
+            continue
+        status, answer = request(url, "GET", f"/v1/submissions/{entry['submission_id']}", token=token)
+        lines.append(f"{status} {json.dumps(answer, ensure_ascii=False)}")
+    return lines
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-running", action="store_true", help="leave Airflow running at the end")
     parser.add_argument("--port", type=int, default=8080, help="Airflow API/UI port (default 8080)")
     parser.add_argument("--drop-seconds", type=float, default=5.0, help="spread the drops over this long")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for publication")
+    parser.add_argument(
+        "--via-api",
+        metavar="DEPARTMENT",
+        help="send this department's files through the submission API (scorecard serve) instead of"
+        " the folder, and print their status answers",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -503,6 +545,15 @@ def run(args: argparse.Namespace) -> int:
     worker = WorkerProcess(settings.home / "dbt-worker.sock", env=env, log_path=home / "dbt-worker.log")
     env["SCORECARD_DBT_WORKER"] = str(worker.socket_path)
     airflow = Standalone(env, home, args.port)
+    api_server = None
+    if args.via_api:
+        from ingest.reference import load_reference
+        from scorecard.api.client import ApiServer
+
+        if args.via_api not in load_reference(settings).departments:
+            say(f"FAILED: unknown department for --via-api: {args.via_api}")
+            return 2
+        api_server = ApiServer(env, home / "submission-api.log")
     say(f"SCORECARD_HOME={settings.home}  AIRFLOW_HOME={home}  as of {settings.today()}")
     elapsed: dict[str, float] = {}
     t0 = time.monotonic()
@@ -528,10 +579,23 @@ def run(args: argparse.Namespace) -> int:
         airflow.wait_dags(ALL_DAGS, timeout=180)
         say(f"pool duckdb_writer (1 slot) ready; {len(ALL_DAGS)} DAGs registered")
 
+        via_api = None
+        if api_server is not None:
+            from scorecard.api.tokens import TokenStore
+
+            url = api_server.start()
+            _, token = TokenStore(settings.home).create(args.via_api)
+            via_api = (url, args.via_api, token)
+            say(f"submission API listening on {url}; {args.via_api}'s files go through it")
         since = datetime.now(UTC).isoformat(timespec="seconds")
         t_drop = time.monotonic()
-        dropped = stage_and_drop(settings, args.drop_seconds)
-        say(f"dropped {len(dropped)} files into {settings.inbox} over {time.monotonic() - t_drop:.0f} s")
+        dropped = stage_and_drop(settings, args.drop_seconds, via_api)
+        sent = sum(1 for d in dropped if "submission_id" in d)
+        say(
+            f"dropped {len(dropped) - sent} files into {settings.inbox}"
+            + (f" and sent {sent} through the API" if via_api else "")
+            + f" over {time.monotonic() - t_drop:.0f} s"
+        )
         manifest = wait_for_publication(airflow, settings, dropped, since, args.timeout)
         elapsed["drop to publication"] = time.monotonic() - t_drop
         say(f"published run {manifest.get('run_id')} covering all {len(dropped)} files")
@@ -543,6 +607,10 @@ def run(args: argparse.Namespace) -> int:
         print("\n四个体系指标与年度目标 The programme: 29 indicators and their annual targets", flush=True)
         print(programme_summary(settings), flush=True)
         print(summarise(settings, manifest, airflow.base_url, elapsed), flush=True)
+        if via_api is not None:
+            print(f"\n报送接口状态应答 The API's status answers ({args.via_api}):", flush=True)
+            for line in api_status_lines(via_api[0], via_api[2], dropped):
+                print(line, flush=True)
         if args.keep_running:
             say(f"Airflow keeps running (pid {airflow.proc.pid}); stop it with: kill -INT {airflow.proc.pid}")
             return 0
@@ -555,6 +623,8 @@ def run(args: argparse.Namespace) -> int:
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if api_server is not None:
+            api_server.stop()
         stopping = not args.keep_running or stop_requested
         if airflow.running() and stopping:
             say("stopping Airflow (SIGINT) ...")
