@@ -45,6 +45,20 @@ UNSORTED = "_unsorted"  # processing/ folder for files dropped directly into inb
 OWNED_MARK = "@"  # processing/<department>/<claim-id>@<owner>/: adopted by an ingest run
 
 
+def announced_channel(name: str, department: str | None, home: Path) -> dict[str, Any]:
+    """How a claimed file came, as the event announces it: ``api`` (with the submission id and the
+    department whose token sent it) when the submission API recorded a file of this name for this
+    department, else ``file_drop``. Cheap (no hashing in the triggerer): the loader checks the
+    bytes against the record before the ledger says ``api`` (``ingest.provenance``)."""
+    from ingest.provenance import read_record
+
+    submission_id = name.split(".", 1)[0]
+    record = read_record(home, submission_id) if department else None
+    if record is not None and record.get("department") == department:
+        return {"channel": "api", "authenticated_department": department, "submission_id": submission_id}
+    return {"channel": "file_drop", "authenticated_department": None, "submission_id": None}
+
+
 def claim_payload(path: Path, processing: Path, **extra: Any) -> dict[str, Any]:
     """The event payload for a file at ``processing/<department>/<claim-id>/<file>``."""
     department = path.parent.parent.name
@@ -52,12 +66,14 @@ def claim_payload(path: Path, processing: Path, **extra: Any) -> dict[str, Any]:
         size = path.stat().st_size
     except FileNotFoundError:  # adopted by a run meanwhile: the payload only wakes a run up
         size = 0
+    known = None if department == UNSORTED else department
     return {
         "path": str(path),
         "original_name": path.name,
-        "department": None if department == UNSORTED else department,
+        "department": known,
         "size": size,
         "relative_path": str(path.relative_to(processing)),
+        **announced_channel(path.name, known, processing.parent),
         **extra,
     }
 
@@ -100,6 +116,9 @@ class Claim:
     department: str | None
     size: int
     relative_path: str
+    channel: str = "file_drop"  # or "api": see announced_channel
+    authenticated_department: str | None = None
+    submission_id: str | None = None
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -108,6 +127,9 @@ class Claim:
             "department": self.department,
             "size": self.size,
             "relative_path": self.relative_path,
+            "channel": self.channel,
+            "authenticated_department": self.authenticated_department,
+            "submission_id": self.submission_id,
         }
 
 
@@ -175,6 +197,8 @@ class InboxScanner:
             department=department,
             size=size,
             relative_path=str(relative),
+            # the data home holds inbox/ and processing/ (scorecard.config.Settings)
+            **announced_channel(absolute.name, department, self.processing.parent),
         )
 
     def unowned_claims(self, older_than_seconds: float, now: float | None = None) -> list[Path]:

@@ -266,8 +266,11 @@ def commit_claim(item: dict[str, Any], *, connection: Any = None) -> dict[str, A
     result = commit_staged(stage_dir, settings=settings, _connection=connection)
     _remove_empty_claim_dir(path, settings.processing)
     return {
-        "original_name": item.get("original_name") or path.name,
+        "original_name": result.provenance.sent_name or item.get("original_name") or path.name,
         "department": result.department_code or item.get("department"),
+        # file drop or API, and the department whose token sent it (the ledger's columns)
+        "channel": result.provenance.channel,
+        "authenticated_department": result.provenance.authenticated_department,
         "status": str(result.status),
         "file_hash": result.sha256,
         "file_id": result.file_id,
@@ -309,7 +312,13 @@ def commit_claims(staged: Any, outlet_events: Any) -> list[dict[str, Any]]:
             loaded.append(summary)
             outlet_events[SUBMISSIONS_ALIAS].add(
                 submissions_asset(summary["department"]),
-                extra={k: summary[k] for k in ("file_hash", "periods", "file_id", "status", "original_name")},
+                extra={
+                    k: summary[k]
+                    for k in (
+                        *("file_hash", "periods", "file_id", "status", "original_name"),
+                        *("channel", "authenticated_department"),
+                    )
+                },
             )
             log.info("Loaded %s: %s", summary["original_name"], summary)
     if errors:
