@@ -231,6 +231,19 @@ def stop_server(server: Server) -> None:
             server.process.wait()
 
 
+@pytest.fixture(scope="session")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample submissions (``scorecard generate``), written once per test session."""
+    from datetime import date
+
+    from ingest.generate import generate
+    from scorecard.config import Settings
+
+    root = tmp_path_factory.mktemp("generated")
+    generate(root / "set", settings=Settings(home=root / "home", as_of=date(2026, 1, 15)))
+    return root / "set"
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server per test module, on a data directory of its own (tests compare what a request

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from ingest.loader import load_paths
 from scorecard.api.client import ApiServer
 from scorecard.api.tokens import TokenStore
@@ -17,6 +19,7 @@ from scorecard.demo import api_status_lines, pending_files, stage_and_drop
 DEPARTMENT = "resettlement"
 
 
+@pytest.mark.slow
 def test_one_department_through_the_api_and_its_status_answers(settings: Settings) -> None:
     server = ApiServer(settings.subprocess_env(), settings.home / "api-server.log")
     try:

@@ -9,8 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from ingest.generate import generate
-from scorecard.config import REPO_ROOT, Settings
+from scorecard.config import REPO_ROOT
 from tests.api.conftest import Server
 
 DOC = REPO_ROOT / "docs" / "submissions.md"
@@ -35,9 +34,8 @@ def test_the_doc_has_its_examples() -> None:
     assert sum("curl" in command for command in commands) == 5
 
 
-def test_the_curl_examples_answer_as_documented(server: Server, tmp_path: Path) -> None:
-    generate(tmp_path / "generated", settings=Settings(home=tmp_path / "scratch"))
-    shutil.copy(tmp_path / "generated" / "resettlement" / "2025_resettlement_values.csv", tmp_path)
+def test_the_curl_examples_answer_as_documented(server: Server, generated: Path, tmp_path: Path) -> None:
+    shutil.copy(generated / "resettlement" / "2025_resettlement_values.csv", tmp_path)
     env = {
         "PATH": "/usr/bin:/bin",
         "SCORECARD_API": server.url,

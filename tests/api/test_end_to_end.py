@@ -12,7 +12,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.generate import generate
 from ingest.loader import stage_file
 from scorecard.config import Settings
 from scorecard.pipeline import run_pipeline
@@ -25,10 +24,8 @@ BY_API = "resettlement"
 
 
 def test_an_api_submission_is_loaded_and_published_like_a_dropped_file(
-    settings: Settings, tmp_path: Path
+    settings: Settings, generated: Path, tmp_path: Path
 ) -> None:
-    generated = tmp_path / "generated"
-    generate(generated, settings=settings)
     server = start_server(settings.home, SCORECARD_API_SUBMISSIONS_PER_MINUTE="1000")
     try:
         token = server.token(BY_API)
