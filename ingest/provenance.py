@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scorecard.durable import write_atomic
+from scorecard.core.durable import write_atomic
 
 FILE_DROP = "file_drop"
 API = "api"

@@ -43,7 +43,7 @@ from fastapi.responses import JSONResponse
 from scorecard.api import submissions
 from scorecard.api.audit import AuditLog, audit_path
 from scorecard.api.tokens import TokenEntry, TokenStore
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 API_VERSION = "1.0.0"
 EXTENSIONS = (".csv", ".xlsx", ".json")

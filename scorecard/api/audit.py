@@ -120,7 +120,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     path = audit_path(get_settings().home)
     intact, count, last, problem = verify(path)

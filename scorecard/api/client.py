@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 
 
 class ApiServer:

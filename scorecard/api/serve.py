@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from scorecard.api.app import create_app
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     if args.openapi:

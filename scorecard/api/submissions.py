@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from ingest.provenance import api_home, read_record, write_record
-from scorecard.config import Settings
-from scorecard.durable import fsync_dir, write_atomic
-from scorecard.locks import exclusive_lock
+from scorecard.core.durable import fsync_dir, write_atomic
+from scorecard.core.locks import exclusive_lock
+from scorecard.core.settings import Settings
 
 RECEIVED = "received"
 MAX_REASONS = 100

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingest.provenance import api_home
-from scorecard.durable import write_atomic
-from scorecard.locks import exclusive_lock
+from scorecard.core.durable import write_atomic
+from scorecard.core.locks import exclusive_lock
 
 ADMIN = "*admin"  # the holder of an admin token: reads every department's submissions, sends none
 TOKEN_PATTERN = re.compile(r"^scp_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
@@ -145,7 +145,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ingest.reference import load_reference
-    from scorecard.config import get_settings
+    from scorecard.core.settings import get_settings
 
     settings = get_settings()
     store = TokenStore(settings.home)

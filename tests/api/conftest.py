@@ -23,7 +23,7 @@ import pytest
 
 from scorecard.api.audit import audit_path, read_lines
 from scorecard.api.tokens import TokenStore
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 
 STARTUP_DEADLINE_SECONDS = 120  # a generous bound on a loaded 2-core machine, not a figure
 
@@ -236,8 +236,8 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample submissions (``scorecard generate``), written once per test session."""
     from datetime import date
 
-    from ingest.generate import generate
-    from scorecard.config import Settings
+    from samples.generate import generate
+    from scorecard.core.settings import Settings
 
     root = tmp_path_factory.mktemp("generated")
     generate(root / "set", settings=Settings(home=root / "home", as_of=date(2026, 1, 15)))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scorecard.airflow.inbox import InboxScanner
 from scorecard.api.submissions import accept
-from scorecard.config import Settings
-from scorecard.triggers import InboxScanner
+from scorecard.core.settings import Settings
 
 CSV = b"region_code,measure_code,period,value\n330100,WS08,2025,3\n"
 
@@ -26,7 +26,7 @@ class _Events:
 
 
 def test_claims_and_asset_events_show_the_channel(settings: Settings, tmp_path: Path) -> None:
-    from scorecard.airflow_support import commit_claims, parse_claims
+    from scorecard.airflow.tasks import commit_claims, parse_claims
 
     answer, _ = accept(
         settings,

@@ -13,7 +13,7 @@ import pytest
 from ingest.loader import load_paths
 from scorecard.api.client import ApiServer
 from scorecard.api.tokens import TokenStore
-from scorecard.config import REPO_ROOT, Settings
+from scorecard.core.settings import REPO_ROOT, Settings
 from scorecard.demo import api_status_lines, pending_files, stage_and_drop
 
 DEPARTMENT = "resettlement"

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from scorecard.config import REPO_ROOT
+from scorecard.core.settings import REPO_ROOT
 from tests.api.conftest import Server
 
 DOC = REPO_ROOT / "docs" / "submissions.md"

@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from ingest.loader import stage_file
-from scorecard.config import Settings
+from scorecard.airflow.inbox import InboxScanner
+from scorecard.core.settings import Settings
 from scorecard.pipeline import run_pipeline
-from scorecard.triggers import InboxScanner
 from tests.api.conftest import start_server, stop_server
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ingest.loader import load_paths
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 from tests.api.conftest import SAMPLE_CSV, RawClient, Server, multipart, start_server, stop_server
 
 LIMIT = 4096

@@ -7,7 +7,7 @@ import hashlib
 
 from ingest.loader import load_file
 from ingest.provenance import record_path, write_record
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 CSV = b"region_code,measure_code,period,value\n330100,WS08,2025,3\n"
 SUBMISSION_ID = "sub_" + "ab" * 16
