@@ -5,7 +5,7 @@ Scales (``SCALES``):
 ``province``
     Zhejiang as seeded: 1 province, 11 cities, 90 counties (the project's own seeds).
 ``township``
-    Zhejiang's 1,364 townships (乡镇/街道, NBS 2022, ``/work/shared/reference``) with 9-digit codes.
+    Zhejiang's 1,364 townships (乡镇/街道, NBS 2022, ``docs/source/reference``) with 9-digit codes.
     The models know three levels only (province > city > county: ``region_level_rank``,
     ``int_region_ancestors_flattened`` and ``int_measures_classified.base_level``), so a real
     ``township`` level would be dropped by the roll-ups. The benchmark therefore seeds the
@@ -42,7 +42,7 @@ from pathlib import Path
 from scorecard.core.settings import REPO_ROOT
 
 SOURCE_PROJECT = REPO_ROOT / "dbt_project"
-TOWNSHIPS_CSV = Path("/work/shared/reference/zhejiang_townships_nbs2022.csv")
+TOWNSHIPS_CSV = REPO_ROOT / "docs" / "source" / "reference" / "zhejiang_townships_nbs2022.csv"
 FIRST_YEAR, LAST_YEAR = 2021, 2025
 
 # Approximate county-level units per province (NBS 2022), in province-code order. Zhejiang (33)
