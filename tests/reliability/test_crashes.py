@@ -145,22 +145,25 @@ def test_a_second_ingest_waits_for_the_first(settings: Settings, tmp_path: Path)
     folder = settings.inbox / "social_assistance"
     folder.mkdir(parents=True)
     (folder / "a.csv").write_text(csv_text(HEADER[:4], ROWS_A), encoding="utf-8")
-    sentinel = tmp_path / "locked"
-    # Another process (think: a second ingest, or dbt) holds the warehouse for three seconds.
+    sentinel, releasing = tmp_path / "locked", tmp_path / "releasing"
+    # Another process (think: a second ingest, or dbt) holds the warehouse for three seconds and
+    # says so, still holding it, just before it lets go.
     code = (
         "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); open(sys.argv[2], 'w').close(); "
-        "time.sleep(3); con.close()"
+        "time.sleep(3); open(sys.argv[3], 'w').close(); con.close()"
     )
-    locker = subprocess.Popen([sys.executable, "-c", code, str(settings.warehouse_path), str(sentinel)])
-    deadline = time.monotonic() + 60
-    while not sentinel.exists() and time.monotonic() < deadline:
+    locker = subprocess.Popen(
+        [sys.executable, "-c", code, str(settings.warehouse_path), str(sentinel), str(releasing)]
+    )
+    deadline = time.monotonic() + 120
+    while not sentinel.exists():
+        assert time.monotonic() < deadline and locker.poll() is None, "the other process never took the lock"
         time.sleep(0.05)
-    started = time.monotonic()
+    assert not releasing.exists()
     results = load_paths(settings=settings)
-    waited = time.monotonic() - started
-    locker.wait(timeout=30)
+    assert locker.wait(timeout=120) == 0
     assert [r.status for r in results] == ["loaded"]
-    assert waited > 1.0  # it did wait for the other process...
+    assert releasing.exists()  # it did wait for the other process to let go...
     assert query(settings, "SELECT count(*) FROM raw.submissions") == [(2,)]  # ...and then loaded
 
 
