@@ -89,7 +89,7 @@ class PlainCsv:
 
 def _line_ends(data: bytes, start: int, count: int) -> list[int]:
     """Offsets just past each of the first ``count`` line breaks from ``start`` (fewer at the end)."""
-    ends = []
+    ends: list[int] = []
     position = start
     while len(ends) < count:
         found = data.find(b"\n", position)
@@ -260,8 +260,8 @@ def _records(plain: PlainCsv, batch: pa.RecordBatch, rows: pa.Array, sources: li
     picked = batch.take(rows)
     cells_of = list(zip(*(column.to_pylist() for column in picked.columns), strict=True))
     records = []
-    for source, cells in zip(sources, cells_of, strict=True):
-        cells = list(cells)
+    for source, row_cells in zip(sources, cells_of, strict=True):
+        cells = list(row_cells)
         values = dict(zip(names, map(cells.__getitem__, indexes), strict=True))
         records.append(
             RawRecord(ref=f"row {plain.first_row + source}", values=values, headers=headers, cells=cells)

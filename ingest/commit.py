@@ -192,7 +192,7 @@ class StagedRows:
 
     @classmethod
     def of(cls, parsed: ParsedFile) -> StagedRows:
-        periods = {row.period for row in [*parsed.submissions, *parsed.status_rows]}
+        periods = {row.period for row in parsed.submissions} | {row.period for row in parsed.status_rows}
         submissions = parsed.submission_table
         if submissions is None:
             submissions = _arrow_submissions(parsed.submissions)

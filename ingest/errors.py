@@ -7,8 +7,9 @@ to do. The codes are stable: tests, the faults manifest and dashboards match on 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, overload
 
 
 @dataclass(frozen=True)
@@ -297,14 +298,20 @@ FIELD_NAMES_ZH: dict[str, str] = {
 }
 
 
-def _clean(text: Any) -> Any:
+@overload
+def _clean(text: str) -> str: ...
+@overload
+def _clean(text: str | None) -> str | None: ...
+
+
+def _clean(text: str | None) -> str | None:
     """Personal identifiers masked, terminal escapes replaced: every reason passes through here."""
     from ingest.pii import clean
 
     return clean(text)
 
 
-class _Blank(dict):
+class _Blank(dict[str, Any]):
     """Format mapping that leaves unknown fields visible instead of raising KeyError."""
 
     def __missing__(self, key: str) -> str:
@@ -351,7 +358,8 @@ class Issue:
     row_ref: str | None
     field: str | None
     reason_code: str
-    params: dict[str, Any] = field(default_factory=dict)
+    # dataclasses.field: the name ``field`` is this class's attribute here
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def reason_zh(self) -> str:

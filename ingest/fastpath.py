@@ -79,14 +79,29 @@ _MAX_DECIMALS = 18
 # Python evaluates ``100 + 1e-9`` to this float; the same constant keeps the comparison identical.
 _RATE_CEILING = 100 + 1e-9
 
-_FIELDS = ("department", "region_code", "measure_code", "period", "value", "numerator", "denominator")
+_FIELDS: tuple[str, ...] = (
+    "department",
+    "region_code",
+    "measure_code",
+    "period",
+    "value",
+    "numerator",
+    "denominator",
+)
 _FIELDS += ("unit", "note")
 
 T = TypeVar("T")
 
 # Rows are built with positional arguments (see ``_plain_value_rows``): fail at import, not
 # silently, if SubmissionRow's fields are ever reordered.
-_ROW_FIELDS = ("row_ref", "department_code", "region_code", "measure_code", "period", "value")
+_ROW_FIELDS: tuple[str, ...] = (
+    "row_ref",
+    "department_code",
+    "region_code",
+    "measure_code",
+    "period",
+    "value",
+)
 _ROW_FIELDS += ("numerator", "denominator", "unit_submitted", "value_text", "note")
 if tuple(field.name for field in fields(SubmissionRow)) != _ROW_FIELDS:  # pragma: no cover
     raise ImportError("ingest.fastpath: SubmissionRow's fields changed; update _plain_value_rows")
@@ -430,12 +445,12 @@ def decide_columns(
         arrays["period"], lambda cell: period_of({"period": cell}, context), memo_for("period")
     )
     regions = context.reference.regions
-    level_ok = _pairs(
-        region,
-        measure,
-        lambda code, m: check_level(code, m, context.reference) is None and code in regions,
-        memo_for("level"),
-    )
+
+    def allowed_level(code: str, m: Any) -> bool:
+        check_level(code, m, context.reference)  # raises RowError when the level is not allowed
+        return code in regions
+
+    level_ok = _pairs(region, measure, allowed_level, memo_for("level"))
 
     # Numbers.
     value = _numbers(arrays["value"], memo_for("missing"))

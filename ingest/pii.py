@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, overload
 
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 ID_CHECK_MAP = "10X98765432"
@@ -159,6 +159,14 @@ def mask(text: str) -> str:
 # a terminal would obey them. Replaced wherever the platform writes text about a file.
 # Lone surrogates (a file name in GBK bytes, decoded by the OS with surrogateescape) go too.
 _CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+@overload
+def clean(text: str) -> str: ...
+@overload
+def clean(text: str | None) -> str | None: ...
+@overload
+def clean(text: object) -> object: ...
 
 
 def clean(text: Any) -> Any:

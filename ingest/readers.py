@@ -106,6 +106,7 @@ def decode_text(data: bytes) -> tuple[str, str]:
     UTF-8 is tried before GB18030 because valid GB18030 byte sequences are common in UTF-8
     text, while Chinese GBK text is almost never valid UTF-8.
     """
+    candidates: tuple[str, ...]
     if data.startswith(b"\xef\xbb\xbf"):
         candidates = ("utf-8-sig",)
     elif data.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -323,6 +324,7 @@ def _mark_uncomputed_formulas(data: bytes, grid: Grid) -> None:
     of looking blank. Formulas are never evaluated."""
     import openpyxl
 
+    assert grid.sheet is not None  # read_xlsx_grid names the sheet it read
     workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False, keep_links=False)
     try:
         sheet = workbook[grid.sheet]

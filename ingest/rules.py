@@ -141,7 +141,7 @@ def check_level(region_code: str, measure: Measure, reference: Reference) -> Non
 
 def rounding_tolerance(number: ParsedNumber, factor: float, reference_value: float) -> float:
     # Half a unit of the last digit written: "99.5" must match 99.47 but not 99.3.
-    return 0.5 * 10 ** (-number.decimals) * abs(factor) + 1e-9 * abs(reference_value)
+    return 0.5 * 10.0 ** (-number.decimals) * abs(factor) + 1e-9 * abs(reference_value)
 
 
 # Beyond any measure's range, and far inside DECIMAL(38,18) (below 1e20) and double precision: a

@@ -102,7 +102,7 @@ def template_xlsx(reference: Reference, department: str) -> bytes:
 
     info = reference.departments[department]
     workbook = openpyxl.Workbook()
-    data = workbook.active
+    data = workbook.worksheets[0]  # a new workbook's one sheet (the active one)
     data.title = "数据"
     data.append(VALUE_HEADERS)
     for cell in data[1]:
