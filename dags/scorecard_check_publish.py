@@ -63,16 +63,7 @@ def scorecard_check_publish():
         """Publish the marts as a snapshot 发布快照。"""
         from scorecard.airflow.tasks import publish_after_gate
 
-        summary = publish_after_gate(gate)
-        get_current_context()["outlet_events"][SCORECARDS].extra = {
-            "gate_run_id": gate["run_id"],
-            **{
-                k: v
-                for k, v in summary.items()
-                if k in ("snapshot_id", "manifest_path", "path", "published_at")
-            },
-        }
-        return summary
+        return publish_after_gate(gate, get_current_context()["outlet_events"])
 
     @task(outlets=[QUALITY_FAILURES])
     def report_quality_failure(gate: dict) -> dict:

@@ -423,10 +423,16 @@ def run_quality_gate() -> dict[str, Any]:
     return summary
 
 
-def publish_after_gate(gate_summary: dict[str, Any]) -> dict[str, Any]:
-    """``warehouse.publish.publish`` with the gate result the previous task wrote to disk."""
+def publish_after_gate(gate_summary: dict[str, Any], outlet_events: Any = None) -> dict[str, Any]:
+    """``warehouse.publish.publish`` with the gate result the previous task wrote to disk; the
+    ``scorecards`` asset event (when ``outlet_events`` is given) carries what a reader needs to
+    find and trust this release: the run id, the snapshot's path and the manifest's sha256."""
+    import hashlib
+    from pathlib import Path
+
     from quality.gate import GateResult
-    from warehouse.publish import publish
+    from scorecard.airflow.assets import SCORECARDS
+    from warehouse.publish import MANIFEST_NAME, SNAPSHOT_NAME, publish
 
     results_path = gate_summary.get("results_path")
     if not results_path:
@@ -440,14 +446,26 @@ def publish_after_gate(gate_summary: dict[str, Any]) -> dict[str, Any]:
     result = publish(gate=gate)
     if not result.published:
         raise RuntimeError(f"publication failed: {result.reason}")
+    # The release's own folder (publish/releases/<run id>/), not the stable links that the next
+    # publication moves: the event keeps naming the files it announced.
+    assert result.parquet_dir is not None
+    release = Path(result.parquet_dir).parent
+    manifest = release / MANIFEST_NAME
     summary = {
         "run_id": result.run_id,
+        "gate_run_id": gate.run_id,
         "reason": result.reason,
-        "manifest_path": str(result.manifest_path),
-        "snapshot": str(result.snapshot),
+        "snapshot_path": str(release / SNAPSHOT_NAME),
+        "manifest_path": str(manifest),
+        "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
         "marts": list(result.marts),
     }
     log.info("Published: %s", summary)
+    if outlet_events is not None:
+        outlet_events[SCORECARDS].extra = {
+            key: summary[key]
+            for key in ("run_id", "gate_run_id", "snapshot_path", "manifest_path", "manifest_sha256")
+        }
     return summary
 
 

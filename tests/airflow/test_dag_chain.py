@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -101,6 +102,22 @@ def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
     published = xcom(check_run, "publish_snapshot")
     manifest = json.loads((settings.publish / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["run_id"] == published["run_id"]
+    # the scorecards event names the release it announced: run id, snapshot path, manifest hash
+    with create_session() as session:
+        scorecards_event = session.execute(
+            select(AssetEvent.extra)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .where(AssetModel.name == "scorecards")
+            .order_by(AssetEvent.id.desc())
+            .limit(1)
+        ).scalar_one()
+    release = settings.publish / "releases" / manifest["run_id"]
+    assert scorecards_event["run_id"] == manifest["run_id"]
+    assert scorecards_event["gate_run_id"] == manifest["checks"]["run_id"]
+    assert Path(scorecards_event["snapshot_path"]) == release / "scorecards.duckdb"
+    assert Path(scorecards_event["snapshot_path"]).is_file()
+    manifest_bytes = (settings.publish / "manifest.json").read_bytes()
+    assert scorecards_event["manifest_sha256"] == hashlib.sha256(manifest_bytes).hexdigest()
     hashes = {extra["file_hash"] for _, extra in events}
     assert hashes <= {f["sha256"] for f in manifest["source_files"]}
     con = open_snapshot(settings=settings)
