@@ -84,9 +84,10 @@ def read_record(home: Path, submission_id: str) -> dict[str, Any] | None:
     if not SUBMISSION_ID.match(submission_id):
         return None
     try:
-        return json.loads(record_path(home, submission_id).read_text(encoding="utf-8"))
+        record: dict[str, Any] = json.loads(record_path(home, submission_id).read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return None
+    return record
 
 
 def channel_of(path: Path, sha256: str, department: str | None, home: Path) -> Provenance:
