@@ -67,6 +67,9 @@ def format_results(results: list[LoadResult]) -> str:
         ):
             note = result.message[result.message.index("ignored") :]
             lines.append(f"    ! 警告 warning: 已忽略未识别的列 {note}")
+        for warning in result.warnings:
+            lines.append(f"    ! 警告 {warning.reason_zh}")
+            lines.append(f"      warning: {warning.reason_en}")
         grouped = grouped_issues(result)
         for issue, rows in grouped[:MAX_ERRORS_SHOWN]:
             count_zh = f"（共 {rows} 行）" if rows else ""

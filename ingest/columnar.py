@@ -36,7 +36,14 @@ import pyarrow.csv as pa_csv
 
 from ingest import fastpath, pii
 from ingest.errors import MAX_LISTED_ROWS, Issue, RowError, listed_rows
-from ingest.layout import HEADER_SCAN_ROWS, Extraction, RawRecord, WideRegistry, extract_grid
+from ingest.layout import (
+    HEADER_SCAN_ROWS,
+    Extraction,
+    RawRecord,
+    WideRegistry,
+    extract_grid,
+    is_form_line,
+)
 from ingest.readers import CSV_DELIMITERS, MAX_COLUMNS, Grid, paused_gc
 from ingest.rules import Rejection, ValidationContext
 from ingest.validate import raw_json, validate_value_record
@@ -126,6 +133,8 @@ def read_plain_csv(data: bytes, registry: WideRegistry | None) -> PlainCsv | Non
     extraction = _head_extraction(head_text, ",", registry)
     if extraction.layout != "long" or extraction.header_row is None:
         return None
+    if extraction.form is not None:
+        return None  # a total row, a footer or a 单位 line: the general path sets them apart
     # The general path reads every delimiter found in the file and keeps the first reading with
     # the best header (comma first): the comma reading must not lose to another.
     key = (extraction.header_found, len(extraction.columns))
@@ -290,6 +299,11 @@ def _slow_table(rows: list[Any], sources: list[int], key_ids: fastpath.KeyIds) -
     return pa.table(columns)
 
 
+def _names_a_total(names: pa.Array) -> bool:
+    """True when a region-name cell says 合计, 全市... (each distinct name looked at once)."""
+    return any(is_form_line([name], {}) for name in pc.unique(names).to_pylist() if name)
+
+
 def validate_plain(plain: PlainCsv, context: ValidationContext) -> tuple[pa.Table, list[Rejection]]:
     """Every data row of the file, decided: the accepted rows as a ``raw.submissions`` table (without
     file id and time) and the refusals, in the order and with the texts of
@@ -310,6 +324,8 @@ def validate_plain(plain: PlainCsv, context: ValidationContext) -> tuple[pa.Tabl
             count = batch.num_rows
             if count == 0:
                 continue
+        if "region_name" in fields and _names_a_total(batch.column(fields["region_name"])):
+            raise fastpath.Declined("a total row under a region's code")  # "330100, 全市合计"
         nulls = pa.nulls(count, pa.string())
         arrays = {name: batch.column(fields[name]) if name in fields else nulls for name in fastpath._FIELDS}
         mask, plain_rows = fastpath.decide_columns(arrays, nulls, context, memo=memo, key_ids=key_ids)
@@ -324,6 +340,10 @@ def validate_plain(plain: PlainCsv, context: ValidationContext) -> tuple[pa.Tabl
                 for source, record in zip(
                     slow_sources, _records(plain, batch, slow, slow_sources), strict=True
                 ):
+                    if is_form_line(record.cells or [], fields):
+                        # A total row or a footer (never a plain row: its region cell is no
+                        # code): the general path sets them apart.
+                        raise fastpath.Declined("a total row or a footer")
                     try:
                         rows.append(validate_value_record(record, context))
                         row_sources.append(source)

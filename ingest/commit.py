@@ -55,8 +55,12 @@ class LoadResult:
     rows_input: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
+    # Lines of the form that are not records (total rows, the footer): reported, never stored.
+    lines_skipped: int = 0
     periods: list[str] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    # Warnings on a file that loads (skipped lines, totals that disagree, a footer dropped).
+    warnings: list[Issue] = field(default_factory=list)
     stored_path: Path | None = None
     message: str | None = None
     duplicate_of: int | None = None
@@ -351,17 +355,18 @@ def _recorded_but_not_moved(con: Any, result: LoadResult) -> bool:
     ``result`` from that ledger row, so that the retry only moves the file: it is never recorded
     twice."""
     rows = con.execute(
-        "SELECT file_id, status, rows_input, rows_loaded, rows_rejected, periods, stored_path"
+        "SELECT file_id, status, rows_input, rows_loaded, rows_rejected, periods, stored_path, lines_skipped"
         " FROM raw.file_ledger WHERE sha256 = ? AND file_name = ? AND department_code IS NOT DISTINCT FROM ?"
         " AND status <> ? ORDER BY file_id DESC",
         [result.sha256, result.file_name, result.department_code, DUPLICATE],
     ).fetchall()
-    for file_id, status, rows_input, rows_loaded, rows_rejected, periods, stored_path in rows:
+    for file_id, status, rows_input, rows_loaded, rows_rejected, periods, stored_path, skipped in rows:
         if not stored_path or os.path.lexists(stored_path):
             continue
         result.file_id = int(file_id)
         result.status = status
         result.rows_input, result.rows_loaded, result.rows_rejected = rows_input, rows_loaded, rows_rejected
+        result.lines_skipped = skipped or 0
         result.periods = periods.split(",") if periods else []
         result.stored_path = Path(stored_path)
         return True
@@ -394,8 +399,9 @@ def _write_transaction(settings: Settings, result: LoadResult, staged: StagedRow
             # The same bytes again: record the receipt, load nothing.
             result.status = DUPLICATE
             result.duplicate_of = int(earlier)
-            result.rows_input = result.rows_loaded = result.rows_rejected = 0
+            result.rows_input = result.rows_loaded = result.rows_rejected = result.lines_skipped = 0
             result.issues = []
+            result.warnings = []
             result.message = f"same content as file {earlier}; nothing loaded"
         else:
             result.status = staged.status
@@ -411,8 +417,9 @@ def _write_transaction(settings: Settings, result: LoadResult, staged: StagedRow
         con.execute(
             """INSERT INTO raw.file_ledger (file_id, file_name, department_code, sha256, size_bytes,
                    file_format, layout, received_at, status, rows_input, rows_loaded, rows_rejected,
-                   periods, message, stored_path, channel, authenticated_department, submission_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   periods, message, stored_path, channel, authenticated_department, submission_id,
+                   lines_skipped)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 file_id,
                 result.file_name,
@@ -432,6 +439,7 @@ def _write_transaction(settings: Settings, result: LoadResult, staged: StagedRow
                 result.provenance.channel,
                 result.provenance.authenticated_department,
                 result.provenance.submission_id,
+                result.lines_skipped,
             ],
         )
         if result.status in {LOADED, LOADED_WITH_REJECTS}:
@@ -452,10 +460,13 @@ def _summary_text(parsed: ParsedFile) -> str | None:
         return parsed.file_issue.reason_en
     if parsed.rejections and not parsed.rows_loaded:
         return f"all {len(parsed.rejections)} rows rejected; first: {parsed.rejections[0].issue.reason_en}"
+    text = None
     if parsed.rejections:
         text = f"{len(parsed.rejections)} rows rejected; first: {parsed.rejections[0].issue.reason_en}"
-        return f"{text}; {parsed.note}" if parsed.note else text
-    return parsed.note
+    parts = [part for part in (text, parsed.note) if part]
+    # Warnings without the file name each repeats: the ledger row names the file.
+    parts += ["warning: " + warning.reason_en.split(": ", 1)[-1] for warning in parsed.warnings]
+    return "; ".join(parts) or None
 
 
 def _issues_of(parsed: ParsedFile, file_name: str) -> list[Issue]:
@@ -657,6 +668,8 @@ def prepare_file(
     result.file_format = parsed.file_format
     result.layout = parsed.layout
     result.issues = _issues_of(parsed, file_name)
+    result.warnings = list(parsed.warnings)
+    result.lines_skipped = parsed.lines_skipped
     result.message = _summary(parsed)
     return result, StagedRows.of(parsed)
 

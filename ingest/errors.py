@@ -279,7 +279,31 @@ ROW_REASONS = _reasons(
     Reason("RECORD_NOT_OBJECT", "JSON 记录须为对象（键值对）", "a JSON record must be an object"),
 )
 
-REASONS: dict[str, Reason] = {**FILE_REASONS, **ROW_REASONS}
+# Warnings on a file that loads (status unchanged): the ledger's message and the console say them.
+WARNING_REASONS = _reasons(
+    Reason(
+        "LINES_SKIPPED",
+        "跳过 {count} 行非数据行（合计行 {totals} 行：{total_rows}；"
+        "表尾 {footer} 行：{footer_rows}），不作为记录入库",
+        "{count} lines skipped, not records ({totals} total rows: {total_rows}; {footer} footer lines: "
+        "{footer_rows}); they are not stored",
+    ),
+    Reason(
+        "TOTAL_MISMATCH",
+        "合计行「{label}」的{measure}{part_zh}为 {total}，明细行之和为 {detail_sum}（{details} 行）："
+        "合计行不入库，明细照常入库，请核对",
+        "the total row '{label}' gives {total} for {measure} {part}, its {details} detail rows add up "
+        "to {detail_sum}: the total is not stored, the details are loaded; please check",
+    ),
+    Reason(
+        "FOOTER_PERSONAL_DATA_DROPPED",
+        "表尾（{footer_rows}）含个人信息（如联系电话），已整行丢弃、未留存；不影响本文件入库",
+        "the footer ({footer_rows}) held personal data (a phone number...): it was dropped and never "
+        "stored; the file still loads",
+    ),
+)
+
+REASONS: dict[str, Reason] = {**FILE_REASONS, **ROW_REASONS, **WARNING_REASONS}
 
 FIELD_NAMES_ZH: dict[str, str] = {
     "region_code": "行政区划代码",

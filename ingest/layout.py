@@ -16,11 +16,13 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from ingest import pii
 from ingest.readers import Grid, paused_gc
 from ingest.values import ValueProblem, is_missing, normalize_text, parse_period, raw_text
 
@@ -55,6 +57,43 @@ _SPLIT = re.compile(r"[\s/()\[\]【】|:：,，、]+")
 
 def normalize_header(text: Any) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text or "")).strip().lower())
+
+
+_TRAILING_BRACKETS = re.compile(r"\(([^()]*)\)$")
+_UNIT_WORD = re.compile(r"(?:^|[\s,;，；(（])(?:计量)?单位\s*[:：]\s*([^\s,;，；)）]+)")
+
+
+def bare_header(text: Any) -> str:
+    """A header without its trailing bracketed part (normalised): "慈善信托资金规模（亿元）" ->
+    "慈善信托资金规模"."""
+    return _TRAILING_BRACKETS.sub("", normalize_header(text))
+
+
+def header_unit(text: Any) -> str | None:
+    """The unit a header or a line above the table states: "单位：万元" anywhere, else the first
+    word in its trailing brackets ("（人，县级）" -> "人"). None when it states none."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    normalized = unicodedata.normalize("NFKC", text).strip()
+    found = _UNIT_WORD.search(normalized)
+    if found:
+        return found.group(1)
+    bracket = _TRAILING_BRACKETS.search(re.sub(r"\s+", "", normalized))
+    if bracket:
+        word = re.split(r"[,，、;；]", bracket.group(1))[0].strip()
+        return word or None
+    return None
+
+
+def unit_line(cells: list[Any]) -> str | None:
+    """The unit of a "单位：万元" line (a cell of a title row above the table), or None. "填报单位："
+    (the reporting body) is not a unit."""
+    for cell in cells:
+        if isinstance(cell, str) and "单位" in cell:
+            found = _UNIT_WORD.search(unicodedata.normalize("NFKC", cell).strip())
+            if found:
+                return found.group(1)
+    return None
 
 
 def _alias_index() -> dict[str, str]:
@@ -111,6 +150,20 @@ class WideRegistry:
             for name in (column.header, *column.aliases):
                 index[normalize_header(name)] = column
         return index
+
+    def bare_lookup(self) -> dict[str, WideColumn]:
+        """Headers without their trailing unit in brackets ("慈善信托资金规模" for
+        "慈善信托资金规模（亿元）"): a form may state the unit elsewhere (its own brackets with
+        another unit, the parent header, a 单位：万元 line above the table)."""
+        index: dict[str, WideColumn] = {}
+        ambiguous: set[str] = set()
+        for column in self.columns:
+            for name in (column.header, *column.aliases):
+                bare = bare_header(name)
+                unstated = bare and bare != normalize_header(name)
+                if unstated and index.setdefault(bare, column) is not column:
+                    ambiguous.add(bare)  # two columns share it: it names neither
+        return {name: column for name, column in index.items() if name not in ambiguous}
 
 
 @lru_cache(maxsize=32)
@@ -178,6 +231,40 @@ class Extraction:
     header_cells: list[Any] = field(default_factory=list)
     unrecognized: list[str] = field(default_factory=list)
     ambiguous: list[tuple[str, int, int]] = field(default_factory=list)
+    # Lines of the form that are not records: total rows and the footer (see ``FormLines``).
+    form: FormLines | None = None
+
+
+@dataclass(frozen=True)
+class SkippedLine:
+    """A line below the header that is not a record: a total row or a line of the footer.
+    ``label`` is the word that made it so (合计, 填报人...), never the line's content."""
+
+    row: int
+    kind: str  # total / footer
+    label: str
+
+
+@dataclass
+class TotalRow:
+    """A total row, its records (read like a region's) and the detail records it should equal."""
+
+    row: int
+    label: str
+    records: list[RawRecord]
+    details: list[RawRecord]
+
+
+@dataclass
+class FormLines:
+    """What the form's structure set apart from the records: total rows (checked against their
+    details, never stored), the footer (never read beyond whether it held personal data: it is
+    dropped) and the unit a 单位 line above the table stated."""
+
+    skipped: list[SkippedLine] = field(default_factory=list)
+    totals: list[TotalRow] = field(default_factory=list)
+    footer_personal_data: bool = False
+    unit_line: str | None = None
 
 
 def _column_letter(index: int) -> str:
@@ -212,44 +299,130 @@ def _is_blank_row(cells: list[Any]) -> bool:
 
 @dataclass
 class _HeaderChoice:
-    position: int  # index into grid.rows
+    position: int  # index into grid.rows of the (last) header row
     score: int
     fields: dict[str, int]
     wide: dict[int, WideColumn]
     # A second column naming a field already taken (``ｖａｌｕｅ`` beside ``value``): (field, first
     # column index, second column index). Never dropped silently: the loader refuses the file.
     ambiguous: list[tuple[str, int, int]] = field(default_factory=list)
+    # Header rows: 2 when a row of merged parent cells stands above the child row.
+    depth: int = 1
+    # The header's cells, a two-row header flattened ("parent/child"); None: the row's own cells.
+    cells: list[Any] | None = None
+    # Wide value columns whose own header (or its parent) states a unit other than the registry's.
+    units: dict[int, str] = field(default_factory=dict)
+    # Wide columns whose header states no unit at all: a 单位 line above the table applies to them.
+    unitless: set[int] = field(default_factory=set)
 
 
-def _score_header(cells: list[Any], wide_lookup: dict[str, WideColumn]) -> _HeaderChoice:
+def _score_columns(
+    names: list[tuple[Any, ...]],
+    wide_lookup: dict[str, WideColumn],
+    bare_lookup: dict[str, WideColumn],
+    parents: list[Any] | None = None,
+) -> _HeaderChoice:
+    """Match each column's names (the first that means something wins): a registered header, the
+    same header with the unit stated otherwise, or a field."""
     fields: dict[str, int] = {}
     wide: dict[int, WideColumn] = {}
     ambiguous: list[tuple[str, int, int]] = []
-    for index, cell in enumerate(cells):
-        if cell is None or not isinstance(cell, str):
-            continue
-        wide_column = wide_lookup.get(normalize_header(cell))
-        if wide_column is not None:
-            wide[index] = wide_column
-            continue
-        canonical = match_header(cell)
-        if canonical is not None and canonical not in fields:
-            fields[canonical] = index
-        elif canonical is not None:
-            ambiguous.append((canonical, fields[canonical], index))
-    return _HeaderChoice(-1, len(fields) + len(wide), fields, wide, ambiguous)
+    units: dict[int, str] = {}
+    unitless: set[int] = set()
+    for index, candidates in enumerate(names):
+        for name in candidates:
+            if name is None or not isinstance(name, str):
+                continue
+            wide_column = wide_lookup.get(normalize_header(name))
+            if wide_column is not None:
+                wide[index] = wide_column
+                if header_unit(name) is None and header_unit(wide_column.header) is None:
+                    unitless.add(index)
+                break
+            if bare_lookup:
+                wide_column = bare_lookup.get(bare_header(name))
+                if wide_column is not None:
+                    wide[index] = wide_column
+                    parent = parents[index] if parents and index < len(parents) else None
+                    stated = header_unit(name) or header_unit(parent)
+                    if stated is not None:
+                        units[index] = stated
+                    else:
+                        unitless.add(index)
+                    break
+            canonical = match_header(name)
+            if canonical is not None and canonical not in fields:
+                fields[canonical] = index
+                break
+            if canonical is not None:
+                ambiguous.append((canonical, fields[canonical], index))
+                break
+    return _HeaderChoice(-1, len(fields) + len(wide), fields, wide, ambiguous, units=units, unitless=unitless)
+
+
+def _header_text(cell: Any) -> str | None:
+    return cell if isinstance(cell, str) and cell.strip() else None
+
+
+def _merged_names(
+    parent_row: list[Any], child_row: list[Any]
+) -> tuple[list[tuple[Any, ...]], list[Any], list[Any]]:
+    """A two-row header flattened: per column the names to try (parent and child joined, the
+    child, the parent), the display text ("parent/child") and the parent.
+
+    A merged cell keeps its text in its first cell only (the others read as blank): a parent spans
+    the blank cells to its right as long as there is a child header below them; a column with a
+    parent and no child is a cell merged across both rows."""
+    names: list[tuple[Any, ...]] = []
+    display: list[Any] = []
+    parents: list[Any] = []
+    carry: str | None = None
+    for index in range(max(len(parent_row), len(child_row))):
+        parent = _header_text(parent_row[index]) if index < len(parent_row) else None
+        child = _header_text(child_row[index]) if index < len(child_row) else None
+        if parent is not None:
+            carry = parent
+        elif child is None:
+            carry = None
+        above = parent if parent is not None else (carry if child is not None else None)
+        parents.append(above)
+        if above is not None and child is not None:
+            names.append((above.strip() + child.strip(), child, above))
+            display.append(f"{above.strip()}/{child.strip()}")
+        else:
+            names.append((child if child is not None else above,))
+            display.append(child if child is not None else above)
+    return names, display, parents
+
+
+def _score_header(
+    cells: list[Any], wide_lookup: dict[str, WideColumn], bare_lookup: dict[str, WideColumn] | None = None
+) -> _HeaderChoice:
+    return _score_columns([(cell,) for cell in cells], wide_lookup, bare_lookup or {})
 
 
 def find_header(grid: Grid, registry: WideRegistry | None) -> _HeaderChoice | None:
-    """The header row: the row among the first ones that names the most known columns (at least
-    two), the earliest on a tie. Rows above it are title rows."""
+    """The header: the row among the first ones that names the most known columns (at least two),
+    the earliest on a tie; or two rows, a row of merged parent cells above the child row, when
+    flattened (parent and child joined) they name more columns than either row alone. Rows above
+    it are title rows."""
     wide_lookup = registry.lookup() if registry else {}
+    bare_lookup = registry.bare_lookup() if registry else {}
+    rows = grid.rows[:HEADER_SCAN_ROWS]
+    singles = [_score_header(cells, wide_lookup, bare_lookup) for _, cells in rows]
     best: _HeaderChoice | None = None
-    for position, (_, cells) in enumerate(grid.rows[:HEADER_SCAN_ROWS]):
-        choice = _score_header(cells, wide_lookup)
-        if choice.score >= 2 and (best is None or choice.score > best.score):
-            choice.position = position
-            best = choice
+    for position, choice in enumerate(singles):
+        choice.position = position
+        candidates = [choice]
+        if position + 1 < len(rows) and (choice.score or singles[position + 1].score):
+            names, display, parents = _merged_names(rows[position][1], rows[position + 1][1])
+            merged = _score_columns(names, wide_lookup, bare_lookup, parents)
+            if merged.score > max(choice.score, singles[position + 1].score):
+                merged.position, merged.depth, merged.cells = position + 1, 2, display
+                candidates.append(merged)
+        for candidate in candidates:
+            if candidate.score >= 2 and (best is None or candidate.score > best.score):
+                best = candidate
     return best
 
 
@@ -275,6 +448,97 @@ def extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
         return _extract_grid(grid, registry)
 
 
+# Below the header, a line whose first filled cell starts with one of these ends the table: the
+# footer (signatures, contacts, notes). Compared after NFKC with spaces removed.
+_FOOTER = re.compile(
+    r"(填报人|填表人|制表人|统计人|审核人|审批人|负责人|单位负责人|统计负责人|联系人|联系电话|电话|手机"
+    r"|填报日期|填表日期|报送日期|制表日期|填报单位|注\d*[:：.、]|注$|说明|备注[:：])"
+)
+# A total row: its label (the region cells or the first cell) says 合计, 总计, 小计, 全市 or 全省.
+_TOTAL = re.compile(r"(?:全市|全省|全县|全区|本市|本县)?(?:合计|总计|小计)|全市|全省")
+_DIGIT_START = tuple("0123456789")
+
+
+def _first_filled(cells: list[Any]) -> Any:
+    for cell in cells:
+        if cell is not None and not (isinstance(cell, str) and not cell.strip()):
+            return cell
+    return None
+
+
+def _footer_label(cells: list[Any]) -> str | None:
+    """The footer word a row starts with, or None for a row of the table."""
+    first = _first_filled(cells)
+    if not isinstance(first, str) or first.startswith(_DIGIT_START):
+        return None
+    found = _FOOTER.match(re.sub(r"\s+", "", unicodedata.normalize("NFKC", first)))
+    return found.group(1).rstrip(":：.、") if found else None
+
+
+def _total_label(cells: list[Any], label_indexes: list[int]) -> str | None:
+    """合计, 小计... when the row is a total row, else None."""
+    for index in label_indexes:
+        cell = cells[index] if index < len(cells) else None
+        if not isinstance(cell, str) or not cell or cell.startswith(_DIGIT_START):
+            continue
+        text = _TRAILING_BRACKETS.sub("", re.sub(r"\s+", "", unicodedata.normalize("NFKC", cell)))
+        if _TOTAL.fullmatch(text):
+            return text
+    return None
+
+
+def form_labels(fields: dict[str, int]) -> tuple[list[int], list[int]]:
+    """The cells that may name a total row (the first, the region code's and the region name's),
+    and the cells a footer line leaves blank (a measure or item code: a line naming one is a row
+    of the table, whatever its first cell says)."""
+    labels = sorted({0, *(index for name, index in fields.items() if name in {"region_code", "region_name"})})
+    keys = [index for name, index in fields.items() if name in {"measure_code", "item_code"}]
+    return labels, keys
+
+
+def _footer_line(cells: list[Any], keys: list[int]) -> str | None:
+    first = cells[0] if cells else None
+    if type(first) is str and first[:1] in _DIGITS:
+        return None  # the usual row: a region code first
+    label = _footer_label(cells)
+    if label is None or any(index < len(cells) and not is_missing(cells[index]) for index in keys):
+        return None
+    return label
+
+
+def is_form_line(cells: list[Any], fields: dict[str, int]) -> bool:
+    """True for a total row or a footer line (see ``_split_form``)."""
+    labels, keys = form_labels(fields)
+    return _footer_line(cells, keys) is not None or _total_label(cells, labels) is not None
+
+
+def _split_form(
+    data_rows: list[tuple[int, list[Any]]], fields: dict[str, int]
+) -> tuple[list[tuple[int, list[Any]]], list[tuple[int, str, list[Any]]], list[tuple[int, str]], bool]:
+    """The table's rows, its total rows (number, label, cells), the footer's lines (number, label)
+    and whether the footer holds personal data. The footer starts at the first line that starts
+    with a footer word (填报人, 联系电话, 注：...) and names no measure or item, and runs to the end."""
+    label_indexes, keys = form_labels(fields)
+    table: list[tuple[int, list[Any]]] = []
+    totals: list[tuple[int, str, list[Any]]] = []
+    footer: list[tuple[int, str]] = []
+    personal = False
+    for position, (number, cells) in enumerate(data_rows):
+        label = _footer_line(cells, keys)
+        if label is not None:
+            for offset, (line, line_cells) in enumerate(data_rows[position:]):
+                footer.append((line, label if offset == 0 else "footer"))
+                texts = [normalize_text(cell) for cell in line_cells if cell is not None]
+                personal = personal or any(pii.find_in_text(text) for text in texts)
+            break
+        total = _total_label(cells, label_indexes)
+        if total is not None:
+            totals.append((number, total, cells))
+        else:
+            table.append((number, cells))
+    return table, totals, footer, personal
+
+
 def _extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
     header = find_header(grid, registry)
     if header is None:
@@ -284,17 +548,31 @@ def _extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
             if not _is_blank_row(cells)
         ]
         return Extraction("unknown", records, header_found=False, grid=grid)
-    header_row, headers = grid.rows[header.position]
+    header_row, row_cells = grid.rows[header.position]
+    headers = header.cells if header.cells is not None else row_cells
+    title_rows = grid.rows[: header.position - header.depth + 1]
     title_text = " ".join(
-        normalize_text(cell)
-        for _, cells in grid.rows[: header.position]
-        for cell in cells
-        if cell is not None
+        normalize_text(cell) for _, cells in title_rows for cell in cells if cell is not None
     )
     data_rows = [
         (number, cells) for number, cells in grid.rows[header.position + 1 :] if not _is_blank_row(cells)
     ]
     fields = header.fields
+    data_rows, total_rows, footer_lines, footer_personal = _split_form(data_rows, fields)
+    form = None
+    stated_unit = next((unit for _, cells in title_rows if (unit := unit_line(cells))), None)
+    if total_rows or footer_lines or stated_unit:
+        form = FormLines(footer_personal_data=footer_personal, unit_line=stated_unit)
+        skipped = [SkippedLine(number, "total", label) for number, label, _ in total_rows]
+        skipped += [SkippedLine(number, "footer", label) for number, label in footer_lines]
+        form.skipped = sorted(skipped, key=lambda line: line.row)
+        if footer_lines:
+            # The footer is dropped before anything else reads the grid (the personal-data scan,
+            # the quarantine): its text is never stored, whatever it holds.
+            dropped = {number for number, _ in footer_lines}
+            grid = replace(
+                grid, rows=[(number, cells) for number, cells in grid.rows if number not in dropped]
+            )
     if "item_code" in fields and "status" in fields and "measure_code" not in fields:
         layout = "status"
     elif "measure_code" in fields:
@@ -304,10 +582,22 @@ def _extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
     else:
         layout = "unknown"
 
-    if layout == "wide":
-        records = _wide_records(grid, headers, data_rows, fields, header.wide)
-    else:
-        records = _row_records(grid, headers, data_rows, fields)
+    units = dict(header.units)
+    if stated_unit is not None:
+        units.update(dict.fromkeys(header.unitless, stated_unit))
+
+    def build(rows: list[tuple[int, list[Any]]]) -> list[RawRecord]:
+        if layout == "wide":
+            return _wide_records(grid, headers, rows, fields, header.wide, units)
+        built = _row_records(grid, headers, rows, fields)
+        if stated_unit is not None and layout == "long":
+            for record in built:
+                record.unit = stated_unit  # for rows whose unit cell is blank
+        return built
+
+    records = build(data_rows)
+    if form is not None and total_rows:
+        form.totals = _total_groups(total_rows, data_rows, records, build)
     known = set(fields.values()) | set(header.wide)
     unrecognized = [
         f"{normalize_text(cell)} ({_column_letter(index)})"
@@ -325,7 +615,28 @@ def _extract_grid(grid: Grid, registry: WideRegistry | None) -> Extraction:
         header_cells=list(headers),
         unrecognized=unrecognized,
         ambiguous=list(header.ambiguous),
+        form=form,
     )
+
+
+def _total_groups(
+    total_rows: list[tuple[int, str, list[Any]]],
+    data_rows: list[tuple[int, list[Any]]],
+    records: list[RawRecord],
+    build: Callable[[list[tuple[int, list[Any]]]], list[RawRecord]],
+) -> list[TotalRow]:
+    """Each total row with the details it sums: a 小计 the rows since the previous total row, any
+    other total (合计, 总计, 全市, 全省) every detail row of the table."""
+    groups = []
+    previous = 0
+    for number, label, cells in total_rows:
+        if label.endswith("小计"):
+            details = build([(n, c) for n, c in data_rows if previous < n < number])
+        else:
+            details = records
+        groups.append(TotalRow(number, label, build([(number, cells)]), details))
+        previous = number
+    return groups
 
 
 def _row_records(
@@ -355,9 +666,12 @@ def _wide_records(
     data_rows: list[tuple[int, list[Any]]],
     fields: dict[str, int],
     wide: dict[int, WideColumn],
+    units: dict[int, str] | None = None,
 ) -> list[RawRecord]:
     """One record per region row and measure: a measure whose cells are all blank in a row was
-    not reported there and makes no record."""
+    not reported there and makes no record. ``units``: value columns whose unit the form states
+    (its header, the parent header or a 单位 line) rather than the registry."""
+    units = units or {}
     groups: dict[str, list[tuple[int, WideColumn]]] = {}
     for index, column in sorted(wide.items()):
         groups.setdefault(column.measure_code, []).append((index, column))
@@ -380,7 +694,7 @@ def _wide_records(
             for index, column in columns:
                 values[column.part] = cells[index] if index < len(cells) else None
                 if column.part == "value":
-                    unit = column.unit
+                    unit = units.get(index, column.unit)
             first, last = present[0][0], present[-1][0]
             records.append(
                 RawRecord(

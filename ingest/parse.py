@@ -13,6 +13,7 @@ from typing import Any
 
 from ingest import pii
 from ingest.errors import FIELD_NAMES_ZH, FileRejected, Issue
+from ingest.form_checks import form_warnings
 from ingest.layout import (
     Extraction,
     RawRecord,
@@ -49,6 +50,8 @@ class ParsedFile:
     rejections: list[Rejection] = field(default_factory=list)
     file_issue: Issue | None = None
     note: str | None = None  # for a file that loads: e.g. the columns that were ignored
+    lines_skipped: int = 0  # total rows and footer lines: not records (ingest/form_checks.py)
+    warnings: list[Issue] = field(default_factory=list)
     # A file read by the columnar path (ingest/columnar.py): its accepted value rows as an Arrow
     # table shaped like ``_arrow_submissions``'s, instead of ``submissions`` (then empty).
     submission_table: Any = None
@@ -420,6 +423,7 @@ def parse_file(
         return reject_all(parsed, file_name, records, rejected.code, row_ref=where, **params)
     extraction, declared = _extract(source, registry)
     parsed.layout = extraction.layout
+    parsed.lines_skipped = len(extraction.form.skipped) if extraction.form else 0
 
     finding = _personal_data(source if isinstance(source, JsonDocument) else extraction.grid, extraction)
     if finding is not None:
@@ -439,6 +443,7 @@ def parse_file(
         if registry is not None:
             extraction, _ = _extract(source, registry)
             parsed.layout = extraction.layout
+            parsed.lines_skipped = len(extraction.form.skipped) if extraction.form else 0
 
     truncated = _truncation(extraction)
     if truncated is not None:
@@ -510,6 +515,8 @@ def parse_file(
     parsed.submissions, parsed.status_rows, parsed.rejections = validate_records(
         extraction.records, extraction.layout, context
     )
+    if extraction.form is not None:
+        parsed.warnings = form_warnings(extraction.form, reference, file_name)
     return parsed
 
 

@@ -61,6 +61,11 @@ def stage_file(
         "file_format": result.file_format,
         "layout": result.layout,
         "message": result.message,
+        "lines_skipped": result.lines_skipped,
+        "warnings": [
+            {"row_ref": i.row_ref, "field": i.field, "reason_code": i.reason_code, "params": i.params}
+            for i in result.warnings
+        ],
         "identity": list(result.identity) if result.identity else None,
         "provenance": result.provenance.facts(),
         "issues": [
@@ -135,6 +140,11 @@ def commit_staged(
         message=facts["message"],
         identity=tuple(facts["identity"]) if facts.get("identity") else None,
         provenance=Provenance.from_facts(facts.get("provenance")),
+        lines_skipped=facts.get("lines_skipped", 0),
+        warnings=[
+            Issue(facts["file_name"], w["row_ref"], w["field"], w["reason_code"], dict(w.get("params") or {}))
+            for w in facts.get("warnings", [])
+        ],
     )
     info = facts["staged"]
     if info is not None:  # None: a path refused unread; nothing is recorded or moved

@@ -30,7 +30,8 @@ RAW_TABLES: dict[str, str] = {
         stored_path    VARCHAR,
         channel        VARCHAR,
         authenticated_department VARCHAR,
-        submission_id  VARCHAR
+        submission_id  VARCHAR,
+        lines_skipped  INTEGER NOT NULL DEFAULT 0
     """,
     # Measured values, in the measure's canonical unit, with lineage back to the file and cell.
     "submissions": """
@@ -82,6 +83,8 @@ ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("file_ledger", "channel", "VARCHAR"),
     ("file_ledger", "authenticated_department", "VARCHAR"),
     ("file_ledger", "submission_id", "VARCHAR"),
+    # Total rows and footer lines of a report form (issue #20): 0 for the files before.
+    ("file_ledger", "lines_skipped", "INTEGER DEFAULT 0"),
 )
 
 

@@ -53,7 +53,7 @@ def population() -> dict[str, int]:
 def _ledger(con: duckdb.DuckDBPyConnection, file_id: int, name: str, department: str, rows: int) -> None:
     con.execute(
         "insert into raw.file_ledger values "
-        "(?, ?, ?, ?, 100, 'csv', 'long', ?, 'loaded', ?, ?, 0, ?, null, null, null, null, null)",
+        "(?, ?, ?, ?, 100, 'csv', 'long', ?, 'loaded', ?, ?, 0, ?, null, null, null, null, null, 0)",
         [file_id, name, department, f"{file_id:064x}", LOADED_AT, rows, rows, "2021|2025"],
     )
 

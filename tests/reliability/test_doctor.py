@@ -81,7 +81,7 @@ def _poison(settings: Settings) -> None:
         con.execute(
             "INSERT INTO raw.file_ledger VALUES (41, 'file.csv', NULL, '', 0, NULL, NULL,"
             " TIMESTAMP '2026-01-15', 'rejected', 0, 0, 0, NULL, 'not a regular file: refused', '/x',"
-            " NULL, NULL, NULL)"
+            " NULL, NULL, NULL, 0)"
         )
         con.execute(
             "INSERT INTO raw.quarantine VALUES"

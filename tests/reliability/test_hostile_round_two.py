@@ -247,7 +247,7 @@ def test_3_the_build_never_fails_on_a_loaded_value(home_copy: Settings) -> None:
         file_id = con.execute("SELECT max(file_id) + 1 FROM raw.file_ledger").fetchall()[0][0]
         con.execute(
             "INSERT INTO raw.file_ledger VALUES (?, 'extremes.csv', 'elderly_care', ?, 1, 'csv', 'long',"
-            " TIMESTAMP '2026-01-10', 'loaded', 4, 4, 0, '2024', NULL, '/nowhere', NULL, NULL, NULL)",
+            " TIMESTAMP '2026-01-10', 'loaded', 4, 4, 0, '2024', NULL, '/nowhere', NULL, NULL, NULL, 0)",
             [file_id, "0" * 64],
         )
         for row, (region, measure, value, numerator, denominator) in enumerate(
