@@ -67,6 +67,9 @@ class Measure:
     submitted_via: str
     indicator_code: str = ""
     unit_zh: str = ""
+    # The numerator and denominator in words, as report forms head their columns.
+    numerator_zh: str = ""
+    denominator_zh: str = ""
     # The plausible range of a value in the canonical unit (seed measure_value_ranges, from the
     # measure's kind and unit): a value outside it is refused (VALUE_OUT_OF_RANGE).
     min_value: float | None = None
@@ -223,6 +226,8 @@ def _build(seeds_dir: Path) -> Reference:
                 submitted_via=row.get("submitted_via") or "values",
                 indicator_code=row.get("indicator_code", ""),
                 unit_zh=row.get("unit_zh", ""),
+                numerator_zh=row.get("numerator_zh", ""),
+                denominator_zh=row.get("denominator_zh", ""),
             )
             for row in _read(seeds_dir, "measures", required=True)
         }

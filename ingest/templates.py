@@ -1,9 +1,10 @@
-"""``scorecard templates --out DIR``: a blank submission template per department.
+"""``scorecard templates --out DIR``: blank submission templates per department.
 
 For each department, ``<department>.xlsx`` (a 数据 sheet with bilingual headers, and a 说明 sheet
 listing the department's measures, units and rules) and ``<department>.csv`` (UTF-8 with BOM, so
-Excel opens it correctly, headers only). The templates use the long layout and ask for numerator
-and denominator for rates, ratios and densities: only those roll up correctly.
+Excel opens it correctly, headers only) in the long layout, asking for numerator and denominator
+for rates, ratios and densities (only those roll up correctly); and ``<department>_报表.xlsx``, the
+department's own report form (``ingest/registry``, built by ``ingest/forms.py``).
 """
 
 from __future__ import annotations
@@ -137,16 +138,67 @@ def template_csv(headers: list[str]) -> bytes:
     return buffer.getvalue().encode("utf-8-sig")
 
 
+FORM_KEY_HEADERS = ["行政区划代码", "行政区划名称", "统计期"]
+FORM_RULES = [
+    ("每行一个地区；统计期填 2023、2023-Q2 等，或删去该列并在标题中写明（如「2023年第2季度」）。",
+     "One row per region; the period as 2023, 2023-Q2..., or drop the column and name it in the title."),
+    ("比率类指标填分子和分母；比率列可留空（由系统计算），填写时须与分子分母一致。",
+     "Rates: fill numerator and denominator; the rate column may stay blank (computed) or must agree."),
+    ("可保留合计行（合计、小计、全市）与表尾（填报人、审核人、联系电话、注：）：合计行会与明细核对，表尾不入库。",
+     "Total rows (合计, 小计, 全市) and a footer (填报人, 联系电话, 注：) may stay: totals are checked "
+     "against the rows, the footer is never stored."),
+    ("表头上方可写「单位：万元」，适用于未注明单位的列；列名括号内的单位优先。",
+     "A 单位：万元 line above the table applies to columns whose header states no unit."),
+]  # fmt: skip
+
+
+def template_form(reference: Reference, department: str) -> bytes | None:
+    """The department's own report form (``ingest/registry``), blank: a title, the header and the
+    instructions; None for a department without one."""
+    import openpyxl
+    from openpyxl.styles import Alignment, Font
+
+    from ingest.layout import load_registry
+
+    registry = load_registry(department)
+    if registry is None:
+        return None
+    workbook = openpyxl.Workbook()
+    form = workbook.active
+    form.title = "报表"
+    form.append([registry.form_title_zh])
+    form.append(["填报单位："])
+    form.append([*FORM_KEY_HEADERS, *(column.header for column in registry.columns)])
+    for cell in form[3]:
+        cell.font = Font(bold=True)
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    form.freeze_panes = "D4"
+    notes = workbook.create_sheet("说明")
+    notes.append([f"{registry.form_title_zh}：{reference.departments[department].name_zh} 报表填报说明"])
+    for zh, en in FORM_RULES:
+        notes.append([zh, en])
+    notes.append([])
+    notes.append(["列名 column", "指标代码 measure", "填写 part", "单位 unit"])
+    for column in registry.columns:
+        notes.append([column.header, column.measure_code, column.part, column.unit or ""])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
 def write_templates(out: Path, settings: Settings | None = None) -> list[Path]:
-    """Write ``<department>.xlsx``, ``<department>.csv`` and ``<department>_status.csv``."""
+    """Write ``<department>.xlsx``, ``<department>.csv`` and ``<department>_status.csv`` (the long
+    layout) and ``<department>_报表.xlsx`` (the department's own report form)."""
     reference = load_reference(settings or get_settings())
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for department in sorted(reference.departments):
+        form = template_form(reference, department)
         for name, data in (
             (f"{department}.xlsx", template_xlsx(reference, department)),
             (f"{department}.csv", template_csv(VALUE_HEADERS)),
             (f"{department}_status.csv", template_csv(STATUS_HEADERS)),
+            *([(f"{department}_报表.xlsx", form)] if form is not None else []),
         ):
             path = out / name
             path.write_bytes(data)

@@ -79,6 +79,12 @@ DEPARTMENT_FORMATS = {
     "resettlement": "csv_gb18030_fullwidth",
 }
 MISSING_SUBMISSION = ("place_names", "2025")  # with --faults: this department's latest period is not sent
+# The year whose values every department sends in its own report form (ingest/registry): a two-row
+# header with merged cells, a 合计 row and a signature footer (filer, reviewer, phone: dropped by
+# the loader, never stored). The values are the ones the department's usual file carries, to the
+# digit: only the layout differs (tests/ingest/test_generated_forms.py loads both and compares).
+FORM_YEAR = 2024
+FORM_FILERS = ("陈晓燕", "周建华", "吴丽娟", "郑志强", "王海燕", "冯国庆", "沈雅琴", "韩卫东", "杨秀英")
 
 
 def _unit_random(*parts: Any) -> float:
@@ -449,11 +455,20 @@ def _json_record(row: Row, chinese: bool) -> dict[str, Any]:
 
 
 def render_values(
-    department: str, period: str, rows: list[Row], reference: Reference, style: str
+    department: str,
+    period: str,
+    rows: list[Row],
+    reference: Reference,
+    style: str,
+    *,
+    form: bool | None = None,
 ) -> tuple[str, bytes]:
-    """(file extension, bytes) of a department's values file in its style."""
+    """(file extension, bytes) of a department's values file in its style; in its own report form
+    for the periods of ``FORM_YEAR`` (or as ``form`` says)."""
     name_zh = reference.departments[department].name_zh
     title = f"{period} {name_zh} 共同富裕指标数据报送表"
+    if form if form is not None else period.startswith(str(FORM_YEAR)):
+        return "xlsx", render_form(department, period, rows, reference, style)
     if style == "xlsx_wide":
         return "xlsx", render_wide(department, period, rows, title)
     cells = [long_cells(row, style) for row in rows]
@@ -504,6 +519,131 @@ def render_wide(department: str, period: str, rows: list[Row], title: str) -> by
     year, _, quarter = period.partition("-Q")
     title_period = f"{year}年第{quarter}季度" if quarter else f"{year}年度"
     return _xlsx_bytes([("报表", [[f"{title_period}{registry.form_title_zh}"], [title], header, *body])])
+
+
+def _form_parts(row: Row, style: str) -> tuple[dict[str, Any], str]:
+    """The cells a row gives a report form (value, numerator, denominator) and their unit: exactly
+    what the department's usual file (``style``) writes, so that both load the same values."""
+    if style == "xlsx_wide":
+        return dict(row.values), row.measure.unit_zh
+    cells = long_cells(row, style)
+    parts = dict(zip(("value", "numerator", "denominator"), cells[4:7], strict=True))
+    return {part: cell for part, cell in parts.items() if cell not in (None, "")}, cells[7]
+
+
+def _form_header(column: Any, measure: Measure, unit: str) -> str:
+    """A value column's header: the registry's, or its name with the unit the file writes in."""
+    from ingest.layout import bare_header
+    from ingest.values import ValueProblem, unit_factor
+
+    if column.part != "value" or not column.unit:
+        return column.header
+    try:
+        same = unit_factor(unit, measure.unit, canonical_aliases=(measure.unit_zh,)) == unit_factor(
+            column.unit, measure.unit, canonical_aliases=(measure.unit_zh,)
+        )
+    except ValueProblem:
+        same = False
+    if same:
+        return column.header
+    name = column.header[: len(column.header) - len(column.header.split("（")[-1]) - 1]
+    assert bare_header(f"{name}（{unit}）") == bare_header(column.header)
+    return f"{name}（{unit}）"
+
+
+def _summed(cells: list[Any]) -> Any:
+    """The sum a 合计 row shows for a column (as the loader reads the cells), or None."""
+    from ingest.values import ValueProblem, parse_number
+
+    numbers = []
+    for cell in cells:
+        try:
+            parsed = parse_number(cell)
+        except ValueProblem:
+            return None
+        if parsed is not None:
+            numbers.append(parsed)
+    if not numbers:
+        return None
+    total = sum(number.value for number in numbers)
+    decimals = max(number.decimals for number in numbers)
+    return round(total) if decimals == 0 else round(total, decimals)
+
+
+def render_form(department: str, period: str, rows: list[Row], reference: Reference, style: str) -> bytes:
+    """A department's own report form as its statisticians keep it: title and reporting body, a
+    two-row header (each measure's name merged over its numerator, denominator and rate), one row
+    per region, a 合计 row over the columns that add up, and a signature footer."""
+    import openpyxl
+
+    from ingest.form_checks import SUMMED_PARTS
+    from ingest.layout import load_registry
+
+    registry = load_registry(department)
+    if registry is None:
+        raise ValueError(f"{department} has no report form")
+    parts: dict[str, dict[str, dict[str, Any]]] = {}
+    units: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for row in rows:
+        cells, unit = _form_parts(row, style)
+        parts.setdefault(row.region.code, {})[row.measure.code] = cells
+        units.setdefault(row.measure.code, unit)
+        names[row.region.code] = row.region.name_zh
+    columns = [column for column in registry.columns if column.measure_code in units]
+    measures = reference.measures
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    sheet.title = "报表"
+    year, _, quarter = period.partition("-Q")
+    title_period = f"{year}年第{quarter}季度" if quarter else f"{year}年度"
+    sheet.append([f"{title_period}{registry.form_title_zh}"])
+    sheet.append([f"填报单位：浙江省民政厅{reference.departments[department].name_zh}"])
+    parent: list[Any] = ["行政区划代码", "行政区划名称"]
+    child: list[Any] = [None, None]
+    merges = ["A3:A4", "B3:B4"]
+    for measure_code in dict.fromkeys(column.measure_code for column in columns):
+        group = [column for column in columns if column.measure_code == measure_code]
+        first = len(parent) + 1
+        headers = [_form_header(column, measures[measure_code], units[measure_code]) for column in group]
+        if len(group) == 1:
+            parent.append(headers[0])
+            child.append(None)
+            merges.append(f"{_letter(first)}3:{_letter(first)}4")
+        else:
+            parent += [measures[measure_code].name_zh, *([None] * (len(group) - 1))]
+            child += headers
+            merges.append(f"{_letter(first)}3:{_letter(first + len(group) - 1)}3")
+    sheet.append(parent)
+    sheet.append(child)
+    for cell_range in merges:
+        sheet.merge_cells(cell_range)
+    body = []
+    for code in sorted(parts):
+        body.append([code, names[code], *(parts[code].get(c.measure_code, {}).get(c.part) for c in columns)])
+    for cells in body:
+        sheet.append(cells)
+    total: list[Any] = [None, "合计"]
+    for index, column in enumerate(columns, start=2):
+        summed = column.part in SUMMED_PARTS.get(measures[column.measure_code].rollup_rule, ())
+        total.append(_summed([cells[index] for cells in body]) if summed else None)
+    sheet.append(total)
+    sheet.append([])
+    filer = FORM_FILERS[sorted(reference.departments).index(department) % len(FORM_FILERS)]
+    sheet.append([f"填报人：{filer}", None, "审核人：处长", None, "联系电话：13905710000"])
+    # Filed in the month after the period ends (January for a year or a fourth quarter).
+    month = 3 * int(quarter) + 1 if quarter and quarter != "4" else 1
+    sheet.append([f"填报日期：{int(year) + (1 if month == 1 else 0)}年{month}月10日"])
+    sheet.append(["注：本表数据为期末数。"])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _letter(number: int) -> str:
+    from openpyxl.utils import get_column_letter
+
+    return str(get_column_letter(number))
 
 
 def render_status(rows: list[dict[str, str]]) -> bytes:
