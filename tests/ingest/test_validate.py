@@ -256,6 +256,16 @@ def test_every_message_renders_in_both_languages(code: str) -> None:
         "visible": "Sheet1",
         "did_you_mean": "; did you mean `elderly_care`?",
         "did_you_mean_zh": "；是否应为「elderly_care」？",
+        "totals": 1,
+        "total_rows": "row 8 合计",
+        "footer": 2,
+        "footer_rows": "row 10 填报人, row 11",
+        "label": "合计",
+        "part": "numerator",
+        "part_zh": "分子",
+        "total": 1400,
+        "detail_sum": 1300,
+        "details": 3,
     }
     zh, en = render(code, params)
     assert zh and en and "{" not in zh + en
