@@ -78,7 +78,11 @@ def forms_section() -> str:
     from pathlib import Path
 
     from ingest import pii
-    from ingest.generate import (
+    from ingest.layout import extract_grid, load_registry
+    from ingest.loader import parse_file
+    from ingest.readers import read_xlsx_grid
+    from ingest.reference import load_reference
+    from samples.generate import (
         DEFAULT_SEED,
         DEPARTMENT_FORMATS,
         FORM_YEAR,
@@ -87,11 +91,7 @@ def forms_section() -> str:
         render_values,
         value_rows,
     )
-    from ingest.layout import extract_grid, load_registry
-    from ingest.loader import parse_file
-    from ingest.readers import read_xlsx_grid
-    from ingest.reference import load_reference
-    from scorecard.config import Settings
+    from scorecard.core.settings import Settings
 
     settings = Settings(home=Path("/nonexistent"), as_of=date(2026, 1, 15))
     reference = load_reference(settings)

@@ -18,7 +18,7 @@ from ingest import cli
 from ingest.layout import extract_grid, load_registry
 from ingest.loader import load_file
 from ingest.readers import Grid, read_xlsx_grid
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 
 def _warning_codes(result) -> list[str]:

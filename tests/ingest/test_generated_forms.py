@@ -14,7 +14,11 @@ from form_samples import doc_path, forms_section
 from ingest_test_helpers import query
 
 from ingest import forms
-from ingest.generate import (
+from ingest.layout import REGISTRY_DIR, load_registry, normalize_header
+from ingest.loader import load_file, parse_file
+from ingest.reference import Reference
+from ingest.templates import write_templates
+from samples.generate import (
     DEFAULT_SEED,
     DEPARTMENT_FORMATS,
     FORM_YEAR,
@@ -23,11 +27,7 @@ from ingest.generate import (
     render_values,
     value_rows,
 )
-from ingest.layout import REGISTRY_DIR, load_registry, normalize_header
-from ingest.loader import load_file, parse_file
-from ingest.reference import Reference
-from ingest.templates import write_templates
-from scorecard.config import Settings
+from scorecard.core.settings import Settings
 
 DEPARTMENTS = sorted(DEPARTMENT_FORMATS)
 
