@@ -79,7 +79,7 @@ def forms_section() -> str:
 
     from ingest import pii
     from ingest.layout import extract_grid, load_registry
-    from ingest.loader import parse_file
+    from ingest.parse import parse_file
     from ingest.readers import read_xlsx_grid
     from ingest.reference import load_reference
     from samples.generate import (

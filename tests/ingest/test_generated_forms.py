@@ -15,7 +15,8 @@ from ingest_test_helpers import query
 
 from ingest import forms
 from ingest.layout import REGISTRY_DIR, load_registry, normalize_header
-from ingest.loader import load_file, parse_file
+from ingest.loader import load_file
+from ingest.parse import parse_file
 from ingest.reference import Reference
 from ingest.templates import write_templates
 from samples.generate import (
