@@ -317,7 +317,8 @@ def task_gate(args: argparse.Namespace) -> dict[str, Any]:
 def task_publish(args: argparse.Namespace) -> dict[str, Any]:
     """Publication after the gate. When the gate failed for a benchmark-only reason (e.g. 9-digit
     township codes against the 6-digit contract), ``--force`` publishes anyway to measure the cost."""
-    from quality.gate import GateResult, new_run_id
+    from quality.gate import GateResult
+    from scorecard.core.ids import new_run_id
     from scorecard.core.settings import get_settings
     from warehouse import publish as publication
 

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scorecard.core.ids import new_run_id
 from scorecard.core.settings import Settings, get_settings
 
 QUALITY_DIR = Path(__file__).resolve().parent
@@ -160,12 +161,6 @@ def contract_variables(settings: Settings) -> dict[str, str]:
         "FIRST_YEAR": str(settings.first_year),
         "LAST_YEAR": str(settings.last_year),
     }
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """A sortable, unique id: UTC timestamp plus a short random suffix."""
-    now = now or datetime.now(UTC)
-    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
 def run_gate(
