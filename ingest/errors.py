@@ -157,11 +157,43 @@ FILE_REASONS = _reasons(
 
 # Row-level reasons: the row goes to raw.quarantine, the rest of the file loads.
 ROW_REASONS = _reasons(
-    Reason("REGION_MISSING", "缺少行政区划代码", "the region code is missing"),
+    Reason("REGION_MISSING", "缺少行政区划代码（或名称）", "the region code (or name) is missing"),
     Reason(
         "REGION_UNKNOWN",
         "行政区划代码「{value}」不存在（应为6位国标代码，如 330102）",
         "unknown region code '{value}' (expected a 6-digit GB/T 2260 code such as 330102)",
+    ),
+    Reason(
+        "REGION_CODE_LEVEL",
+        "统计用区划代码「{value}」是乡镇（街道）或村级代码（位于 {county_name} {county}）："
+        "本平台只收省、设区市、县（市、区）三级数据，请填写 6 位代码或末 6 位为 0 的 12 位代码",
+        "the statistical code '{value}' is a township or village code (in {county_name_en} {county}): only "
+        "province, city and county data are taken; give the 6-digit code or a 12-digit one ending in 000000",
+    ),
+    Reason(
+        "REGION_NAME_UNKNOWN",
+        "浙江省内没有名为「{value}」的地区；相近的有：{candidates}。请核对名称或填写行政区划代码",
+        "no region named '{value}' in Zhejiang; the closest names: {candidates_en}. Check the name or give "
+        "the region code",
+    ),
+    Reason(
+        "REGION_AMBIGUOUS",
+        "地区名称「{value}」可指多个地区：{candidates}；请填写行政区划代码",
+        "the region name '{value}' may mean several regions: {candidates_en}; give the region code",
+    ),
+    Reason(
+        "REGION_ABOLISHED",
+        "「{value}」已撤销（{note}），现属：{candidates}；请按现行区划填写行政区划代码",
+        "'{value}' no longer exists ({note_en}); its area is now in: {candidates_en}; give the current "
+        "region's code",
+    ),
+    Reason(
+        "REGION_NAME_MISMATCH",
+        "地区名称「{value}」指 {candidates}，与行政区划代码 {given_code}（{code_region}）不符："
+        "请核对名称与代码",
+        "the region name '{value}' means {candidates_en}, but the region code {given_code} is "
+        "{code_region_en}: "
+        "check the name and the code",
     ),
     Reason(
         "REGION_LEVEL_NOT_ALLOWED",
@@ -307,6 +339,7 @@ REASONS: dict[str, Reason] = {**FILE_REASONS, **ROW_REASONS, **WARNING_REASONS}
 
 FIELD_NAMES_ZH: dict[str, str] = {
     "region_code": "行政区划代码",
+    "region_name": "行政区划名称",
     "measure_code": "指标代码",
     "period": "统计期",
     "value": "数值",

@@ -88,7 +88,7 @@ _FIELDS: tuple[str, ...] = (
     "numerator",
     "denominator",
 )
-_FIELDS += ("unit", "note")
+_FIELDS += ("unit", "note", "region_name")
 
 T = TypeVar("T")
 
@@ -296,6 +296,29 @@ def _numbers(array: pa.Array, memo: dict[Any, Any] | None = None) -> _Numbers:
     return _Numbers(array, plain, numbers, pc.or_kleene(plain, missing.ok()), missing)
 
 
+# Joins a region's code and name cells into one value (see ``_regions``); a cell holding it makes
+# the fast path decline the file rather than split it wrongly.
+_REGION_JOIN = "\x1f"
+
+
+def _regions(codes: pa.Array, names: pa.Array, context: ValidationContext, memo: dict[Any, Any]) -> _Distinct:
+    """The validator's ``region_of`` once per distinct code, or per distinct (code, name) pair when the
+    file names its regions (a column of names, with or without codes; issue #20)."""
+    if names.null_count == len(names):
+        return _distinct(codes, lambda cell: region_of({"region_code": cell}, context.reference), memo)
+    for column in (codes, names):
+        if pc.any(pc.fill_null(pc.match_substring(column, _REGION_JOIN), False)).as_py():
+            raise Declined("a region cell holds the join character")
+    # None and "" are alike to the validator (both missing): joined as "".
+    joined = pc.binary_join_element_wise(pc.fill_null(codes, ""), pc.fill_null(names, ""), _REGION_JOIN)
+
+    def decide(cell: str) -> str:
+        code, name = cell.split(_REGION_JOIN)
+        return region_of({"region_code": code, "region_name": name}, context.reference)
+
+    return _distinct(joined, decide, memo)
+
+
 def _measure_decider(context: ValidationContext, from_record: bool) -> Callable[[Any], Measure]:
     reference = context.reference
 
@@ -433,11 +456,7 @@ def decide_columns(
         lambda cell: check_department({"department": cell}, context),
         memo_for("department"),
     )
-    region = _distinct(
-        arrays["region_code"],
-        lambda cell: region_of({"region_code": cell}, context.reference),
-        memo_for("region"),
-    )
+    region = _regions(arrays["region_code"], arrays["region_name"], context, memo_for("region"))
     measure = _distinct(
         arrays["measure_code"], _measure_decider(context, by_record), memo_for(f"measure{by_record}")
     )

@@ -45,9 +45,10 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "evidence": ("evidence", "佐证", "佐证材料", "文号", "链接"),
     "department": ("department", "department_code", "部门", "报送部门", "报送单位", "部门代码"),
 }
-# Columns read only for people (names next to codes): recognised, so they help find the header.
+# Columns read for people, and for the region when no code is given (a name beside a code must
+# name the same region: ingest/validate.py). Recognised, so they help find the header.
 INFORMATIONAL = {
-    "region_name": ("region_name", "行政区划名称", "地区名称", "地区", "区划名称"),
+    "region_name": ("region_name", "region name", "行政区划名称", "地区名称", "地区", "区划名称"),
     "measure_name": ("measure_name", "指标名称"),
     "item_name": ("item_name", "事项名称", "事项"),
 }
@@ -676,7 +677,9 @@ def _wide_records(
     for index, column in sorted(wide.items()):
         groups.setdefault(column.measure_code, []).append((index, column))
     key_indexes = [
-        index for name, index in fields.items() if name in {"region_code", "period", "department", "note"}
+        index
+        for name, index in fields.items()
+        if name in {"region_code", "region_name", "period", "department", "note"}
     ]
     records = []
     for number, cells in data_rows:

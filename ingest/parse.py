@@ -236,7 +236,8 @@ def _missing_column(extraction: Extraction, default_period: str | None) -> tuple
         return None
     required = {"long": ["region_code", "period"], "status": ["period"], "wide": ["region_code"]}
     for name in required[extraction.layout]:
-        if name not in columns:
+        # A region may be given by name alone (issue #20): 地区 / 行政区划名称 instead of the code.
+        if name not in columns and not (name == "region_code" and "region_name" in columns):
             return name, ""
     if (
         extraction.layout == "long"

@@ -222,6 +222,48 @@ def test_wide_csv_same_outcome_both_ways(cells: list[tuple[str, str, list[str]]]
     assert_equivalent(csv_bytes(header, rows), "elderly_care_form.csv", "elderly_care")
 
 
+NAMES = [
+    "西湖区",
+    "西湖",
+    "杭州市",
+    "嵊州",
+    "Xihu",
+    "杭州市西湖区",
+    "江干区",
+    "西胡区",
+    "上城区",
+    "",
+    "——",
+    " 西湖 ",
+]
+
+
+@FAST
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["", "", "330106", "330106000000", "330102", "330100", "330106.0", "330106001000"]
+            ),
+            st.sampled_from(NAMES),
+            st.sampled_from(GOOD_PERIODS[:6]),
+            plain_numbers,
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_named_regions_same_outcome_both_ways(rows: list[tuple[str, str, str, str]]) -> None:
+    """Issue #20: a region by code, by name or by both (agreeing or not), read column-wise (one
+    verdict per distinct code and name pair) and by the validator alike."""
+    measure = next(code for code in OWN if "county" in REFERENCE.measures[code].region_levels)
+    header = ["region_code", "地区", "measure_code", "period", "value"]
+    cells = [[code, name, measure, period, value] for code, name, period, value in rows]
+    assert_equivalent(csv_bytes(header, cells), "names.csv", DEPARTMENT)
+    names_only = [[name, measure, period, value] for _, name, period, value in rows]
+    assert_equivalent(csv_bytes(header[1:], names_only), "names_only.csv", DEPARTMENT)
+
+
 def test_edge_cases_same_outcome_both_ways() -> None:
     """Hand-picked cells next to the fast path's boundaries."""
     county, city = COUNTIES[0], CITIES[0]

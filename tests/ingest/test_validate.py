@@ -63,6 +63,13 @@ def test_count_in_wan_ren(reference: Reference) -> None:
 ROW_CASES: list[tuple[dict[str, Any], str, str, str | None]] = [
     ({"region_code": ""}, "social_assistance", "REGION_MISSING", "region_code"),
     ({"region_code": "339999"}, "social_assistance", "REGION_UNKNOWN", "region_code"),
+    # Issue #20: codes as they come, regions by name.
+    ({"region_code": "330102000000"}, "social_assistance", None, None),
+    ({"region_code": "330102001000"}, "social_assistance", "REGION_CODE_LEVEL", "region_code"),
+    ({"region_code": "", "region_name": "上城"}, "social_assistance", None, None),
+    ({"region_code": "", "region_name": "上城县"}, "social_assistance", "REGION_NAME_UNKNOWN", "region_name"),
+    ({"region_code": "", "region_name": "江干区"}, "social_assistance", "REGION_ABOLISHED", "region_name"),
+    ({"region_name": "拱墅区"}, "social_assistance", "REGION_NAME_MISMATCH", "region_name"),
     (
         {"measure_code": "PP05", "region_code": "330102", "value": 1},
         "child_welfare",
@@ -199,6 +206,8 @@ def test_duplicate_keys_refuse_every_copy(reference: Reference) -> None:
 def test_every_row_case_is_covered() -> None:
     """Each row reason code has a test case above (or a dedicated test)."""
     covered = {case[2] for case in ROW_CASES + STATUS_CASES} | {"RECORD_NOT_OBJECT", "DUPLICATE_KEY"}
+    # REGION_AMBIGUOUS: tests/ingest/test_clerk_regions.py (needs a seed with a clash).
+    covered |= {"REGION_AMBIGUOUS"}
     assert set(ROW_REASONS) - covered == set()
 
 
@@ -243,6 +252,16 @@ def test_every_message_renders_in_both_languages(code: str) -> None:
         "hint": "",
         "hint_en": "",
         "hint_zh": "",
+        "county": "330102",
+        "county_name": "上城区",
+        "county_name_en": "Shangcheng District",
+        "candidates": "上城区 330102（县（市、区））",
+        "candidates_en": "Shangcheng District 330102 (county)",
+        "note": "n",
+        "note_en": "n",
+        "given_code": "330105",
+        "code_region": "拱墅区，县（市、区）",
+        "code_region_en": "Gongshu District (county)",
         "unrecognized": "数据值 (D)",
         "path": "../x.csv",
         "formula": "=A1",

@@ -56,7 +56,8 @@ TRUE_FALSE = {"true", "false"}
 
 def test_contract_table_was_read() -> None:
     # 14 + measure_value_ranges (#23) + target_scope and target_allocations for count_target_allocation (#16)
-    assert len(CONTRACT) == 16
+    # + region_aliases (#20)
+    assert len(CONTRACT) == 17
     assert CONTRACT["regions"][:3] == ["region_code", "name_zh", "name_en"]
 
 
