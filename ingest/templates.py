@@ -164,7 +164,7 @@ def template_form(reference: Reference, department: str) -> bytes | None:
     if registry is None:
         return None
     workbook = openpyxl.Workbook()
-    form = workbook.active
+    form = workbook.worksheets[0]  # a new workbook's one sheet (the active one)
     form.title = "报表"
     form.append([registry.form_title_zh])
     form.append(["填报单位："])
