@@ -298,7 +298,7 @@ RANK_INTERVAL_COLUMNS = (
 
 def test_incremental_build_redrew_only_the_rankings_whose_inputs_changed(attached):
     """The rank intervals (a Monte-Carlo over every scored value x draw) are incremental per
-    ranking (zone x year; macros/scorecard_rank_intervals.sql): the file-triggered build redraws
+    ranking (zone x year; macros/incremental/rank_intervals.sql): the file-triggered build redraws
     rankings whose scored values changed, keeps every other ranking's rows as they were, and ends
     with the intervals of a full rebuild."""
     inc = f"(select {RANK_INTERVAL_COLUMNS} from inc.{RANK_INTERVALS})"
@@ -341,7 +341,7 @@ def _compiled_test(rebuilt: Rebuilt, prefix: str) -> tuple[str, str]:
 
 def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tmp_path):
     """After a submission the data tests of a per-measure incremental table read the measures it
-    rebuilt in that build (macros/scorecard_incremental.sql); tests of other tables read all."""
+    rebuilt in that build (macros/incremental/generic_test_scope.sql); tests of other tables read all."""
     _, unique_sql = _compiled_test(rebuilt, "unique_stg_raw__submissions_latest_submission_id")
     _, ledger_sql = _compiled_test(rebuilt, "not_null_stg_raw__file_ledger_file_id")
     assert "incremental_measure_versions" in unique_sql

@@ -13,7 +13,7 @@
     Cost (bench/notes.md): a ranked index value carries its dimensions as short lists (one row
     per index value and draw, no join and regrouping per scored value and draw), all keys are
     integers, and the model is incremental per ranking (zone x year): a build redraws only the
-    rankings whose inputs changed (macros/scorecard_rank_intervals.sql). -#}
+    rankings whose inputs changed (macros/incremental/rank_intervals.sql). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_rankings',

@@ -20,7 +20,7 @@
     (rows are keyed by measure_code, so an indicator with several measures is several independent
     row sets), so only the measures whose inputs changed are recomputed; the year of as_of is part
     of the versions, since year_status / progress_status depend on it
-    (macros/scorecard_incremental.sql). -#}
+    (macros/incremental/measure_versions.sql). -#}
 
 with spine as (
     select * from {{ ref('int_measure_values_reconciled') }}

@@ -20,7 +20,7 @@
 {%- set changed_measures = sc_measures_to_rebuild() %}
 {#- Incremental per measure: a trajectory reads only its own measure's values and targets, so
     only the measures whose spine or targets changed are recomputed
-    (macros/scorecard_incremental.sql). -#}
+    (macros/incremental/measure_versions.sql). -#}
 
 with spine as (
     select

@@ -15,7 +15,7 @@
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
 {#- Incremental per measure: only the measures whose latest values changed
-    are recomputed (macros/scorecard_incremental.sql). -#}
+    are recomputed (macros/incremental/measure_versions.sql). -#}
 
 with latest as (
     select * from {{ ref('stg_raw__submissions_latest') }}

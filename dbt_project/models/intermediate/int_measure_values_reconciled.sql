@@ -15,7 +15,7 @@
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
 {#- Incremental per measure: only the measures whose year values or roll-ups changed
-    are recomputed (macros/scorecard_incremental.sql). -#}
+    are recomputed (macros/incremental/measure_versions.sql). -#}
 
 with measures as (
     select * from {{ ref('int_measures_classified') }}

@@ -23,7 +23,7 @@
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
 {#- Incremental per measure: a measure's targets depend only on its own spine and the seeds, so
-    only the measures whose spine changed are recomputed (macros/scorecard_incremental.sql). -#}
+    only the measures whose spine changed are recomputed (macros/incremental/measure_versions.sql). -#}
 
 with measures as (
     select * from {{ ref('int_measures_classified') }}

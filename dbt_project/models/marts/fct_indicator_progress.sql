@@ -14,7 +14,7 @@
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
 {#- Incremental per measure, like the model it publishes: only the measures recomputed there are
-    replaced here (macros/scorecard_incremental.sql). The contract (columns, types) is unchanged;
+    replaced here (macros/incremental/measure_versions.sql). The contract (columns, types) is unchanged;
     an incremental run onto a table with other columns fails (on_schema_change='fail', which dbt
     requires of a contracted incremental model): column changes need a full refresh. -#}
 

@@ -1,6 +1,6 @@
 {#- The value in force for each measure x region x period: the latest version (highest file_id).
     A table, rebuilt incrementally per measure: only the measures with new raw rows since the
-    last build are recomputed (macros/scorecard_incremental.sql). -#}
+    last build are recomputed (macros/incremental/measure_versions.sql). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_measures',

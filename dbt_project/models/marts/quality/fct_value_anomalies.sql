@@ -41,7 +41,7 @@
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() -%}
 {#- Incremental per measure: only the measures whose year values changed are recomputed (history
-    and peers are per measure; macros/scorecard_incremental.sql). -#}
+    and peers are per measure; macros/incremental/measure_versions.sql). -#}
 
 with
 
