@@ -1,7 +1,16 @@
 {#- Thin wrappers over dbt's cross-database macros (dbt.concat, dbt.hash, dbt.dateadd, ...).
     Under dbt they call the adapter-dispatched macro, so the models stay portable. sqlfluff's
     jinja templater (.sqlfluff) has no `dbt` namespace, so there the wrappers render an
-    equivalent plain-SQL form for the linter to parse; that form is never run. -#}
+    equivalent plain-SQL form for the linter to parse; that form is never run.
+
+    Types are written one way everywhere: plain DuckDB names in the SQL (`cast(x as varchar)`,
+    `double`, `integer`, `bigint`, `boolean`, `date`, `timestamp`), no type wrappers. Why: the
+    enforced contracts (`data_type:` in models/*/<model>.yml) and warehouse/bi_contract.yml name
+    these same types, and they must match what the SQL produces; a wrapper in the SQL would not
+    make a model portable while its contract names DuckDB types, and would hide from the reader
+    which type a published column has. A port to another engine changes casts and contracts
+    together (docs/distributed.md, "Portable models"). Functions whose syntax differs between
+    engines keep their wrappers below. -#}
 
 {% macro sc_concat(fields) -%}
     {%- if dbt is defined -%}{{ dbt.concat(fields) }}{%- else -%}concat({{ fields | join(', ') }}){%- endif -%}
@@ -9,14 +18,6 @@
 
 {% macro sc_hash(field) -%}
     {%- if dbt is defined -%}{{ dbt.hash(field) }}{%- else -%}md5(cast({{ field }} as varchar)){%- endif -%}
-{%- endmacro %}
-
-{% macro sc_type_string() -%}
-    {%- if dbt is defined -%}{{ dbt.type_string() }}{%- else -%}varchar{%- endif -%}
-{%- endmacro %}
-
-{% macro sc_type_timestamp() -%}
-    {%- if dbt is defined -%}{{ dbt.type_timestamp() }}{%- else -%}timestamp{%- endif -%}
 {%- endmacro %}
 
 {% macro sc_dateadd(datepart, interval, from_date_or_timestamp) -%}

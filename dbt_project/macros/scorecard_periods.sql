@@ -74,7 +74,7 @@
 
 {#- True when the calendar year `year` is over: as_of is after its 31 December. -#}
 {% macro year_is_over(year) -%}
-    ({{ scorecard_as_of() }} > cast({{ sc_concat(["cast(" ~ year ~ " as " ~ sc_type_string() ~ ")", "'-12-31'"]) }} as date))
+    ({{ scorecard_as_of() }} > cast({{ sc_concat(["cast(" ~ year ~ " as varchar)", "'-12-31'"]) }} as date))
 {%- endmacro %}
 
 {#- A relation of the programme years (first_year .. last_year), one row per year. -#}

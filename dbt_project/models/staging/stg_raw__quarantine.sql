@@ -4,11 +4,11 @@ with source as (
 
 select
     cast(file_id as bigint) as file_id,
-    cast(row_ref as {{ sc_type_string() }}) as row_ref,
-    cast(field as {{ sc_type_string() }}) as field,
-    cast(reason_code as {{ sc_type_string() }}) as reason_code,
-    cast(reason_zh as {{ sc_type_string() }}) as reason_zh,
-    cast(reason_en as {{ sc_type_string() }}) as reason_en,
-    cast(raw_record as {{ sc_type_string() }}) as raw_record,
-    cast(quarantined_at as {{ sc_type_timestamp() }}) as quarantined_at
+    cast(row_ref as varchar) as row_ref,
+    cast(field as varchar) as field,
+    cast(reason_code as varchar) as reason_code,
+    cast(reason_zh as varchar) as reason_zh,
+    cast(reason_en as varchar) as reason_en,
+    cast(raw_record as varchar) as raw_record,
+    cast(quarantined_at as timestamp) as quarantined_at
 from source

@@ -7,20 +7,20 @@ with source as (
 typed as (
     select
         cast(file_id as bigint) as file_id,
-        cast(row_ref as {{ sc_type_string() }}) as row_ref,
-        cast(department_code as {{ sc_type_string() }}) as department_code,
-        cast(item_code as {{ sc_type_string() }}) as item_code,
-        cast(region_code as {{ sc_type_string() }}) as region_code,
-        cast(period as {{ sc_type_string() }}) as period,
+        cast(row_ref as varchar) as row_ref,
+        cast(department_code as varchar) as department_code,
+        cast(item_code as varchar) as item_code,
+        cast(region_code as varchar) as region_code,
+        cast(period as varchar) as period,
         {{ period_kind('period') }} as period_kind,
         {{ period_year('period') }} as period_year,
         {{ period_end_date('period') }} as period_end_date,
         {{ period_grain_rank('period') }} as period_grain_rank,
-        cast(status as {{ sc_type_string() }}) as status_code,
+        cast(status as varchar) as status_code,
         cast(status_date as date) as status_date,
-        cast(evidence as {{ sc_type_string() }}) as evidence,
-        cast(note as {{ sc_type_string() }}) as note,
-        cast(loaded_at as {{ sc_type_timestamp() }}) as loaded_at
+        cast(evidence as varchar) as evidence,
+        cast(note as varchar) as note,
+        cast(loaded_at as timestamp) as loaded_at
     from source
 )
 

@@ -18,11 +18,11 @@ ranges as (
 typed as (
     select
         cast(file_id as bigint) as file_id,
-        cast(row_ref as {{ sc_type_string() }}) as row_ref,
-        cast(department_code as {{ sc_type_string() }}) as department_code,
-        cast(region_code as {{ sc_type_string() }}) as region_code,
-        cast(measure_code as {{ sc_type_string() }}) as measure_code,
-        cast(period as {{ sc_type_string() }}) as period,
+        cast(row_ref as varchar) as row_ref,
+        cast(department_code as varchar) as department_code,
+        cast(region_code as varchar) as region_code,
+        cast(measure_code as varchar) as measure_code,
+        cast(period as varchar) as period,
         {{ period_kind('period') }} as period_kind,
         {{ period_year('period') }} as period_year,
         {{ period_start_date('period') }} as period_start_date,
@@ -33,10 +33,10 @@ typed as (
         {{ sc_safe_double('denominator', 1e12) }} as denominator,
         (numerator is not null and {{ sc_safe_double('numerator', 1e12) }} is null)
         or (denominator is not null and {{ sc_safe_double('denominator', 1e12) }} is null) as has_unsafe_part,
-        cast(unit_submitted as {{ sc_type_string() }}) as unit_submitted,
-        cast(value_text as {{ sc_type_string() }}) as value_text,
-        cast(note as {{ sc_type_string() }}) as note,
-        cast(loaded_at as {{ sc_type_timestamp() }}) as loaded_at
+        cast(unit_submitted as varchar) as unit_submitted,
+        cast(value_text as varchar) as value_text,
+        cast(note as varchar) as note,
+        cast(loaded_at as timestamp) as loaded_at
     from source
 ),
 
@@ -50,7 +50,7 @@ plausible as (
 )
 
 select
-    {{ sc_hash(sc_concat(["cast(file_id as " ~ sc_type_string() ~ ")", "'|'", "row_ref", "'|'", "measure_code", "'|'", "region_code", "'|'", "period"])) }} as submission_id,
+    {{ sc_hash(sc_concat(["cast(file_id as varchar)", "'|'", "row_ref", "'|'", "measure_code", "'|'", "region_code", "'|'", "period"])) }} as submission_id,
     * exclude (has_unsafe_part),
     row_number() over (
         partition by measure_code, region_code, period
