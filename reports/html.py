@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reports.summary import targets_met
+from scorecard.core.settings import get_settings
+from scorecard.core.zones import read_zones
 
 if TYPE_CHECKING:
     import duckdb
@@ -51,18 +53,6 @@ TOP_ALERTS = 40
 TOP_COUNTIES = 15
 TOP_ANOMALIES = 20
 
-#: Used only when the snapshot has no ``marts.dim_zone`` (its contract carries the same data).
-FALLBACK_ZONES: tuple[tuple[str, int, str, str, str, str, str], ...] = (
-    ("PP", 1, "精准保障", "Precise social protection", "精准保障指数", "Precise Protection Index",
-     "fct_index_precise_protection"),
-    ("EC", 2, "幸福颐养", "Happy elderly care", "幸福颐养指数", "Happy Elderly Care Index",
-     "fct_index_elderly_care"),
-    ("CH", 3, "人人慈善", "Charity for all", "人人慈善指数", "Charity for All Index", "fct_index_charity"),
-    ("SG", 4, "和谐自治", "Harmonious self-governance", "和谐自治指数", "Harmonious Self-Governance Index",
-     "fct_index_self_governance"),
-    ("WS", 5, "暖心服务", "Warm-hearted services", "暖心服务指数", "Warm-Hearted Services Index",
-     "fct_index_warm_services"),
-)  # fmt: skip
 ZONE_COLOURS = {"PP": "#3566a8", "EC": "#d9822b", "CH": "#b83b76", "SG": "#2f8f5b", "WS": "#6f55a3"}
 DEFAULT_COLOUR = "#4a5568"
 MET_COLOUR = "#2f8f46"
@@ -194,7 +184,7 @@ class Zone:
 
 
 def load_zones(con: duckdb.DuckDBPyConnection) -> list[Zone]:
-    """The zones in programme order, from ``marts.dim_zone`` (or the built-in list without it)."""
+    """The zones in programme order, from ``marts.dim_zone`` (or the zones seed without it)."""
     if has_table(con, "marts", "dim_zone") and "index_fact_table" in table_columns(con, "marts", "dim_zone"):
         rows = con.execute(
             "select zone_code, zone_no, name_zh, name_en, index_name_zh, index_name_en, index_fact_table "
@@ -202,7 +192,13 @@ def load_zones(con: duckdb.DuckDBPyConnection) -> list[Zone]:
         ).fetchall()
         zones = [Zone(*row) for row in rows]
     else:
-        zones = [Zone(*row) for row in FALLBACK_ZONES]
+        # A snapshot from before dim_zone: the zones seed (scorecard/core/zones.py) has the same rows.
+        zones = [
+            Zone(
+                z.zone_code, z.zone_no, z.name_zh, z.name_en, z.index_name_zh, z.index_name_en, z.index_model
+            )
+            for z in read_zones(get_settings().seeds_dir)
+        ]
     return [z for z in zones if has_table(con, "marts", z.index_table)]
 
 

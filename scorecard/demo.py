@@ -352,15 +352,6 @@ def wait_for_alerts(airflow: Standalone, manifest: dict[str, Any], timeout: floa
 # --- the summary ------------------------------------------------------------------------------------
 
 
-INDEX_TABLES = (
-    ("PP", "fct_index_precise_protection", "精准保障"),
-    ("EC", "fct_index_elderly_care", "幸福颐养"),
-    ("CH", "fct_index_charity", "人人慈善"),
-    ("SG", "fct_index_self_governance", "和谐自治"),
-    ("WS", "fct_index_warm_services", "暖心服务"),
-)
-
-
 def programme_summary(settings: Any) -> str:
     """The programme itself: the 29 indicators and their 2021-2025 targets, from the warehouse."""
     import duckdb
@@ -412,6 +403,7 @@ def alert_digest_lines(settings: Any) -> list[str]:
 
 def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed: dict[str, float]) -> str:
     from reports.summary import fit, targets_met
+    from scorecard.core.zones import read_zones
     from warehouse.publish import open_snapshot
 
     lines: list[str] = []
@@ -423,7 +415,8 @@ def summarise(settings: Any, manifest: dict[str, Any], airflow_url: str, elapsed
                 "select table_name from information_schema.tables where table_schema = 'marts'"
             ).fetchall()
         }
-        present = [(z, t, zh) for z, t, zh in INDEX_TABLES if t in tables]
+        index_tables = [(z.zone_code, z.index_model, z.name_zh) for z in read_zones(settings.seeds_dir)]
+        present = [(z, t, zh) for z, t, zh in index_tables if t in tables]
         years = [
             con.execute(
                 f"select max(year) from marts.{t} where region_level = 'city' and index_score is not null"

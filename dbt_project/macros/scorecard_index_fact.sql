@@ -1,13 +1,16 @@
 {#- The body of a per-index fact table (fct_index_<zone>): one row per region x year with the
     index, its coverage, rank and rank interval, and one 0-100 score column per dimension of the
     zone, named by var index_dimension_columns[zone] (dimension_code -> column). The dimensions are taken from
-    that var, not queried, so each mart's columns (its contract) are known at compile time. -#}
-{% macro index_fact(zone_code) -%}
+    that var, not queried, so each mart's columns (its contract) are known at compile time.
+    The zone is the one whose index_model in seeds/zones.csv is this model (index_fact_zone). -#}
+{% macro index_fact() -%}
+{%- set zone_code = index_fact_zone() -%}
 {%- set all_columns = var('index_dimension_columns') -%}
-{%- if all_columns is mapping -%}
+{%- if all_columns is mapping and zone_code is not none -%}
     {%- set columns = all_columns[zone_code] -%}
 {%- else -%}
-    {#- sqlfluff's var() stub is not a mapping: lint with one placeholder dimension. -#}
+    {#- Parsing (no zone yet: the seed is read when the model runs) and sqlfluff's var() stub
+        (not a mapping): one placeholder dimension. -#}
     {%- set columns = {'LINT01': 'lint_dimension_score'} -%}
 {%- endif -%}
 {%- set dimension_codes = columns.keys() | list -%}
@@ -64,4 +67,26 @@ left join rank_intervals as ri
     on
         i.region_code = ri.region_code
         and i.year = ri.year
+{%- endmacro %}
+
+
+{#- The zone whose index table the current model is: the one row of seed zones whose
+    index_model is this model's name (seeds/zones.csv is the one place that maps zones to their
+    index tables; dim_zone.index_fact_table and the Python code read the same column). none while
+    dbt parses the project (the seed is read when the model is compiled to run). -#}
+{% macro index_fact_zone() -%}
+    {%- set zones = ref('zones') -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select zone_code from " ~ zones ~ " where index_model = '" ~ this.identifier ~ "'"
+    ).columns[0].values() | list -%}
+    {%- if found | length != 1 -%}
+        {{ exceptions.raise_compiler_error(
+            "seeds/zones.csv has " ~ (found | length) ~ " zones whose index_model is '"
+            ~ this.identifier ~ "' (expected exactly one)"
+        ) }}
+    {%- endif -%}
+    {{ return(found[0]) }}
 {%- endmacro %}

@@ -13,15 +13,12 @@ from collections import defaultdict
 import duckdb
 import pytest
 
+from scorecard.core.settings import REPO_ROOT
+from scorecard.core.zones import index_models
+
 pytestmark = pytest.mark.slow
 
-ZONE_TABLES = {
-    "PP": "fct_index_precise_protection",
-    "EC": "fct_index_elderly_care",
-    "CH": "fct_index_charity",
-    "SG": "fct_index_self_governance",
-    "WS": "fct_index_warm_services",
-}
+ZONE_TABLES = index_models(REPO_ROOT / "dbt_project" / "seeds")
 EPS = 1e-9
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from scorecard.core.settings import get_settings
+from scorecard.core.settings import REPO_ROOT, get_settings
+from scorecard.core.zones import index_models
 
 pytestmark = pytest.mark.slow
 
@@ -284,11 +285,7 @@ def test_alert_ids_are_stable_and_name_region_and_indicator(marts):
 
 def _index_tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     tables = [
-        "fct_index_precise_protection",
-        "fct_index_elderly_care",
-        "fct_index_charity",
-        "fct_index_self_governance",
-        "fct_index_warm_services",
+        *index_models(REPO_ROOT / "dbt_project" / "seeds").values(),
         "fct_indicator_progress",
         "fct_index_dimension_scores",
     ]

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import yaml
 
-from reports.html import FALLBACK_ZONES
 from scorecard.core.settings import REPO_ROOT
+from scorecard.core.zones import index_models
 
 MARTS = REPO_ROOT / "dbt_project" / "models" / "marts"
+SEEDS = REPO_ROOT / "dbt_project" / "seeds"
 SOURCES = {
     "scorecard_report": REPO_ROOT / "reports" / "html.py",
     "scorecard_workbook": REPO_ROOT / "reports" / "workbook.py",
@@ -31,7 +32,7 @@ def marts_read_by(path: Path) -> set[str]:
     text = path.read_text(encoding="utf-8")
     names = set(re.findall(r"marts\.([a-z][a-z0-9_]*[a-z0-9])(?![\w<])", text))
     names |= set(re.findall(r'has_table\(con, "marts", "([a-z0-9_]+)"\)', text))
-    return names | {zone[-1] for zone in FALLBACK_ZONES}  # the five index tables, named by dim_zone
+    return names | set(index_models(SEEDS).values())  # the five index tables, named by dim_zone
 
 
 def test_exposures_name_existing_marts() -> None:

@@ -412,6 +412,25 @@ def test_index_dimensions(measures: dict[str, dict[str, str]]) -> None:
     assert {c for c, m in measures.items() if not m["indicator_code"]} <= {d["measure_code"] for d in dims}
 
 
+def test_each_zone_names_its_index_model_and_each_index_model_is_a_zone() -> None:
+    """zones.csv index_model is the one map from a zone to its index table: each names a mart
+    built by index_fact(), which finds its zone there; every such mart is one zone's."""
+    from scorecard.core.zones import index_models
+
+    marts = REPO / "dbt_project" / "models" / "marts"
+    by_zone = index_models(SEEDS)
+    assert list(by_zone) == [r["zone_code"] for r in seed("zones")]
+    assert len(set(by_zone.values())) == len(by_zone)
+    built_by_index_fact = {
+        path.stem for path in marts.glob("*.sql") if "{{ index_fact() }}" in path.read_text(encoding="utf-8")
+    }
+    assert set(by_zone.values()) == built_by_index_fact
+    # nothing else in the dbt project spells the map out (dim_zone reads the seed's column)
+    for path in (REPO / "dbt_project").rglob("*.sql"):
+        text = path.read_text(encoding="utf-8")
+        assert not any(f"'{model}'" in text for model in by_zone.values()), path
+
+
 def test_every_target_has_a_scope_in_the_lists_words() -> None:
     """seeds/target_scope.csv says for every measure with a target which regions it applies to,
     with the list's wording beside it; the allocation seed is empty (the list allocates none)."""

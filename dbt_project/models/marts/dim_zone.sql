@@ -7,17 +7,10 @@ select
     cast(z.zone_title_zh as varchar) as zone_title_zh,
     cast(z.index_name_zh as varchar) as index_name_zh,
     cast(z.index_name_en as varchar) as index_name_en,
-    cast(
-        case z.zone_code
-            when 'PP' then 'fct_index_precise_protection'
-            when 'EC' then 'fct_index_elderly_care'
-            when 'CH' then 'fct_index_charity'
-            when 'SG' then 'fct_index_self_governance'
-            when 'WS' then 'fct_index_warm_services'
-        end as varchar
-    ) as index_fact_table,
+    cast(z.index_model as varchar) as index_fact_table,
     cast(count(d.dimension_code) as integer) as dimension_count
 from {{ ref('zones') }} as z
 left join {{ ref('index_dimensions') }} as d on z.zone_code = d.zone_code
 group by
-    z.zone_code, z.zone_no, z.name_zh, z.name_en, z.zone_title_zh, z.index_name_zh, z.index_name_en
+    z.zone_code, z.zone_no, z.name_zh, z.name_en, z.zone_title_zh, z.index_name_zh, z.index_name_en,
+    z.index_model

@@ -1,3 +1,3 @@
-{#- 幸福颐养指数 (zone EC): one row per region x year; see the index_fact macro and
-    docs/methodology.md §6-7. -#}
-{{ index_fact('EC') }}
+{#- 幸福颐养指数: the index table of the zone whose index_model (seeds/zones.csv) names
+    this model; one row per region x year (the index_fact macro, docs/methodology.md §6-7). -#}
+{{ index_fact() }}

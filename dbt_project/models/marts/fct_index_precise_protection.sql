@@ -1,3 +1,3 @@
-{#- 精准保障指数 (zone PP): one row per region x year; see the index_fact macro and
-    docs/methodology.md §6-7. -#}
-{{ index_fact('PP') }}
+{#- 精准保障指数: the index table of the zone whose index_model (seeds/zones.csv) names
+    this model; one row per region x year (the index_fact macro, docs/methodology.md §6-7). -#}
+{{ index_fact() }}
