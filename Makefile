@@ -37,9 +37,10 @@ alertmanager:  ## Debian's Prometheus Alertmanager, for the alert lifecycle's en
 office:  ## Debian's LibreOffice Calc (headless), for the workbook's print test
 	bash tests/report/ensure_libreoffice.sh
 
-lint: install  ## ruff, sqlfluff, the type check of core and ingest (mypy)
+lint: install  ## ruff, the import contract (lint-imports), mypy on core and ingest, sqlfluff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/mypy
 	$(BIN)/sqlfluff lint dbt_project/models --dialect duckdb --templater jinja --processes 2
 
