@@ -56,8 +56,13 @@ MAX_SOCKET_PATH = 107
 # Environment prefixes whose values dbt may read while parsing (env_var() in dbt_project.yml,
 # profiles.yml and models); the cached manifest is only reused when they are unchanged.
 PARSE_ENV_PREFIXES = ("SCORECARD_", "DBT_")
+# ... except those that only shape dbt's output: run_dbt turns colours off for captured output,
+# which warm_worker's parse does not; counting it made every build after a warm-up parse again.
+PARSE_ENV_IGNORED = frozenset({"DBT_USE_COLORS"})
 # manifests kept (each ~50-100 MiB): one per build environment in use
 CACHED_MANIFESTS = 2
+# The signals that stop the worker (SIGTERM, SIGINT) and, sent by the worker, its build.
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 # How long a build whose client left may take to stop on SIGINT before it is killed.
 STOP_GRACE_SECONDS = 10
 # Parts of a dbt project whose content the manifest is built from.
@@ -194,7 +199,11 @@ class _Server:
     def _manifest_for(self, args: list[str], env: dict[str, str], cwd: str) -> tuple[Any, bool]:
         project_dir = Path(_option(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or cwd)
         profiles_dir = _option(args, "--profiles-dir") or str(project_dir)
-        parse_env = {k: v for k, v in sorted(env.items()) if k.startswith(PARSE_ENV_PREFIXES)}
+        parse_env = {
+            k: v
+            for k, v in sorted(env.items())
+            if k.startswith(PARSE_ENV_PREFIXES) and k not in PARSE_ENV_IGNORED
+        }
         key = hashlib.sha256(
             json.dumps([str(project_dir), profiles_dir, project_digest(project_dir), parse_env]).encode()
         ).hexdigest()
@@ -203,6 +212,7 @@ class _Server:
             return self.manifests[key], False
         from dbt.cli.main import dbtRunner
 
+        started = time.monotonic()
         with _holding_stop_signals(), _environment(env, cwd):
             result = dbtRunner().invoke(
                 ["parse", "--quiet", "--project-dir", str(project_dir), "--profiles-dir", profiles_dir]
@@ -210,6 +220,7 @@ class _Server:
         _close_duckdb()
         if not result.success or result.result is None:
             raise RuntimeError(f"dbt parse failed: {result.exception}")
+        _say(f"parsed {project_dir} in {time.monotonic() - started:.1f} s")
         self.manifests[key] = result.result
         while len(self.manifests) > CACHED_MANIFESTS:
             self.manifests.popitem(last=False)
@@ -317,9 +328,11 @@ def _run_in_child(
     """Fork, run dbt in the child with the parsed manifest, wait; None if the client left."""
     with tempfile.TemporaryDirectory(prefix="scorecard-dbt-worker-") as tmp:
         out_path, err_path = Path(tmp) / "stdout", Path(tmp) / "stderr"
-        # SIGINT stays blocked across the fork until the child has its handlers: a stop request
-        # arriving then is delivered afterwards instead of being lost in Python's fork hooks.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # The stop signals stay blocked across the fork: in the child until it has its handlers
+        # (a SIGINT arriving then is delivered afterwards instead of being lost in Python's fork
+        # hooks), in the worker until it is inside the ``try`` that stops the child (a SIGTERM
+        # between the fork and the ``try`` would leave the build running without its worker).
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         # The parsed manifests stay frozen in the child: its garbage collections skip them
         # (hundreds of thousands of objects) instead of traversing them every time.
         gc.freeze()
@@ -328,7 +341,7 @@ def _run_in_child(
             _child(manifest, args, env, cwd, out_path, err_path)
         try:
             gc.unfreeze()
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a stop held meanwhile: now
         except BaseException:  # a stop signal right after the fork: the child must not outlive us
             _say(f"worker stopping; stopping build {pid}")
             _stop_child(pid)
@@ -385,7 +398,7 @@ def _child(manifest: Any, args: list[str], env: dict[str, str], cwd: str, out: P
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         for fd, path in ((1, out), (2, err)):
             target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(target, fd)

@@ -151,9 +151,10 @@ def test_the_manifest_is_reused_until_a_project_file_changes(
 def test_warming_the_worker_parses_with_both_builds_environments(
     worker: dbt_worker.WorkerProcess, settings: Settings, tmp_path: Path
 ) -> None:
-    from warehouse.dbt import _dbt_env, _project_args, shadow_path, warm_worker
+    from warehouse.dbt import _dbt_env, _project_args, run_dbt, shadow_path, warm_worker
 
-    assert warm_worker(dataclasses.replace(settings, dbt_worker=worker.socket_path))
+    warm = dataclasses.replace(settings, dbt_worker=worker.socket_path)
+    assert warm_worker(warm)
     # the build that follows, full (on the shadow copy) or incremental (in place), finds the
     # project parsed already
     args = _project_args(settings, ["ls", "--select", "dim_zone"])
@@ -161,6 +162,13 @@ def test_warming_the_worker_parses_with_both_builds_environments(
         env = _dbt_env(settings, warehouse)
         reply = dbt_worker.request(worker.socket_path, args, env, settings.dbt_project_dir)
         assert reply is not None and reply.returncode == 0 and not reply.parsed, warehouse
+    # ... also as run_dbt sends it, with the variables that only shape dbt's output (no colours
+    # in captured output): the worker's log names every parse
+    parses = worker.log_tail(10_000_000).count("] parsed ")
+    for warehouse in (shadow_path(settings), settings.warehouse_path):
+        listed = run_dbt(["ls", "--select", "dim_zone", "--output", "name"], warm, warehouse=warehouse)
+        assert listed.via == "worker" and listed.ok and "dim_zone" in listed.stdout, warehouse
+    assert worker.log_tail(10_000_000).count("] parsed ") == parses, worker.log_tail()
     assert not warm_worker(settings)  # no worker configured
     assert not warm_worker(dataclasses.replace(settings, dbt_worker=tmp_path / "nobody.sock"))
 
