@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench import goals as issue_goals
 from scorecard.core.settings import REPO_ROOT
 
 RESULTS_DIR = REPO_ROOT / "bench" / "results"
@@ -239,6 +240,30 @@ def render_dbt(document: dict[str, Any]) -> list[str]:
             ],
         ],
     )
+    lines += [
+        "",
+        "### The limit peer beside the build",
+        "",
+        "The limit peer (`bench/limit_peer.sql`) computes what `fct_indicator_progress` holds "
+        "(annualised values, roll-ups, targets, attainment, year status; not the trajectory columns) "
+        "straight from `raw.submissions` and the seed files in one DuckDB process, the warehouse "
+        "attached read-only; `tests/bench/test_limit_peer.py` checks it agrees with the model on the "
+        "province sample. Its time is measured inside its process (no interpreter start-up); the "
+        "build's is the wall time of `dbt build`.",
+        "",
+    ]
+    lines += issue_goals.peer_lines(f) or ["No limit peer figure in this result."]
+    lines += [
+        "",
+        "### Stage split of the cold build (run_results.json)",
+        "",
+        "start-up: wall time outside dbt's `elapsed_time` (interpreter, imports, parsing); between "
+        "nodes: `elapsed_time` minus the nodes' `execution_time` (one thread); per node type: the "
+        "`compile` phase, the `execute` phase (the node's SQL with dbt's statements around it) and "
+        "the rest of `execution_time` (bookkeeping). `bench/stage_split.py`.",
+        "",
+    ]
+    lines += issue_goals.split_lines(f)
     lines += ["", "### Incremental rebuild after one department's resubmission", ""]
     rows = []
     for scale in f["scales"]:
@@ -362,6 +387,32 @@ RENDERERS = {
 }
 
 
+def _figures(name: str, suffix: str) -> dict[str, Any] | None:
+    path = RESULTS_DIR / f"{name}{suffix}.json"
+    if not path.exists():
+        return None
+    figures: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))["figures"]
+    return figures
+
+
+def render_goals() -> list[str]:
+    """Every goal of issue #22 with its verdict, from the quick and from the full results."""
+    lines = [f"## Goals of issue #{issue_goals.ISSUE}", ""]
+    sizes = (
+        ("", "quick sizes (`make bench`)"),
+        ("-full", "full sizes (`make bench FULL=1`)"),
+        ("-custom", "quick sizes cut down (`--scales` / `--months`)"),
+    )
+    for suffix, label in sizes:
+        dbt, airflow = _figures("dbt", suffix), _figures("airflow", suffix)
+        if dbt is None and airflow is None:
+            continue
+        lines += [f"From the results of the {label}:", ""]
+        lines += issue_goals.lines(issue_goals.evaluate(dbt, airflow))
+        lines.append("")
+    return lines
+
+
 def render() -> str:
     lines = [
         "# Benchmarks",
@@ -381,10 +432,11 @@ def render() -> str:
         "quick path.",
         "",
     ]
+    lines += render_goals()
     for name, (title, renderer) in RENDERERS.items():
         lines += [f"## {title}", ""]
         found = False
-        for suffix, label in (("", "quick sizes"), ("-full", "full sizes")):
+        for suffix, label in (("", "quick sizes"), ("-full", "full sizes"), ("-custom", "custom sizes")):
             path = RESULTS_DIR / f"{name}{suffix}.json"
             if not path.exists():
                 continue

@@ -1,7 +1,8 @@
 """``make bench`` / ``python -m bench.run [--full] [--only NAME] [--months N]``.
 
 Runs the benchmarks, each figure beside its peer measured in the same run on the same machine,
-writes ``bench/results/<name>.json`` (``<name>-full.json`` with ``--full``) and regenerates
+writes ``bench/results/<name>.json`` (``<name>-full.json`` with ``--full``, ``<name>-custom.json``
+for quick sizes cut down by ``--scales`` / ``--months``) and regenerates
 ``docs/benchmarks.md`` from every result file
 (:mod:`bench.report`).
 
@@ -12,7 +13,9 @@ Benchmarks (``--only`` takes any of them; default: all):
     of the same file into a table of the same shape, and beside a plain pandas loader; plus the
     ``scorecard ingest`` CLI's wall time and a cProfile of the loader (the hot spots).
 ``dbt``
-    Per scale (province, township, national): generate files, ingest them, ``dbt build``, gate,
+    Per scale (province, township, national): generate files, ingest them, ``dbt build`` (with its
+    stage split from run_results.json, :mod:`bench.stage_split`), the limit peer
+    (:mod:`bench.limit_peer`: the same values in one hand-written DuckDB script), gate,
     publish, alerts, each in a fresh child with its peak memory; then one department's
     resubmission, the incremental rebuild the pipeline runs after it (``dbt build --selector
     after_submission``: incremental models recompute that department only) beside a full rebuild
@@ -30,6 +33,10 @@ on a township-scale file (1.06 M rows, 38 MB), the dbt benchmark with 60 monthly
 (national: 8.75 M rows, ~5-12 minutes for that scale alone). ``--months`` / ``--scales`` override.
 All runtime state goes under ``--work`` (default: a fresh ``$TMPDIR/scorecard-bench-*``, removed
 afterwards), each scale with its own ``SCORECARD_HOME`` and dbt target/log paths, never ``var/``.
+
+At the end every goal of issue #22 is printed with its verdict from this run's figures
+(:mod:`bench.goals`: met / not met / not measured at this size), the limit peer beside the
+build per scale, and the stage split.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import goals
 from bench import scale as scales
 from bench.measure import Measured, load_average, machine, run_measured, run_task
 from scorecard.core.settings import REPO_ROOT
@@ -231,6 +239,23 @@ def _measure_stage(
     return entry
 
 
+def _say_limit_and_split(stages: list[dict[str, Any]]) -> None:
+    """The cold build beside the limit peer, and where the build's time went."""
+    build_s, peer_s, ratio = goals.peer_ratio({"stages": stages})
+    if ratio is not None:
+        say(f"  build / limit peer: {build_s:.1f} s / {peer_s:.2f} s = {ratio}x")
+    build = next(stage for stage in stages if stage["stage"] == "dbt build (cold)")
+    split = (build.get("figures") or {}).get("stage_split")
+    if split:
+        parts = ", ".join(
+            f"{group['nodes']} {name}s {group['seconds']:.1f} s" for name, group in split["by_type"].items()
+        )
+        say(
+            f"  stage split: start-up {split.get('startup_s')} s, between nodes {split['scheduling_s']} s, "
+            f"{parts} (mean {split['mean_node_s']} s per node)"
+        )
+
+
 def bench_scale(name: str, sizes: Sizes, work: Path) -> dict[str, Any]:
     scale = scales.SCALES[name]
     root = work / "dbt" / name
@@ -250,10 +275,12 @@ def bench_scale(name: str, sizes: Sizes, work: Path) -> dict[str, Any]:
     stages = [
         _measure_stage("ingest", "ingest", ["--path", str(files.root)], env, root),
         _measure_stage("dbt build (cold)", "dbt", ["--mode", "full"], env, root),
+        _measure_stage("limit peer", "limit-peer", [], env, root),
         _measure_stage("gate", "gate", ["--gate-file", str(gate_file)], env, root),
         _measure_stage("publish", "publish", ["--gate-file", str(gate_file), "--force"], env, root),
         _measure_stage("alerts", "alerts", [], env, root),
     ]
+    _say_limit_and_split(stages)
     # One department's resubmission: ingest it, then the incremental rebuild, then a full one.
     inbox = root / "resubmission"
     resubmitted = scales.resubmission(files, RESUBMITTING_DEPARTMENT, inbox)
@@ -385,8 +412,12 @@ BENCHMARKS: dict[str, Callable[[Sizes, Path], dict[str, Any]]] = {
 
 
 def result_name(name: str, sizes: Sizes) -> str:
-    """``<name>`` for the quick sizes, ``<name>-full`` for the full ones (both kept)."""
-    return f"{name}-full" if sizes.label.startswith("full") else name
+    """``<name>`` for the quick sizes, ``<name>-full`` for the full ones (both kept), and
+    ``<name>-custom`` for quick sizes cut down by ``--scales`` / ``--months``, so that a partial
+    run never replaces the figures of a whole ``make bench``."""
+    if sizes.label.startswith("full"):
+        return f"{name}-full"
+    return name if sizes.label == "quick" else f"{name}-custom"
 
 
 def write_result(
@@ -436,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     say(f"sizes: {sizes.label}; work folder {work}; load {load_average()}")
     status = 0
+    measured: dict[str, dict[str, Any]] = {}
     try:
         for name in args.only or list(BENCHMARKS):
             info = machine()
@@ -446,11 +478,17 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"{name}: FAILED: {type(exc).__name__}: {exc}")
                 figures = {"error": f"{type(exc).__name__}: {exc}"}
                 status = 1
+            measured[name] = figures
             path = write_result(name, sizes, figures, info, time.perf_counter() - started)
             say(f"{name}: wrote {path.relative_to(REPO_ROOT)}")
     finally:
         if not args.keep and args.work is None:
             shutil.rmtree(work, ignore_errors=True)
+    say(f"goals of issue #22 ({sizes.label} sizes, this run; load {load_average()}):")
+    for line in goals.lines(goals.evaluate(measured.get("dbt"), measured.get("airflow"))):
+        print(line, flush=True)
+    for line in [*goals.peer_lines(measured.get("dbt")), "", *goals.split_lines(measured.get("dbt"))]:
+        print(line, flush=True)
     if not args.no_report:
         from bench import report
 

@@ -8,7 +8,7 @@ as JSON to ``--out``. Settings come from the environment (``SCORECARD_HOME``,
 ``SCORECARD_DBT_PROJECT_DIR``, ...), which the runner sets per scale.
 
 Tasks: ``loader``, ``loader-profile``, ``duckdb``, ``pandas``, ``ingest``, ``dbt``, ``gate``,
-``publish``, ``alerts``.
+``limit-peer``, ``publish``, ``alerts``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import argparse
 import cProfile
 import io
 import json
+import os
 import pstats
 import sys
 import time
@@ -245,6 +246,7 @@ def task_ingest(args: argparse.Namespace) -> dict[str, Any]:
 def task_dbt(args: argparse.Namespace) -> dict[str, Any]:
     """``dbt build`` in ``--mode`` (optionally ``--select``) as the pipeline runs it; the slowest
     nodes and dbt's own elapsed time from run_results.json."""
+    from bench import stage_split
     from scorecard.core.settings import get_settings
     from warehouse.build import read_run_results, run_results_path
     from warehouse.dbt import dbt_build
@@ -278,6 +280,8 @@ def task_dbt(args: argparse.Namespace) -> dict[str, Any]:
         # a build in the warm worker runs in the worker's child, not under this process
         "dbt_max_rss_kib": result.max_rss_kib,
         "slowest_nodes": slowest,
+        # where the time went: start-up, per node type compile / execute / bookkeeping
+        "stage_split": stage_split.read(results_file, wall_seconds=seconds),
         "tail": (result.stdout.strip().splitlines() or [""])[-1][-200:],
     }
 
@@ -293,6 +297,19 @@ def task_warm_worker(args: argparse.Namespace) -> dict[str, Any]:
     if not ok:
         raise SystemExit("no dbt worker answered (SCORECARD_DBT_WORKER)")
     return {"seconds": time.perf_counter() - started, "ok": ok}
+
+
+def task_limit_peer(args: argparse.Namespace) -> dict[str, Any]:
+    """The limit peer (bench/limit_peer.sql) on the warehouse the build just wrote: the same
+    values as fct_indicator_progress in one hand-written script, the warehouse read-only."""
+    from bench import limit_peer
+    from scorecard.core.settings import get_settings
+
+    settings = get_settings()
+    as_of = os.environ.get("SCORECARD_AS_OF") or time.strftime("%Y-%m-%d")
+    result = limit_peer.run(settings.warehouse_path, settings.seeds_dir, as_of)
+    result.connection.close()
+    return {"seconds": result.seconds, "rows": result.rows, "ok": result.rows > 0}
 
 
 def task_gate(args: argparse.Namespace) -> dict[str, Any]:
@@ -360,6 +377,7 @@ TASKS = {
     "ingest": task_ingest,
     "dbt": task_dbt,
     "warm-worker": task_warm_worker,
+    "limit-peer": task_limit_peer,
     "gate": task_gate,
     "publish": task_publish,
     "alerts": task_alerts,

@@ -1,0 +1,60 @@
+"""The goals of issue #22 and their verdicts (bench/goals.py), from hand-written figures: every goal
+is printed, judged only at the size it names, met and not met told apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import goals
+
+
+def _stage(name: str, wall_s: float, peak_mib: float, **figures: Any) -> dict[str, Any]:
+    return {"stage": name, "seconds": wall_s, "peak_mib": peak_mib, "returncode": 0, "figures": figures}
+
+
+def _scale(name: str, periods: int, build_s: float, peer_s: float, publish_s: float, peak: float) -> dict:
+    return {
+        "scale": name,
+        "periods": periods,
+        "rows": 1000,
+        "stages": [
+            _stage("ingest", 1.0, 100),
+            _stage("dbt build (cold)", build_s, peak),
+            _stage("limit peer", peer_s + 0.5, 200, seconds=peer_s, rows=10),
+            _stage("publish", publish_s, 300),
+        ],
+        "incremental": {"incremental_vs_full": 0.2, "stages": []},
+        "worker": {"incremental_vs_full": 0.1, "stages": [_stage("dbt build (full, worker)", 50, 900)]},
+    }
+
+
+def test_quick_sizes_judge_only_the_latency_goal() -> None:
+    province = _scale("province", 5, 24.0, 0.5, 10.0, 300)
+    dbt = {"scales": [province, _scale("national", 5, 40.0, 2.0, 60.0, 700)]}
+    rows = goals.evaluate(dbt, {"total": {"p50": 11.5}})
+    assert len(rows) == 6
+    verdicts = [row["verdict"] for row in rows]
+    assert verdicts[0] == goals.MET
+    assert verdicts[1:5] == [goals.NOT_AT_SIZE] * 4
+    assert verdicts[5].startswith("not measured")
+    assert goals.peer_lines(dbt)[2].endswith("| 24.0 | 0.50 | 48.0x |")
+
+
+def test_national_60_months_is_judged() -> None:
+    dbt = {"scales": [_scale("national", 60, 58.0, 6.0, 45.0, 1100)]}
+    rows = {row["goal"].split(",")[0]: row for row in goals.evaluate(dbt, None)}
+    assert rows["drop -> published snapshot"]["verdict"].startswith("not measured")
+    build = rows["full build"]
+    assert build["verdict"] == goals.MET and "9.7x" in build["figure"]
+    assert rows["publication at national 60 months (snapshot"]["verdict"] == goals.NOT_MET
+    assert rows["incremental build after one department"]["verdict"] == goals.MET  # the worker's 0.1
+    memory = rows["peak memory of any stage"]
+    assert memory["verdict"] == goals.NOT_MET and "dbt build (cold)" in memory["figure"]
+
+
+def test_a_build_over_ten_times_the_peer_is_not_met() -> None:
+    dbt = {"scales": [_scale("national", 60, 58.0, 5.0, 20.0, 900)]}
+    build = goals.evaluate(dbt, None)[1]
+    assert build["verdict"] == goals.NOT_MET and "11.6x" in build["figure"]
+    table = goals.lines(goals.evaluate(dbt, None))
+    assert len(table) == 2 + 6 and "**not met**" in table[3]
