@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export SODA_CORE_TELEMETRY_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: install browser alertmanager office demo test lint unit bench test-distributed test-bi bi clean help
+.PHONY: install browser alertmanager office demo test check lint unit bench test-distributed test-bi bi clean help
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,7 +42,18 @@ lint: install  ## ruff, the import contract (lint-imports), mypy on core and ing
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/mypy
-	$(BIN)/sqlfluff lint dbt_project/models --dialect duckdb --templater jinja --processes 2
+	$(if $(strip $(SQL_MODELS)),$(BIN)/sqlfluff lint $(SQL_MODELS) --dialect duckdb --templater jinja --processes 2,@echo "sqlfluff: no model changed since main")
+
+# The models sqlfluff lints: all of them (make lint, make test); in make check only those changed
+# since main (sqlfluff takes about 70 s of CPU for all of them, more than the whole fast loop).
+SQL_MODELS ?= dbt_project/models
+CHANGED_MODELS = $(shell base=$$(git merge-base HEAD main 2>/dev/null || echo HEAD); \
+	{ git diff --name-only --diff-filter=d $$base -- 'dbt_project/models/*.sql'; \
+	  git ls-files --others --exclude-standard -- 'dbt_project/models/*.sql'; } | sort -u)
+
+check: install  ## the fast loop (< 60 s): lint, and the tests that need no dbt build, Airflow DB, browser or office
+	$(MAKE) --no-print-directory lint SQL_MODELS="$(CHANGED_MODELS)"
+	$(BIN)/pytest -q -m "not slow and not distributed and not bi"
 
 unit: install  ## the test suite only
 	$(BIN)/pytest -m "not distributed and not bi"

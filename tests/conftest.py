@@ -1,8 +1,14 @@
-"""Shared fixtures: every test gets its own data directory, never the developer's var/."""
+"""Shared fixtures: every test gets its own data directory, never the developer's var/; the
+generated sample is loaded and built once per session for every suite that reads it."""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -12,13 +18,88 @@ from scorecard.core.settings import Settings, get_settings
 os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
+#: The pipeline's "today" in every test: every programme year (2021-2025) is over.
+AS_OF = "2026-01-15"
+
+# --- `make check`: the tests that need no dbt build ----------------------------------------------
+# A test is marked ``slow`` (and left out of `make check`) when it uses a fixture that builds a
+# warehouse with dbt or sets up Airflow's database, directly or through another fixture: marked
+# here at collection, so a new test that takes one of these fixtures is marked without anyone
+# remembering to. Tests that run such a program themselves carry the marker in their module.
+BUILD_FIXTURES = frozenset(
+    {
+        "sample_build",  # tests/conftest.py: generated sample, loader, full dbt build
+        "built_home",  # tests/quality/conftest.py: hand-made raw rows, dbt run of the anomaly model
+        "generated_run",  # tests/quality/test_quality_pipeline.py: `scorecard run` end to end
+        "airflow_db",  # tests/airflow/conftest.py: Airflow's metadata database
+        "seeded",  # tests/test_summary.py: dbt seed
+    }
+)
+# Programs a `make check` test may not start (a test that needs one is marked slow): when
+# `-m "not slow"` selects the tests, starting one fails the test with the reason, so a test that
+# needs a build but is not marked cannot slip into the fast loop unnoticed.
+HEAVY_PROGRAMS = frozenset(
+    {
+        "dbt",
+        "warehouse.dbt_worker",
+        "chromium",
+        "soffice",
+        "libreoffice",
+        "alertmanager",
+        "prometheus-alertmanager",
+        "airflow",
+    }
+)
+_fast_only = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if BUILD_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+#: `scorecard` subcommands that build (or serve builds) with dbt.
+HEAVY_SUBCOMMANDS = frozenset({"build", "run", "demo", "dbt-worker", "summary --build"})
+
+
+def _heavy_program(argv: object) -> str | None:
+    words = argv.split() if isinstance(argv, (str, bytes)) else list(argv or [])
+    names = [os.path.basename(os.fsdecode(w) if isinstance(w, bytes) else str(w)) for w in words]
+    for index, name in enumerate(names[:4]):
+        if name in HEAVY_PROGRAMS:
+            return name
+        if name in ("scorecard", "scorecard.cli"):
+            rest = [n for n in names[index + 1 :] if n.startswith("--build") or not n.startswith("-")]
+            for command in (" ".join(rest[:2]), *rest[:1]):
+                if command in HEAVY_SUBCOMMANDS:
+                    return f"scorecard {command}"
+    return None
+
+
+def _refuse_heavy_programs(event: str, args: tuple[object, ...]) -> None:
+    if _fast_only and event == "subprocess.Popen":
+        program = _heavy_program(args[1]) or _heavy_program([args[0]])
+        if program is not None:
+            raise RuntimeError(
+                f"this test starts {program}, which `make check` (-m 'not slow') leaves out: mark "
+                "the test @pytest.mark.slow or take a build fixture (tests/conftest.py, BUILD_FIXTURES)"
+            )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _fast_only
+    _fast_only = re.search(r"\bnot\s+slow\b", config.option.markexpr or "") is not None
+    if _fast_only:
+        sys.addaudithook(_refuse_heavy_programs)
+
 
 @pytest.fixture
 def scorecard_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh SCORECARD_HOME for one test, with the pipeline clock fixed to 2026-01-15."""
     home = tmp_path / "home"
     monkeypatch.setenv("SCORECARD_HOME", str(home))
-    monkeypatch.setenv("SCORECARD_AS_OF", "2026-01-15")
+    monkeypatch.setenv("SCORECARD_AS_OF", AS_OF)
     # dbt writes target/ and logs/ beside the project by default; keep tests out of the tree.
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt-target"))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt-logs"))
@@ -30,3 +111,82 @@ def settings(scorecard_home: Path) -> Settings:
     s = get_settings()
     s.ensure_dirs()
     return s
+
+
+# --- the sample warehouse, built once per session ----------------------------------------------
+
+
+def sample_env(mp: pytest.MonkeyPatch, home: Path, work: Path) -> Settings:
+    """Point SCORECARD_HOME at ``home`` (clock at 2026-01-15) and dbt's target/logs into ``work``."""
+    mp.setenv("SCORECARD_HOME", str(home))
+    mp.setenv("SCORECARD_AS_OF", AS_OF)
+    mp.setenv("SCORECARD_MONITOR_FROM", "2026-01-01")
+    mp.setenv("DBT_TARGET_PATH", str(work / "dbt-target"))
+    mp.setenv("DBT_LOG_PATH", str(work / "dbt-logs"))
+    settings = get_settings()
+    settings.ensure_dirs()
+    return settings
+
+
+def _file_states(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if not p.is_dir() or p.is_symlink()
+    }
+
+
+@dataclass(frozen=True)
+class SampleBuild:
+    """The default generated submissions of 2021-2025 (``scorecard demo``'s sample), loaded by the
+    real loader and built by a real full ``dbt build``. Shared by the whole session: read it, or
+    copy it (:meth:`copy_home`) to change anything."""
+
+    work: Path  # generated/, home/, dbt-target/ (the build's run_results.json), dbt-logs/
+    generated: Path
+    home: Path
+    build_ok: bool
+    build_output: str
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+    def copy_home(self, destination: Path) -> Path:
+        """A private copy of the built data directory (symlinks kept as links)."""
+        shutil.copytree(self.home, destination, symlinks=True)
+        return destination
+
+    @staticmethod
+    def environment(mp: pytest.MonkeyPatch, home: Path, work: Path) -> Settings:
+        """The environment the sample was built in, for the data directory ``home`` (its copy)."""
+        return sample_env(mp, home, work)
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleBuild]:
+    """Generate the sample, load it and run a full ``dbt build``, once per session.
+
+    The build's outcome is reported, not asserted: the dbt suite asserts it with dbt's output,
+    and every other user asserts it before relying on the warehouse. At the end of the session the
+    data directory must be as the build left it (a test that changed it should have copied it)."""
+    from ingest.loader import load_paths
+    from samples.generate import generate
+    from warehouse.dbt import dbt_build
+
+    work = tmp_path_factory.mktemp("sample-build")
+    generated = work / "generated"
+    with pytest.MonkeyPatch.context() as mp:
+        settings = sample_env(mp, work / "home", work)
+        generate(generated, settings=settings)
+        results = load_paths([generated], settings=settings)
+        assert results and all(r.status == "loaded" for r in results), [
+            (r.status, r.file_name, r.message) for r in results if r.status != "loaded"
+        ]
+        built = dbt_build(settings)
+    sample = SampleBuild(work, generated, settings.home, built.ok, built.stdout + built.stderr)
+    before = _file_states(sample.home)
+    yield sample
+    after = _file_states(sample.home)
+    changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+    assert not changed, f"a test changed the shared sample build instead of a copy: {changed}"

@@ -94,6 +94,7 @@ def _scorecard(args: list[str], home: Path) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.slow  # runs dbt
 def test_build_streams_its_progress_without_colour_codes(tmp_path: Path) -> None:
     # two seeds only (quick); their relationship tests to the other, unbuilt seeds fail, so the
     # progress shows failures as they happen, and the output of a failed build has no colour either
@@ -108,6 +109,7 @@ def test_build_streams_its_progress_without_colour_codes(tmp_path: Path) -> None
     assert ANSI not in text  # a pipe is not a terminal
 
 
+@pytest.mark.slow  # runs dbt
 def test_run_shows_a_refused_only_file_as_a_warning_not_ok(tmp_path: Path) -> None:
     empty = _write(tmp_path / "drop" / "social_assistance" / "empty.csv", "")
     proc = _scorecard(["run", str(empty.parent)], tmp_path / "home")

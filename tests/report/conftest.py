@@ -1,10 +1,11 @@
-"""Fixtures for the report and workbook tests: one real publication, built once per session.
+"""Fixtures for the report and workbook tests: one real publication, made once per session.
 
-The real pipeline on generated data: ``samples.generate.generate`` -> ``ingest.loader.load_paths``
--> ``warehouse.dbt.dbt_build`` -> the quality gate (its results go into the manifest whatever
-they are), then a snapshot laid out like ``warehouse.publish`` (schema ``marts`` with every mart,
-schema ``meta``) and a manifest. Publication itself is not called: the report must be testable
-even while the gate is red, and the snapshot's layout is all the report and workbook rely on.
+The real pipeline on generated data: the session's sample build (``sample_build`` in
+tests/conftest.py: generated submissions, the real loader, a real ``dbt build``) -> the quality
+gate (its results go into the manifest whatever they are), then a snapshot laid out like
+``warehouse.publish`` (schema ``marts`` with every mart, schema ``meta``) and a manifest.
+Publication itself is not called: the report must be testable even while the gate is red, and
+the snapshot's layout is all the report and workbook rely on.
 """
 
 from __future__ import annotations
@@ -116,26 +117,16 @@ def build_snapshot(warehouse: Path, snapshot: Path, checks: dict[str, Any], run_
 
 
 @pytest.fixture(scope="session")
-def publication(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Publication]:
-    """Generated submissions through ingest, dbt and the gate into a snapshot (once per session)."""
-    from ingest.loader import load_paths
+def publication(sample_build, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Publication]:
+    """The session's sample build (tests/conftest.py) through the gate into a snapshot, in a copy
+    of its data directory (once per session)."""
     from quality.gate import run_gate
-    from samples.generate import generate
-    from warehouse.dbt import dbt_build
 
+    assert sample_build.build_ok, sample_build.build_output[-4000:]
     work = tmp_path_factory.mktemp("report-publication")
-    home = work / "home"
+    home = sample_build.copy_home(work / "home")
     with pytest.MonkeyPatch.context() as mp:
         settings = _set_env(mp, home, work)
-        generate(work / "submissions", settings=settings)
-        results = load_paths([work / "submissions"], settings)
-        assert results and all(r.status in ("loaded", "loaded_with_rejects") for r in results), [
-            (r.status, r.file_name, r.message)
-            for r in results
-            if r.status not in ("loaded", "loaded_with_rejects")
-        ]
-        built = dbt_build(settings)
-        assert built.ok, built.stdout[-4000:] + built.stderr[-2000:]
         gate = run_gate(settings, write=False)
         publish_dir = settings.publish
         publish_dir.mkdir(parents=True, exist_ok=True)
