@@ -20,7 +20,7 @@ Scales (``SCALES``):
 Each scale gets its own copy of ``dbt_project/`` with ``seeds/regions.csv`` and
 ``seeds/region_population.csv`` rewritten; ``SCORECARD_DBT_PROJECT_DIR`` pointing at the copy
 makes the loader (``Settings.seeds_dir``) and dbt agree on the regions. The copy's
-``seeds/_seeds.yml`` accepts every region code of the scale (the original test pins Zhejiang's
+``seeds/regions.yml`` accepts every region code of the scale (the original test pins Zhejiang's
 ``33xxxx``) and the ``county`` level only (see above); nothing else in the project is changed.
 
 Files are long format (``region_code, measure_code, period, value, numerator, denominator,
@@ -329,7 +329,7 @@ def write_bench_project(scale: Scale, dest: Path) -> Path:
     seeds = dest / "seeds"
     _write_csv(seeds / "regions.csv", REGION_COLUMNS, regions)
     _write_csv(seeds / "region_population.csv", POPULATION_COLUMNS, population_rows(regions))
-    spec = seeds / "_seeds.yml"
+    spec = seeds / "regions.yml"
     text = spec.read_text(encoding="utf-8")
     patched = text.replace(
         "regexp_full_match(region_code, '33[0-9]{4}')", "regexp_full_match(region_code, '[0-9]{6}|[0-9]{9}')"
