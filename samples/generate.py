@@ -84,6 +84,8 @@ MISSING_SUBMISSION = ("place_names", "2025")  # with --faults: this department's
 # the loader, never stored). The values are the ones the department's usual file carries, to the
 # digit: only the layout differs (tests/ingest/test_generated_forms.py loads both and compares).
 FORM_YEAR = 2024
+# Departments whose form names its regions without codes (a 序号 column; the loader resolves names).
+FORM_BY_NAME = frozenset({"social_welfare", "place_names"})
 FORM_FILERS = ("陈晓燕", "周建华", "吴丽娟", "郑志强", "王海燕", "冯国庆", "沈雅琴", "韩卫东", "杨秀英")
 
 
@@ -599,7 +601,8 @@ def render_form(department: str, period: str, rows: list[Row], reference: Refere
     title_period = f"{year}年第{quarter}季度" if quarter else f"{year}年度"
     sheet.append([f"{title_period}{registry.form_title_zh}"])
     sheet.append([f"填报单位：浙江省民政厅{reference.departments[department].name_zh}"])
-    parent: list[Any] = ["行政区划代码", "行政区划名称"]
+    by_name = department in FORM_BY_NAME
+    parent: list[Any] = ["序号" if by_name else "行政区划代码", "行政区划名称"]
     child: list[Any] = [None, None]
     merges = ["A3:A4", "B3:B4"]
     for measure_code in dict.fromkeys(column.measure_code for column in columns):
@@ -619,8 +622,9 @@ def render_form(department: str, period: str, rows: list[Row], reference: Refere
     for cell_range in merges:
         sheet.merge_cells(cell_range)
     body = []
-    for code in sorted(parts):
-        body.append([code, names[code], *(parts[code].get(c.measure_code, {}).get(c.part) for c in columns)])
+    for number, code in enumerate(sorted(parts), 1):
+        cells = [parts[code].get(c.measure_code, {}).get(c.part) for c in columns]
+        body.append([number if by_name else code, names[code], *cells])
     for cells in body:
         sheet.append(cells)
     total: list[Any] = [None, "合计"]

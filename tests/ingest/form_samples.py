@@ -19,24 +19,36 @@ CITY_ROWS = [
 ]
 
 
-def city_elderly_care_form(total_nurses: int | None = None, note_in_table: str | None = None) -> bytes:
+def city_elderly_care_form(
+    total_nurses: int | None = None, note_in_table: str | None = None, codes: bool = True
+) -> bytes:
     """杭州市's elderly-care form: a title with the period, the reporting body, a two-row header with
     merged cells, three districts, a 合计 row (``total_nurses`` overrides its nurse count) and a
-    signature footer with the filer's name and mobile number."""
+    signature footer with the filer's name and mobile number. Without ``codes`` the districts are
+    named only (a 序号 column instead of the codes)."""
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = "养老服务"
     sheet.append(["杭州市2024年第三季度养老服务统计报表"])
     sheet.append(["填报单位：杭州市民政局（盖章）"])
     sheet.append(
-        ["行政区划代码", "地区", "养老护理员", None, "养老机构床位", None, "康养联合体数（个）", "备注"]
+        [
+            "行政区划代码" if codes else "序号",
+            "地区",
+            "养老护理员",
+            None,
+            "养老机构床位",
+            None,
+            "康养联合体数（个）",
+            "备注",
+        ]
     )
     sheet.append([None, None, "持证养老护理员数（人）", "60岁及以上老年人口数（人）", "护理型床位数（张）",
                   "养老机构总床位数（张）", None, None])  # fmt: skip
     for cell_range in ("A3:A4", "B3:B4", "C3:D3", "E3:F3", "G3:G4", "H3:H4"):
         sheet.merge_cells(cell_range)
-    for code, name, nurses, elderly, nursing_beds, beds, consortia in CITY_ROWS:
-        sheet.append([code, name, nurses, elderly, nursing_beds, beds, consortia, None])
+    for number, (code, name, nurses, elderly, nursing_beds, beds, consortia) in enumerate(CITY_ROWS, 1):
+        sheet.append([code if codes else number, name, nurses, elderly, nursing_beds, beds, consortia, None])
     if note_in_table is not None:
         sheet.cell(row=5, column=8, value=note_in_table)
     sums = [sum(row[index] for row in CITY_ROWS) for index in range(2, 7)]
@@ -150,15 +162,18 @@ def forms_section() -> str:
         out.append(
             f"入库 loaded: **{parsed.rows_loaded}** 条记录 records, {len(parsed.rejections)} 拒收 refused, "
             f"{parsed.lines_skipped} 行跳过 lines skipped (合计 + 表尾); 提示 warnings: {warnings}. "
-            f"{_shown(regions[0][0])} 的记录 records of {_shown(regions[0][0])}:"
+            f"{_shown(regions[0][1])} 的记录 records of {_shown(regions[0][1])}:"
         )
         out += [
             "",
             "| 指标 measure | 统计期 period | 数值 value | 分子 numerator | 分母 denominator | 单元格 cell |",
             "|---|---|---|---|---|---|",
         ]
+        shown_code = next(
+            code for code, region in reference.regions.items() if region.name_zh == regions[0][1]
+        )
         for row in loaded:
-            if row.region_code == str(regions[0][0]):
+            if row.region_code == shown_code:
                 value = f"{row.value:.6g}" if row.value is not None else ""
                 out.append(
                     f"| {row.measure_code} | {row.period} | {value} | {_shown(row.numerator)} | "

@@ -54,6 +54,23 @@ def test_city_form_with_merged_header_total_and_footer_loads_the_right_values(se
     assert "footer" in ledger[0][4] and "dropped" in ledger[0][4]
 
 
+def test_city_form_naming_its_districts_without_codes_loads_the_same_values(settings: Settings) -> None:
+    path = write_inbox_file(settings, "elderly_care", "hz.xlsx", city_elderly_care_form(codes=False))
+    result = load_file(path, settings=settings)
+
+    assert (result.status, result.rows_loaded, result.rows_rejected, result.lines_skipped) == (
+        "loaded",
+        9,
+        0,
+        3,
+    )
+    loaded = query(
+        settings,
+        "SELECT region_code, measure_code, numerator FROM raw.submissions WHERE measure_code = 'EC01A'",
+    )
+    assert sorted(loaded) == [(code, "EC01A", float(nurses)) for code, _, nurses, *_ in CITY_ROWS]
+
+
 def test_total_that_disagrees_warns_and_loads_the_details(settings: Settings) -> None:
     wrong = sum(row[2] for row in CITY_ROWS) + 100
     path = write_inbox_file(settings, "elderly_care", "hz.xlsx", city_elderly_care_form(total_nurses=wrong))
