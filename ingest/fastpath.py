@@ -301,11 +301,23 @@ def _numbers(array: pa.Array, memo: dict[Any, Any] | None = None) -> _Numbers:
 _REGION_JOIN = "\x1f"
 
 
-def _regions(codes: pa.Array, names: pa.Array, context: ValidationContext, memo: dict[Any, Any]) -> _Distinct:
+def _regions(
+    codes: pa.Array,
+    names: pa.Array,
+    context: ValidationContext,
+    memo: dict[Any, Any],
+    names_memo: dict[Any, Any],
+) -> _Distinct:
     """The validator's ``region_of`` once per distinct code, or per distinct (code, name) pair when the
     file names its regions (a column of names, with or without codes; issue #20)."""
     if names.null_count == len(names):
         return _distinct(codes, lambda cell: region_of({"region_code": cell}, context.reference), memo)
+    if codes.null_count == len(codes):  # names only: no join (a memo of its own: names are no codes)
+        return _distinct(
+            names,
+            lambda cell: region_of({"region_name": cell}, context.reference),
+            names_memo,
+        )
     for column in (codes, names):
         if pc.any(pc.fill_null(pc.match_substring(column, _REGION_JOIN), False)).as_py():
             raise Declined("a region cell holds the join character")
@@ -456,7 +468,9 @@ def decide_columns(
         lambda cell: check_department({"department": cell}, context),
         memo_for("department"),
     )
-    region = _regions(arrays["region_code"], arrays["region_name"], context, memo_for("region"))
+    region = _regions(
+        arrays["region_code"], arrays["region_name"], context, memo_for("region"), memo_for("region_names")
+    )
     measure = _distinct(
         arrays["measure_code"], _measure_decider(context, by_record), memo_for(f"measure{by_record}")
     )
