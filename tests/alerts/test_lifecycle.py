@@ -277,7 +277,7 @@ def test_routing_and_silence_files_errors_name_the_file_and_entry(tmp_path: Path
 
 
 def test_the_shipped_routing_file_routes_every_department_and_the_data_team() -> None:
-    from scorecard.airflow.tasks import DEPARTMENTS
+    from scorecard.airflow.assets import DEPARTMENTS
 
     route = load_routing(env={})
     assert set(DEPARTMENTS) <= set(route.owners) and route.data_team in route.owners
