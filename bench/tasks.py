@@ -333,8 +333,10 @@ def task_gate(args: argparse.Namespace) -> dict[str, Any]:
 
 def task_publish(args: argparse.Namespace) -> dict[str, Any]:
     """Publication after the gate. When the gate failed for a benchmark-only reason (e.g. 9-digit
-    township codes against the 6-digit contract), ``--force`` publishes anyway to measure the cost."""
+    township codes against the 6-digit contract), ``--force`` publishes anyway to measure the cost.
+    The report and workbook are rendered from the release as orchestration does (reports.release)."""
     from quality.gate import GateResult
+    from reports.release import render_release
     from scorecard.core.ids import new_run_id
     from scorecard.core.settings import get_settings
     from warehouse import publish as publication
@@ -349,6 +351,8 @@ def task_publish(args: argparse.Namespace) -> dict[str, Any]:
         forced = True
         settings.publish.mkdir(parents=True, exist_ok=True)
         result = publication._publish_locked(settings, gate, new_run_id())
+    if result.published:
+        render_release(settings, result.release)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "published": result.published, "reason": result.reason, "forced": forced}
 

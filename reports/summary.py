@@ -169,25 +169,17 @@ def targets_met(con: Any, year: int) -> dict[str, tuple[int, int]]:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--build", action="store_true", help="run dbt build first (先构建)")
+    """No options: a read command never builds (the builder is ``scorecard build``)."""
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
 
     settings = get_settings()
-    if args.build:
-        from warehouse.dbt import dbt_build
-
-        result = dbt_build(settings)
-        if not result.ok:
-            print(result.stdout[-4000:], result.stderr[-2000:])
-            return 1
-    elif not settings.warehouse_path.exists():
-        # a read command never builds by itself (a full build takes minutes)
+    if not settings.warehouse_path.exists():
         print(
             f"还没有数据仓库 no warehouse yet: {settings.warehouse_path}\n"
-            "先运行 run `scorecard build` (or `scorecard summary --build`) first.",
+            "先运行 run `scorecard build` first.",
             file=sys.stderr,
         )
         return 1

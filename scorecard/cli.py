@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("warehouse.build", "run dbt build and summarise (构建数据仓库)"),
     "dbt-worker": ("warehouse.dbt_worker", "keep dbt warm for the builds (dbt 常驻进程)"),
     "check": ("quality.cli", "run the Soda quality gate (质量检查)"),
-    "publish": ("warehouse.publish", "publish the marts after a passing check (发布)"),
+    "publish": ("scorecard.publish_command", "publish the marts after a passing check (发布)"),
     "alerts": ("alerts.cli", "deliver alert changes, or list firing ones (预警)"),
     "run": ("scorecard.pipeline", "ingest, build, check, publish and alert in one go (全流程)"),
     "summary": ("reports.summary", "print the indicators and their 2021-2025 targets (指标与目标)"),

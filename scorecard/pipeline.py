@@ -8,8 +8,9 @@ Airflow tasks make, in the same order, in one process (dbt runs as a child proce
 2. build   ``warehouse.dbt.dbt_build``; a failed build stops the run (the gate would be checking
            a half-built warehouse)
 3. check   ``quality.gate.run_gate``
-4. publish ``warehouse.publish.publish`` when the gate passed; otherwise nothing is published and
-           the previous snapshot stays
+4. publish ``warehouse.publish.publish`` with the gate's result when it passed, then
+           ``reports.release.render_release`` (the report and workbook from the new release);
+           otherwise nothing is published and the previous snapshot stays
 5. alerts  ``alerts.engine.deliver_alerts``: always after the check, so quality
            failures go out even when nothing was published; the files' receipts (sent right
            after the ingest) and the state changes of the alerts, one digest per owner and channel
@@ -95,6 +96,7 @@ def run_pipeline(
     from alerts.receipts import receipts
     from ingest.loader import load_paths
     from quality.gate import run_gate
+    from reports.release import render_release
     from warehouse.build import BuildProgress, strip_ansi
     from warehouse.dbt import dbt_build
     from warehouse.publish import publish
@@ -155,6 +157,8 @@ def run_pipeline(
 
         def do_publish() -> tuple[Any, bool, str]:
             publication = publish(settings, gate=result.gate)
+            if publication.published:  # what people read follows the release, from its snapshot
+                render_release(settings, publication.release)
             return publication, publication.published, publication.reason
 
         result.publication = _timed(result, "publish", do_publish)

@@ -142,8 +142,14 @@ def test_an_unfinished_incremental_build_means_full_builds_and_no_publication_un
     assert marker is not None and marker["mode"] == "incremental"
     assert resolve_mode(project_copy, "auto") == "full"
 
-    refused = publish(project_copy)
-    assert not refused.published and refused.gate is None  # refused before the gate ran
+    from quality.gate import CheckRecord, GateResult
+
+    # even a passing gate's result does not publish an unfinished build: refused before it is read
+    passing = GateResult("gate-1", "2026-01-15T09:00:00+00:00", str(project_copy.warehouse_path))
+    passing.results.append(CheckRecord("marts", "c", "d", "row count", "pass", ""))
+    assert passing.ok
+    refused = publish(project_copy, gate=passing)
+    assert not refused.published and refused.gate is None
     assert "unfinished incremental build" in refused.reason
     assert unfinished_build_path(project_copy).name in refused.reason
 

@@ -47,3 +47,14 @@ def test_summary_on_an_empty_home_refuses_instead_of_building(
     err = capsys.readouterr().err
     assert "no warehouse yet" in err and "scorecard build" in err
     assert not settings.warehouse_path.exists()  # nothing was built
+
+
+def test_summary_has_no_build_option(settings: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    """A read command never builds: the builder is `scorecard build`, summary takes no --build."""
+    from scorecard.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["summary", "--build"])
+    assert exited.value.code == 2  # argparse: unrecognised argument
+    assert "--build" in capsys.readouterr().err
+    assert not settings.warehouse_path.exists()

@@ -5,13 +5,18 @@ Layout under ``<home>/publish/``::
     releases/<run_id>/           one complete release: scorecards.duckdb (read-only snapshot:
                                  schema ``marts``, every mart, and schema ``meta``: publication,
                                  check_results, source_files), manifest.json,
-                                 parquet/<mart>.parquet, report.html, scorecards.xlsx
-                                 (the last few releases are kept)
+                                 parquet/<mart>.parquet; report.html and scorecards.xlsx
+                                 once rendered (the last few releases are kept)
     current -> releases/<run_id> symlink, flipped atomically: this *is* the publication
     scorecards.duckdb, manifest.json, parquet
                                  stable names for BI tools: symlinks into current/
     report.html, scorecards.xlsx stable names for people: symlinks to the newest release that has
-                                 them (rendered from its snapshot right after the flip)
+                                 them (``reports.release.render_release``, called by
+                                 orchestration after publication, renders them from the
+                                 release's own snapshot)
+
+Publication renders nothing and runs no gate: the gate's result is passed in (``gate`` is
+required; orchestration runs the gate), and what people read follows the release.
 
 Atomicity: a release is written completely in a hidden temporary directory, renamed to
 ``releases/<run_id>``, and published by one ``os.replace`` of the ``current`` link. A new reader
@@ -33,21 +38,17 @@ attaches the file to a fresh in-memory database instead and always sees the curr
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import shutil
 import stat
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reports.html import REPORT_NAME, write_report
-from reports.workbook import WORKBOOK_NAME, write_workbook
-from scorecard.core.durable import fsync_dir, write_atomic
+from scorecard.core.durable import fsync_dir, replace_symlink, write_atomic
 from scorecard.core.locks import exclusive_lock
 from scorecard.core.settings import Settings, get_settings
 from warehouse.bi_contract import Contract, load_contract
@@ -62,9 +63,6 @@ SNAPSHOT_NAME = "scorecards.duckdb"
 MANIFEST_NAME = "manifest.json"
 #: Names in publish/ that BI tools and people use; each is a symlink into ``current``.
 STABLE_NAMES = (SNAPSHOT_NAME, MANIFEST_NAME, "parquet")
-#: What people read, rendered into the release right after it is published; the links in
-#: publish/ point at the newest release that has them (releases/<run_id>/<name>).
-RENDERED_NAMES = (REPORT_NAME, WORKBOOK_NAME)
 MARTS_SCHEMA = "marts"
 #: The oldest DuckDB storage format the snapshot is written in: DuckDB 1.4.0 and later read it
 #: (docs/bi.md states it as the oldest supported client).
@@ -92,6 +90,8 @@ class PublishResult:
     manifest_path: Path | None = None
     marts: list[str] = field(default_factory=list)
     gate: GateResult | None = None
+    #: releases/<run_id>, the directory of the release published (what rendering reads)
+    release: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -151,14 +151,15 @@ def open_snapshot(path: Path | None = None, settings: Settings | None = None) ->
 # --- publication -------------------------------------------------------------------------------
 
 
-def publish(settings: Settings | None = None, gate: GateResult | None = None) -> PublishResult:
-    """Publish the marts if (and only if) the quality gate passes.
+def publish(settings: Settings | None = None, *, gate: GateResult) -> PublishResult:
+    """Publish the marts if (and only if) the quality gate passed.
 
     Args:
         settings: runtime settings (default: from the environment).
-        gate: a gate result for the current warehouse; when None the gate is run here.
+        gate: the gate's result for the current warehouse (required: the caller runs the gate;
+            publication never does).
     """
-    from quality.gate import new_run_id, run_gate
+    from quality.gate import new_run_id
 
     settings = settings or get_settings()
     settings.publish.mkdir(parents=True, exist_ok=True)
@@ -172,8 +173,6 @@ def publish(settings: Settings | None = None, gate: GateResult | None = None) ->
             f"(started {unfinished.get('started_at', '?')}, {unfinished_build_path(settings).name}): "
             "a full build must pass before anything is published (scorecard build --mode full)",
         )
-    if gate is None:
-        gate = run_gate(settings)
     if not gate.ok:
         failed = ", ".join(f"{r.dataset}: {r.check}" for r in gate.failures[:5]) or "no checks ran"
         more = f" (+{len(gate.failures) - 5} more)" if len(gate.failures) > 5 else ""
@@ -258,20 +257,20 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
         # step, flipping `current`, publishes all of it (snapshot, manifest, Parquet together):
         # a reader sees the old release or the new one, never a mix.
         os.rename(tmp_release, final_release)
-        _point(publish_dir / "current", Path("releases") / run_id)
+        replace_symlink(publish_dir / "current", Path("releases") / run_id)
         for stable_name in STABLE_NAMES:
             link = publish_dir / stable_name
             if not link.is_symlink():  # first publication, or a file left by an older layout
-                _point(link, Path("current") / stable_name)
+                replace_symlink(link, Path("current") / stable_name)
         fsync_dir(publish_dir)
     except BaseException:
         shutil.rmtree(tmp_release, ignore_errors=True)
         raise
     _record_publication(publish_dir, run_id, published_at, source_files)
-    # What people read travels with the release it describes (issue 7). It is rendered after the
-    # flip, so BI readers get the new data without waiting for the workbook (several seconds);
-    # until it is done, publish/report.html and scorecards.xlsx still show the previous release.
-    render_release(settings, final_release, manifest)
+    # What people read travels with the release it describes (issue 7): orchestration renders it
+    # from this release after the flip (reports.release), so BI readers get the new data without
+    # waiting for the workbook; until then publish/report.html and scorecards.xlsx show the
+    # previous release, which pruning keeps while a link points at it.
     _prune_releases(releases, keep=final_release)
     return PublishResult(
         True,
@@ -282,6 +281,7 @@ def _publish_locked(settings: Settings, gate: GateResult, run_id: str) -> Publis
         manifest_path=manifest_path(settings),
         marts=[name for name, _ in marts],
         gate=gate,
+        release=final_release,
     )
 
 
@@ -314,17 +314,6 @@ def first_publication(publish_dir: Path, file_id: int) -> dict[str, Any] | None:
         if file_id in line.get("file_ids", []):
             return {"run_id": line["run_id"], "published_at": line["published_at"]}
     return None
-
-
-def render_release(settings: Settings, release: Path, manifest: dict[str, Any]) -> None:
-    """Write the HTML report and the Excel workbook into ``release`` from its own snapshot, then
-    point ``publish/report.html`` and ``publish/scorecards.xlsx`` at them (atomic link flips)."""
-    snapshot = release / SNAPSHOT_NAME
-    write_report(snapshot, release, manifest)
-    write_workbook(snapshot, release / WORKBOOK_NAME)
-    fsync_dir(release)
-    for name in RENDERED_NAMES:
-        _point(settings.publish / name, Path("releases") / release.name / name)
 
 
 def _remove_leftovers(publish_dir: Path, releases: Path) -> None:
@@ -454,57 +443,11 @@ def _comment(con: duckdb.DuckDBPyConnection, contract: Contract) -> None:
     con.execute("BEGIN TRANSACTION;\n" + ";\n".join(statements) + ";\nCOMMIT;")
 
 
-def _point(link: Path, target: Path) -> None:
-    """Make ``link`` a symlink to ``target`` atomically (a new link renamed over the old one)."""
-    tmp = link.with_name(f".{link.name}.{uuid.uuid4().hex}.tmp")
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
-
-
 def _prune_releases(releases: Path, keep: Path, count: int = KEEP_RELEASES) -> None:
     """Keep the newest ``count`` releases (run ids sort by time), never the current one nor one
-    that a link in publish/ points at."""
-    linked = {(releases.parent / name).resolve().parent for name in RENDERED_NAMES}
+    that a link in publish/ points at (e.g. report.html, until the new release is rendered)."""
+    linked = {link.resolve().parent for link in releases.parent.iterdir() if link.is_symlink()}
     done = sorted(p for p in releases.iterdir() if p.is_dir() and not p.name.startswith("."))
     for old in done[:-count]:
         if old != keep and old.resolve() not in linked:
             shutil.rmtree(old, ignore_errors=True)
-
-
-# --- CLI -----------------------------------------------------------------------------------------
-
-
-def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
-
-
-def run(args: argparse.Namespace) -> int:
-    from quality.cli import print_gate
-
-    settings = get_settings()
-    result = publish(settings)
-    if getattr(args, "json", False):
-        print(
-            json.dumps(
-                {
-                    "published": result.published,
-                    "reason": result.reason,
-                    "run_id": result.run_id,
-                    "snapshot": str(result.snapshot) if result.snapshot else None,
-                    "manifest": str(result.manifest_path) if result.manifest_path else None,
-                    "marts": result.marts,
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-    else:
-        if result.gate is not None and not result.gate.ok:
-            print_gate(result.gate, only_problems=True)
-        if result.published:
-            print(f"已发布 published {result.run_id}: {len(result.marts)} marts -> {result.snapshot}")
-            print(f"Parquet: {settings.publish / 'parquet'}  manifest: {result.manifest_path}")
-        else:
-            print(f"未发布 not published: {result.reason}")
-            print(f"The previous snapshot (if any) is unchanged: {snapshot_path(settings)}")
-    return 0 if result.published else 1

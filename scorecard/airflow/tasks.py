@@ -424,13 +424,15 @@ def run_quality_gate() -> dict[str, Any]:
 
 
 def publish_after_gate(gate_summary: dict[str, Any], outlet_events: Any = None) -> dict[str, Any]:
-    """``warehouse.publish.publish`` with the gate result the previous task wrote to disk; the
+    """``warehouse.publish.publish`` with the gate result the previous task wrote to disk, then
+    ``reports.release.render_release`` (the report and workbook from the new release); the
     ``scorecards`` asset event (when ``outlet_events`` is given) carries what a reader needs to
     find and trust this release: the run id, the snapshot's path and the manifest's sha256."""
     import hashlib
     from pathlib import Path
 
     from quality.gate import GateResult
+    from reports.release import render_release
     from scorecard.airflow.assets import SCORECARDS
     from warehouse.publish import MANIFEST_NAME, SNAPSHOT_NAME, publish
 
@@ -446,6 +448,7 @@ def publish_after_gate(gate_summary: dict[str, Any], outlet_events: Any = None) 
     result = publish(gate=gate)
     if not result.published:
         raise RuntimeError(f"publication failed: {result.reason}")
+    render_release(release=result.release)
     # The release's own folder (publish/releases/<run id>/), not the stable links that the next
     # publication moves: the event keeps naming the files it announced.
     assert result.parquet_dir is not None

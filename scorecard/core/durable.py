@@ -26,3 +26,11 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def replace_symlink(link: Path, target: Path) -> None:
+    """Make ``link`` a symlink to ``target`` atomically (a new link renamed over the old one): a
+    reader follows the old target or the new one, never a missing link."""
+    tmp = link.with_name(f".{link.name}.{uuid.uuid4().hex}.tmp")
+    os.symlink(target, tmp)
+    os.replace(tmp, link)

@@ -88,8 +88,31 @@ def test_publish_refuses_without_a_passing_gate(home_settings: Settings) -> None
             ).fetchone()[0]
             == 0
         )
-    # publish() without a gate runs the full gate itself, which also fails here.
-    assert not publish(home_settings).published
+    # The gate's result is passed to publication, never run by it: no gate, no call.
+    with pytest.raises(TypeError):
+        publish(home_settings)  # type: ignore[call-arg]
+
+
+def test_publication_renders_nothing_rendering_follows_from_the_release(home_settings: Settings) -> None:
+    """Publication writes the snapshot, Parquet and manifest only; the report and workbook are
+    rendered afterwards from the released snapshot (reports.release), then linked in publish/."""
+    from reports.release import RENDERED_NAMES, render_release
+
+    result = _publish_clean(home_settings)
+    release = (home_settings.publish / "current").resolve()
+    assert release.name == result.run_id
+    for name in RENDERED_NAMES:
+        assert not (release / name).exists() and not (home_settings.publish / name).exists(), name
+    rendered = render_release(home_settings)
+    assert rendered == release
+    for name in RENDERED_NAMES:
+        link = home_settings.publish / name
+        assert link.is_symlink() and link.resolve() == release / name and link.stat().st_size > 0
+    assert result.run_id in (home_settings.publish / "report.html").read_text(encoding="utf-8")
+    # the snapshot rendering read is still the published one, unchanged
+    assert json.loads(manifest_path(home_settings).read_text(encoding="utf-8"))["snapshot"]["sha256"] == (
+        sha256_of(snapshot_path(home_settings))
+    )
 
 
 _PUBLISH_LOOP = """

@@ -14,6 +14,8 @@ from scorecard.core.settings import Settings, get_settings
 def published_home(sample_build, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's sample build (tests/conftest.py: the default sample set, as `scorecard demo`,
     loaded and built) published, in a copy of its data directory (made once; tests copy it)."""
+    from quality.gate import run_gate
+    from reports.release import render_release
     from warehouse.publish import publish
 
     assert sample_build.build_ok, sample_build.build_output[-3000:]
@@ -21,8 +23,9 @@ def published_home(sample_build, tmp_path_factory: pytest.TempPathFactory) -> Pa
     home = sample_build.copy_home(root / "home")
     with pytest.MonkeyPatch.context() as mp:
         settings = sample_build.environment(mp, home, root)
-        publication = publish(settings)
+        publication = publish(settings, gate=run_gate(settings))
         assert publication.published, publication.reason
+        render_release(settings, publication.release)
     return home
 
 

@@ -63,6 +63,7 @@ def run_load(point: str, sentinel: Path, paths: list[str]) -> None:
 
 def run_publish(point: str, sentinel: Path) -> None:
     import warehouse.publish as publish
+    from quality.gate import run_gate
 
     if point == "copying_marts":
         original = publish._copy_marts
@@ -76,10 +77,10 @@ def run_publish(point: str, sentinel: Path) -> None:
 
         publish._copy_marts = half_copied
     elif point == "before_manifest":
-        after_nth_call(publish, "_point", 1, sentinel)
+        after_nth_call(publish, "replace_symlink", 1, sentinel)  # the flip of `current`
     else:
         raise SystemExit(f"unknown point {point}")
-    print(publish.publish())
+    print(publish.publish(gate=run_gate()))  # orchestration runs the gate, publication takes it
 
 
 if __name__ == "__main__":

@@ -278,6 +278,7 @@ def test_incremental_build_killed_midway(home_copy: Settings, tmp_path: Path) ->
     """An incremental build runs in place (warehouse.dbt): killed midway, it leaves the warehouse
     marked unfinished; nothing is published from it, and the next build is a full one that
     repairs it and removes the mark."""
+    from quality.gate import CheckRecord, GateResult, run_gate
     from warehouse.dbt import dbt_build, resolve_mode, unfinished_build
     from warehouse.publish import publish
 
@@ -293,7 +294,10 @@ def test_incremental_build_killed_midway(home_copy: Settings, tmp_path: Path) ->
     assert raw_state(settings) == raw_before
     assert unfinished_build(settings) is not None
     assert resolve_mode(settings, "auto") == "full"
-    refused = publish(settings)
+    # even a passing gate's result does not publish an unfinished build (refused before it is read)
+    passing = GateResult("gate-1", "2026-01-15T09:00:00+00:00", str(settings.warehouse_path))
+    passing.results.append(CheckRecord("marts", "c", "d", "row count", "pass", ""))
+    refused = publish(settings, gate=passing)
     assert not refused.published and "unfinished incremental build" in refused.reason
     assert publication_state(settings) == published_before
     assert_snapshot_readable(settings)
@@ -304,11 +308,12 @@ def test_incremental_build_killed_midway(home_copy: Settings, tmp_path: Path) ->
     marts_after = tables_checksum(settings, "marts")
     assert set(marts_after) == set(marts_before)
     assert {name for name in marts_after if marts_after[name] != marts_before[name]}
-    assert publish(settings).published
+    assert publish(settings, gate=run_gate(settings)).published
 
 
 @pytest.mark.parametrize("point", ["copying_marts", "before_manifest"])
 def test_publish_killed_midway(home_copy: Settings, tmp_path: Path, point: str) -> None:
+    from quality.gate import run_gate
     from warehouse.publish import publish
 
     settings = home_copy
@@ -337,7 +342,7 @@ def test_publish_killed_midway(home_copy: Settings, tmp_path: Path, point: str) 
 
     if point == "copying_marts":
         return  # (the retry is the same as below; one retry keeps the suite short)
-    result = publish(settings)
+    result = publish(settings, gate=run_gate(settings))
     assert result.published, result.reason
     run_after = assert_snapshot_readable(settings)
     assert run_after not in (run_before,)
