@@ -248,8 +248,7 @@ def task_dbt(args: argparse.Namespace) -> dict[str, Any]:
     nodes and dbt's own elapsed time from run_results.json."""
     from bench import stage_split
     from scorecard.core.settings import get_settings
-    from warehouse.build import read_run_results, run_results_path
-    from warehouse.dbt import dbt_build
+    from warehouse.dbt import dbt_build, read_run_results, run_results_path
 
     settings = get_settings()
     results_file = run_results_path(settings)

@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "templates": ("ingest.templates", "write blank submission templates per department (报送模板)"),
     "ingest": ("scorecard.ingest_command", "load submission files into the raw layer (导入报送文件)"),
     "doctor": ("ingest.doctor", "find and repair raw rows that break the raw contracts (体检与修复)"),
-    "build": ("warehouse.build", "run dbt build and summarise (构建数据仓库)"),
+    "build": ("warehouse.dbt", "run dbt build and summarise (构建数据仓库)"),
     "dbt-worker": ("warehouse.dbt_worker", "keep dbt warm for the builds (dbt 常驻进程)"),
     "check": ("quality.cli", "run the Soda quality gate (质量检查)"),
     "publish": ("scorecard.publish_command", "publish the marts after a passing check (发布)"),

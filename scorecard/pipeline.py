@@ -97,8 +97,7 @@ def run_pipeline(
     from ingest.loader import load_paths
     from quality.gate import run_gate
     from reports.release import render_release
-    from warehouse.build import BuildProgress, strip_ansi
-    from warehouse.dbt import dbt_build
+    from warehouse.dbt import BuildProgress, dbt_build, strip_ansi
     from warehouse.publish import publish
 
     settings = settings or get_settings()

@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from warehouse.build import configure, format_summary, mart_row_counts, read_run_results
+from warehouse.dbt import configure, format_summary, mart_row_counts, read_run_results
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def test_summary_counts_nodes_and_mart_rows(built_warehouse):
 def test_summary_text_names_failures_and_marts():
     from collections import Counter
 
-    from warehouse.build import BuildSummary
+    from warehouse.dbt import BuildSummary
 
     summary = BuildSummary(
         ok=False,
