@@ -7,12 +7,11 @@ channel could not take earlier.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from scorecard.airflow.assets import TAGS_COMMON
-from scorecard.airflow.callbacks import default_args
+from scorecard.airflow.callbacks import alert_dag_arguments
 
 DOC_MD = """
 ### 预警提醒 Alert reminders and settling windows
@@ -31,12 +30,8 @@ earlier are sent again.
     dag_id="scorecard_alert_reminders",
     description="Alert reminders and settling windows 预警提醒与静默期",
     schedule=timedelta(minutes=10),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=[*TAGS_COMMON, "alerts"],
     doc_md=DOC_MD,
+    **alert_dag_arguments(),
 )
 def scorecard_alert_reminders():
     @task

@@ -6,12 +6,10 @@ Only wiring lives here; the work is ``alerts.engine.deliver_alerts``.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import dag, task
 
-from scorecard.airflow.assets import QUALITY_FAILURES, SCORECARDS, TAGS_COMMON
-from scorecard.airflow.callbacks import default_args
+from scorecard.airflow.assets import QUALITY_FAILURES, SCORECARDS
+from scorecard.airflow.callbacks import alert_dag_arguments
 
 DOC_MD = """
 ### 预警投递 Deliver alerts
@@ -34,12 +32,8 @@ every task's failure callback (to the data team).
     dag_id="scorecard_alerts",
     description="Deliver alerts after publication or a failed gate 发布或质检失败后投递预警",
     schedule=(SCORECARDS | QUALITY_FAILURES),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=default_args(),
-    tags=[*TAGS_COMMON, "alerts"],
     doc_md=DOC_MD,
+    **alert_dag_arguments(),
 )
 def scorecard_alerts():
     @task  # reads the published snapshot, not the warehouse: no pool needed

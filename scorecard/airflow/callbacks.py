@@ -6,7 +6,7 @@ Importing this module does no I/O: ``default_args()`` is called while a DAG file
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from scorecard.airflow.tasks import summarise
@@ -29,6 +29,21 @@ def default_args(**overrides: Any) -> dict[str, Any]:
     }
     args.update(overrides)
     return args
+
+
+def alert_dag_arguments() -> dict[str, Any]:
+    """The ``@dag`` arguments the two alert DAGs share (``scorecard_alerts`` after a publication or
+    a failed gate, ``scorecard_alert_reminders`` every ten minutes): one run at a time, no
+    catch-up, the shared retry policy and failure alert, the alert tags."""
+    from scorecard.airflow.assets import TAGS_COMMON
+
+    return {
+        "start_date": datetime(2026, 1, 1),
+        "catchup": False,
+        "max_active_runs": 1,
+        "default_args": default_args(),
+        "tags": [*TAGS_COMMON, "alerts"],
+    }
 
 
 def failure_record(context: dict[str, Any]) -> dict[str, Any]:

@@ -251,3 +251,22 @@ def test_the_deadline_check_fires_at_six_beijing_time_as_the_scheduler_reads_it(
     )
     local = info.run_after.in_tz("Asia/Shanghai")
     assert (local.hour, local.minute, local.utcoffset().total_seconds()) == (6, 0, 8 * 3600), local
+
+
+def test_the_alert_dags_take_their_dag_arguments_from_one_place(dagbag) -> None:
+    """scorecard_alerts and scorecard_alert_reminders share one @dag block (start date, catch-up,
+    one run at a time, retry policy and failure alert, tags): scorecard.airflow.callbacks."""
+    from scorecard.airflow.callbacks import alert_dag_arguments, alert_on_failure
+
+    shared = alert_dag_arguments()
+    for dag_id in ("scorecard_alerts", "scorecard_alert_reminders"):
+        source = (DAGS_FOLDER / f"{dag_id}.py").read_text(encoding="utf-8")
+        assert "**alert_dag_arguments()" in source and "max_active_runs" not in source, dag_id
+        dag = dagbag.dags.get(dag_id)
+        assert dag.catchup is shared["catchup"] is False
+        assert dag.max_active_runs == shared["max_active_runs"] == 1
+        assert set(dag.tags) == set(shared["tags"]), dag_id
+        assert dag.start_date.date() == shared["start_date"].date()
+        for task in dag.tasks:
+            assert task.retries == shared["default_args"]["retries"], (dag_id, task.task_id)
+            assert alert_on_failure in callbacks(task), (dag_id, task.task_id)
