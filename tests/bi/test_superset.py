@@ -306,7 +306,7 @@ def test_the_dashboard_shows_the_five_indices_for_the_eleven_cities(superset: Ru
     out_dir = superset.published.work / "artifacts"
     out_dir.mkdir(exist_ok=True)
     password = superset.superset.admin_password()
-    with tempfile.TemporaryDirectory(prefix="bi-chromium-") as profile_dir:
+    with tempfile.TemporaryDirectory(prefix="bi-chromium-", ignore_cleanup_errors=True) as profile_dir:
         profile = Path(profile_dir)
         proc = subprocess.Popen(
             [

@@ -150,7 +150,7 @@ def open_page(html_file: Path, out_dir: Path, expressions: dict[str, str], width
     if executable is None:
         raise FileNotFoundError(f"chromium not found on PATH; run {ENSURE_SCRIPT}")
     report = PageReport()
-    with tempfile.TemporaryDirectory(prefix="report-chromium-") as profile_dir:
+    with tempfile.TemporaryDirectory(prefix="report-chromium-", ignore_cleanup_errors=True) as profile_dir:
         profile = Path(profile_dir)
         proc = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},900", "about:blank"],
