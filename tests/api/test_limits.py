@@ -26,7 +26,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = start_server(
         tmp_path_factory.mktemp("limited") / "home",
         SCORECARD_MAX_FILE_BYTES=str(LIMIT),
-        SCORECARD_API_REQUEST_TIMEOUT_SECONDS="3",
+        SCORECARD_API_REQUEST_TIMEOUT_SECONDS="10",
         SCORECARD_API_SUBMISSIONS_PER_MINUTE="3",
         SCORECARD_API_MAX_CONCURRENT_UPLOADS="1",
     )
@@ -105,7 +105,7 @@ def test_a_slow_body_gets_408_and_nothing_is_stored(limited: Server) -> None:
         )
         assert client.interim() == 100  # the server is reading the body now
         client.send(body[:20])  # ...and the rest never comes
-        answer = client.response()  # the server's request time (3 s) decides, not this test
+        answer = client.response()  # the server's request time (10 s) decides, not this test
     finally:
         client.close()
     assert answer.status == 408 and answer.json()["error"] == "timeout"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import duckdb
+import openpyxl
 
 from scorecard.core.settings import Settings
 
@@ -21,3 +24,24 @@ def write_inbox_file(settings: Settings, department: str, name: str, data: bytes
     path = folder / name
     path.write_bytes(data)
     return path
+
+
+def rows_csv(rows: list[list[object]], title: str | None = None) -> bytes:
+    """A UTF-8 CSV of ``rows`` as they stand (header included), with an optional title line above."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out)
+    if title:
+        writer.writerow([title])
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def xlsx_bytes(rows: list[list[object]], sheet: str = "Sheet1") -> bytes:
+    """A one-sheet workbook holding ``rows``."""
+    workbook = openpyxl.Workbook()
+    workbook.active.title = sheet
+    for row in rows:
+        workbook.active.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -7,13 +7,10 @@ quarter is refused by row, with the reason, and nothing is lost.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
 
-import openpyxl
-from ingest_test_helpers import query, write_inbox_file
+from ingest_test_helpers import query, rows_csv, write_inbox_file, xlsx_bytes
 
 from ingest import fastpath
 from ingest.loader import load_file
@@ -40,25 +37,6 @@ REFUSED = {
 }
 COUNTIES = ["330102", "330105", "330106", "330108", "330109", "330110", "330111", "330112", "330113"]
 COUNTIES += ["330114", "330122", "330127", "330182"]
-
-
-def _csv(rows: list[list[object]], title: str | None = None) -> bytes:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out)
-    if title:
-        writer.writerow([title])
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
-
-
-def _xlsx(rows: list[list[object]], sheet: str = "Sheet1") -> bytes:
-    workbook = openpyxl.Workbook()
-    workbook.active.title = sheet
-    for row in rows:
-        workbook.active.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 def _long_rows() -> tuple[list[list[object]], dict[str, str], dict[str, str]]:
@@ -91,7 +69,7 @@ def test_long_csv_periods_read_column_wise(settings: Settings) -> None:
     rows, loaded, refused = _long_rows()
     fastpath.last_stats = fastpath.FastPathStats()
     result = load_file(
-        write_inbox_file(settings, "social_assistance", "periods.csv", _csv(rows)), settings=settings
+        write_inbox_file(settings, "social_assistance", "periods.csv", rows_csv(rows)), settings=settings
     )
     assert fastpath.last_stats.columnar and fastpath.last_stats.plain == len(loaded)
     _check(settings, result, loaded, refused)
@@ -104,7 +82,7 @@ def test_long_xlsx_periods_including_date_and_number_cells(settings: Settings) -
     rows.append(["330182", "PP03A", 2023.06, 90])
     loaded |= {"330127": "2023-09", "330182": "2023-06"}
     result = load_file(
-        write_inbox_file(settings, "social_assistance", "periods.xlsx", _xlsx(rows)), settings=settings
+        write_inbox_file(settings, "social_assistance", "periods.xlsx", xlsx_bytes(rows)), settings=settings
     )
     _check(settings, result, loaded, refused)
 
@@ -135,7 +113,7 @@ def test_wide_form_period_column_and_title(settings: Settings) -> None:
         rows.append([county, "", spelling, 3])
         refused[county] = code
     result = load_file(
-        write_inbox_file(settings, "elderly_care", "form.xlsx", _xlsx(rows, "报表")), settings=settings
+        write_inbox_file(settings, "elderly_care", "form.xlsx", xlsx_bytes(rows, "报表")), settings=settings
     )
     assert result.layout == "wide"
     _check(settings, result, loaded, refused)
@@ -145,7 +123,7 @@ def test_wide_form_period_in_a_chinese_title(settings: Settings) -> None:
     """ "2023年二季度" in the title used to read as the year 2023 (the title parser knew only 第N季度)."""
     rows = [["2023年二季度养老服务统计报表"], ["行政区划代码", "康养联合体数（个）"], ["330102", 3]]
     result = load_file(
-        write_inbox_file(settings, "elderly_care", "title.xlsx", _xlsx(rows, "报表")), settings=settings
+        write_inbox_file(settings, "elderly_care", "title.xlsx", xlsx_bytes(rows, "报表")), settings=settings
     )
     assert (result.layout, result.rows_loaded) == ("wide", 1)
     assert query(settings, "SELECT period FROM raw.submissions") == [("2023-Q2",)]

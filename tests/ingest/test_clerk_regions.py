@@ -8,14 +8,11 @@ as 12-digit statistical codes, numbers, "330106.0" or with spaces. Files are loa
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
 from pathlib import Path
 
-import openpyxl
 import pytest
-from ingest_test_helpers import query, write_inbox_file
+from ingest_test_helpers import query, rows_csv, write_inbox_file, xlsx_bytes
 
 from ingest import fastpath, loader
 from ingest.errors import RowError
@@ -26,22 +23,6 @@ from ingest.validate import ValidationContext, validate_value_record
 from scorecard.core.settings import Settings
 
 REFERENCE = load_reference(Settings(home=Path("/nonexistent")))
-
-
-def _csv(rows: list[list[object]]) -> bytes:
-    out = io.StringIO(newline="")
-    csv.writer(out).writerows(rows)
-    return out.getvalue().encode("utf-8")
-
-
-def _xlsx(rows: list[list[object]], sheet: str = "Sheet1") -> bytes:
-    workbook = openpyxl.Workbook()
-    workbook.active.title = sheet
-    for row in rows:
-        workbook.active.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 def _accounted(result: loader.LoadResult) -> None:
@@ -194,7 +175,7 @@ def test_long_csv_naming_regions_without_codes_loads(settings: Settings) -> None
         ["西胡区", "PP03A", "2024年第三季度", "85", "", ""],
     ]
     fastpath.last_stats = fastpath.FastPathStats()
-    path = write_inbox_file(settings, "social_assistance", "按地区名称.csv", _csv(rows))
+    path = write_inbox_file(settings, "social_assistance", "按地区名称.csv", rows_csv(rows))
     result = load_file(path, settings=settings)
     assert fastpath.last_stats.columnar and fastpath.last_stats.plain == 5
     _accounted(result)
@@ -225,7 +206,7 @@ def test_english_form_with_pinyin_names_loads(settings: Settings) -> None:
         ["Gulou", "PP03A", "2023", "94"],
     ]
     result = load_file(
-        write_inbox_file(settings, "social_assistance", "en.csv", _csv(rows)), settings=settings
+        write_inbox_file(settings, "social_assistance", "en.csv", rows_csv(rows)), settings=settings
     )
     _accounted(result)
     assert query(settings, "SELECT region_code, value FROM raw.submissions ORDER BY region_code") == [
@@ -250,7 +231,7 @@ def test_xlsx_with_numeric_codes_and_a_chinese_quarter_loads(settings: Settings)
         [330110001000, "余杭区", "EC05", "2024年第三季度", 3],  # a township of 余杭区
     ]
     result = load_file(
-        write_inbox_file(settings, "elderly_care", "统计.xlsx", _xlsx(rows)), settings=settings
+        write_inbox_file(settings, "elderly_care", "统计.xlsx", xlsx_bytes(rows)), settings=settings
     )
     _accounted(result)
     assert (result.rows_input, result.rows_loaded, result.rows_rejected) == (7, 5, 2)
@@ -277,7 +258,7 @@ def test_wide_form_with_names_only_loads(settings: Settings) -> None:
         ["嵊州市", 2],
     ]
     result = load_file(
-        write_inbox_file(settings, "elderly_care", "form.xlsx", _xlsx(rows, "报表")), settings=settings
+        write_inbox_file(settings, "elderly_care", "form.xlsx", xlsx_bytes(rows, "报表")), settings=settings
     )
     _accounted(result)
     assert (result.layout, result.rows_loaded) == ("wide", 3)
@@ -306,7 +287,7 @@ def test_loaded_by_name_reads_the_same_as_by_code(settings: Settings) -> None:
     """The same values named two ways load the same rows (apart from file and row refs)."""
     by_code = [["行政区划代码", "指标代码", "统计期", "数值"], ["330106", "PP03A", "2023", "90"]]
     by_name = [["地区", "指标代码", "统计期", "数值"], ["西湖", "PP03A", "2022", "90"]]
-    load_file(write_inbox_file(settings, "social_assistance", "a.csv", _csv(by_code)), settings=settings)
-    load_file(write_inbox_file(settings, "social_assistance", "b.csv", _csv(by_name)), settings=settings)
+    load_file(write_inbox_file(settings, "social_assistance", "a.csv", rows_csv(by_code)), settings=settings)
+    load_file(write_inbox_file(settings, "social_assistance", "b.csv", rows_csv(by_name)), settings=settings)
     rows = query(settings, "SELECT region_code, measure_code, value FROM raw.submissions ORDER BY period")
     assert rows == [("330106", "PP03A", 90.0), ("330106", "PP03A", 90.0)]

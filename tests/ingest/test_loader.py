@@ -9,7 +9,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from ingest_test_helpers import query, write_inbox_file
+from ingest_test_helpers import query, write_inbox_file, xlsx_bytes
 
 import ingest.commit as commit
 from ingest import cli
@@ -44,16 +44,6 @@ def csv_bytes(
     writer.writerow(headers)
     writer.writerows(rows)
     return buffer.getvalue().encode(encoding)
-
-
-def xlsx_bytes(rows: list[list[object]], sheet: str = "Sheet1") -> bytes:
-    workbook = openpyxl.Workbook()
-    workbook.active.title = sheet
-    for row in rows:
-        workbook.active.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 def submissions(settings: Settings, file_id: int) -> dict[tuple, tuple]:
