@@ -16,6 +16,11 @@ figure must be deliberate: regenerate the file and commit it alone, saying why::
     .venv/bin/python tests/regression/published_marts.py write          # builds the sample (~3 min)
     .venv/bin/python tests/regression/published_marts.py write --warehouse var/warehouse.duckdb
     .venv/bin/python tests/regression/published_marts.py compare --warehouse <path>
+
+The same fingerprints compare two published releases file by file (e.g. the Parquet files of
+``make demo`` on two commits, run the same day so the demo's clock agrees)::
+
+    .venv/bin/python tests/regression/published_marts.py compare-parquet <before>/parquet <after>/parquet
 """
 
 from __future__ import annotations
@@ -84,9 +89,11 @@ def mart_names(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [row[0] for row in rows]
 
 
-def fingerprint_mart(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any]:
+def fingerprint_mart(
+    con: duckdb.DuckDBPyConnection, name: str, *, schema: str = MARTS_SCHEMA
+) -> dict[str, Any]:
     excluded = RUN_TIME.get(name, ())
-    relation = con.execute(f'select * from "{MARTS_SCHEMA}"."{name}"')
+    relation = con.execute(f'select * from "{schema}"."{name}"')
     columns = [d[0] for d in relation.description]
     rows = relation.fetchall()
     kept = [i for i, column in enumerate(columns) if column not in excluded]
@@ -100,6 +107,17 @@ def fingerprint_mart(con: duckdb.DuckDBPyConnection, name: str) -> dict[str, Any
             columns[i]: _digest(row[position] for row in texts) for position, i in enumerate(kept)
         },
     }
+
+
+def fingerprint_parquet_dir(folder: Path) -> dict[str, Any]:
+    """The fingerprints of a release's Parquet files (one file a mart, named after it)."""
+    marts = {}
+    with duckdb.connect() as con:
+        for path in sorted(folder.glob("*.parquet")):
+            quoted = str(path).replace("'", "''")
+            con.execute(f"create or replace view \"{path.stem}\" as select * from read_parquet('{quoted}')")
+            marts[path.stem] = fingerprint_mart(con, path.stem, schema="main")
+    return {"marts": marts}
 
 
 def fingerprint_warehouse(warehouse: Path) -> dict[str, Any]:
@@ -175,9 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("action", choices=["write", "compare"])
+    parser.add_argument("action", choices=["write", "compare", "compare-parquet"])
     parser.add_argument("--warehouse", type=Path, help="an existing warehouse (default: build the sample)")
+    parser.add_argument("folders", type=Path, nargs="*", help="compare-parquet: the before and after folders")
     args = parser.parse_args(argv)
+    if args.action == "compare-parquet":
+        if len(args.folders) != 2:
+            parser.error("compare-parquet takes two folders: before and after")
+        before, after = (fingerprint_parquet_dir(folder) for folder in args.folders)
+        if not before["marts"]:
+            parser.error(f"no Parquet file in {args.folders[0]}")
+        lines = differences(before, after)
+        print("\n".join(lines) or f"the {len(after['marts'])} published Parquet files hold the same rows")
+        return 1 if lines else 0
     with tempfile.TemporaryDirectory(prefix="published-marts-") as tmp:
         warehouse = args.warehouse or build_sample(Path(tmp))
         fingerprints = fingerprint_warehouse(warehouse)
