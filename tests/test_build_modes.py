@@ -15,6 +15,7 @@ from scorecard.core.settings import Settings
 from warehouse import dbt as dbt_module
 from warehouse.dbt import (
     INCREMENTAL_SELECTOR,
+    WITHOUT_UNIT_TESTS,
     DbtResult,
     build_fingerprint,
     dbt_build,
@@ -67,7 +68,10 @@ def test_auto_is_full_until_a_full_build_has_succeeded(
     first = dbt_build(project_copy, mode="auto")
     second = dbt_build(project_copy, mode="auto")
     assert (first.mode, second.mode) == ("full", "incremental")
-    assert recorded_dbt.calls == [["build", "--full-refresh"], ["build", "--selector", INCREMENTAL_SELECTOR]]
+    assert recorded_dbt.calls == [
+        ["build", "--full-refresh", *WITHOUT_UNIT_TESTS],
+        ["build", "--selector", INCREMENTAL_SELECTOR, *WITHOUT_UNIT_TESTS],
+    ]
 
 
 def test_a_changed_model_or_a_new_day_means_a_full_build(
@@ -108,8 +112,8 @@ def test_selected_and_incremental_builds_do_not_record_a_full_build(
     dbt_build(project_copy, mode="incremental")
     assert not full_build_state_path(project_copy).exists()
     assert recorded_dbt.calls == [
-        ["build", "--select", "dim_zone", "--full-refresh"],
-        ["build", "--selector", INCREMENTAL_SELECTOR],
+        ["build", "--select", "dim_zone", "--full-refresh", *WITHOUT_UNIT_TESTS],
+        ["build", "--selector", INCREMENTAL_SELECTOR, *WITHOUT_UNIT_TESTS],
     ]
 
 

@@ -26,9 +26,12 @@ published from an unfinished build), and the two build modes deal with it differ
 Two build modes (see docs/architecture.md, "Incremental builds"):
 
 - ``full``: ``dbt build --full-refresh`` - seeds, every model rebuilt from scratch, every data
-  and unit test. After code or seed changes, daily (the deadline tick) and by default on the CLI.
+  test. After code or seed changes, daily (the deadline tick) and by default on the CLI.
 - ``incremental``: ``dbt build --selector after_submission`` - only what new submissions can
   change; the incremental models recompute only the departments whose files changed.
+
+Neither runs dbt's unit tests (:data:`WITHOUT_UNIT_TESTS`): they test the SQL, not the data, and
+the test suite runs them (``dbt test --select test_type:unit``, tests/dbt/test_unit_tests.py).
 
 ``auto`` picks ``incremental`` only when the last successful full build was made from the same
 project files and the same settings (programme window, monitoring start, "today"), recorded
@@ -65,6 +68,10 @@ BuildMode = Literal["full", "incremental", "auto"]
 BUILD_MODES: tuple[str, ...] = ("full", "incremental", "auto")
 # The selector (dbt_project/selectors.yml) of a build after new submissions.
 INCREMENTAL_SELECTOR = "after_submission"
+# Every build of the pipeline leaves out dbt's unit tests: they test the models' SQL, not the data,
+# and change only with the project (dbt's docs: run them in development and CI, exclude them in
+# production). tests/dbt/test_unit_tests.py runs every one of them against the sample build.
+WITHOUT_UNIT_TESTS: tuple[str, ...] = ("--exclude-resource-type", "unit_test")
 
 
 @dataclass(frozen=True)
@@ -323,6 +330,7 @@ def dbt_build(
         args += ["--selector", INCREMENTAL_SELECTOR]
     if effective == "full":
         args.append("--full-refresh")
+    args += WITHOUT_UNIT_TESTS
     if effective == "incremental" and not select:
         return dataclasses.replace(
             _build_in_place(args, settings, echo=echo, on_line=on_line), mode=effective

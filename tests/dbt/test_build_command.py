@@ -33,7 +33,7 @@ def test_summary_counts_nodes_and_mart_rows(built_warehouse):
     by_status, failures = read_run_results(built_warehouse.tmp / "dbt-target" / "run_results.json")
     assert failures == []
     assert by_status["success"] > 30  # seeds and models
-    assert by_status["pass"] > 100  # data tests and unit tests
+    assert by_status["pass"] > 100  # data tests
     rows = mart_row_counts(built_warehouse.settings)
     assert rows.keys() >= CONTRACT_MARTS
     # 102 regions x 5 years in every index table; 11 cities + 90 counties + 1 province.
