@@ -20,7 +20,11 @@ left unadopted for ``orphan_after_seconds`` to wake a run up.
 
 Files still being written are left alone: hidden files (``.name``), partial uploads (``*.part``,
 ``*.tmp``, ``*.crdownload``), Office lock files (``~$name``), files modified less than
-``min_age_seconds`` ago and files whose size changed since the previous scan.
+``min_age_seconds`` ago and files whose size changed since the previous scan. A file *renamed*
+into the inbox (the upload convention: write ``name.part`` or a hidden file, then rename; the
+submission API and ``scorecard demo`` do so) was complete before it arrived: on Linux the trigger
+hears of the rename through inotify (:class:`MovedInWatch`), wakes up at once and claims it
+without the quiet period.
 
 The module is part of the installed ``scorecard`` package (not an Airflow plugins folder) so that
 the triggerer can import it whatever ``AIRFLOW_HOME`` is. It imports nothing heavy at module level
@@ -30,10 +34,14 @@ apart from Airflow's trigger base class.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import os
+import struct
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,8 +150,14 @@ class InboxScanner:
         self.min_age_seconds = min_age_seconds
         self._last_sizes: dict[str, int] = {}
 
-    def candidates(self, now: float | None = None) -> list[tuple[Path, Path, int]]:
-        """Finished files in the inbox as ``(absolute, relative, size)``, oldest first."""
+    def candidates(
+        self, now: float | None = None, moved_in: Collection[str] = ()
+    ) -> list[tuple[Path, Path, int]]:
+        """Finished files in the inbox as ``(absolute, relative, size)``, oldest first.
+
+        ``moved_in``: relative paths of files renamed into the inbox since the previous scan
+        (:meth:`MovedInWatch.moved_in`); they were complete when they came, so the quiet period and
+        the size comparison do not apply to them."""
         now = time.time() if now is None else now
         found: list[tuple[float, Path, Path, int]] = []
         sizes: dict[str, int] = {}
@@ -165,6 +179,9 @@ class InboxScanner:
                     continue
                 key = str(relative)
                 sizes[key] = stat.st_size
+                if key in moved_in:
+                    found.append((stat.st_mtime, absolute, relative, stat.st_size))
+                    continue
                 if now - stat.st_mtime < self.min_age_seconds:
                     continue  # still being written (or just renamed in: wait a moment)
                 previous = self._last_sizes.get(key)
@@ -226,12 +243,127 @@ class InboxScanner:
                         found.append(file)
         return found
 
-    def claim_ready(self, now: float | None = None) -> Iterator[Claim]:
+    def claim_ready(self, now: float | None = None, moved_in: Collection[str] = ()) -> Iterator[Claim]:
         """Claim every finished file, one at a time (lazily, so a caller can stop in between)."""
-        for absolute, relative, size in self.candidates(now):
+        for absolute, relative, size in self.candidates(now, moved_in):
             claim = self.claim(absolute, relative, size)
             if claim is not None:
                 yield claim
+
+
+# inotify (linux/inotify.h): the events the watch asks for, and how a folder is told apart
+_IN_MOVED_TO = 0x00000080
+_IN_CREATE = 0x00000100
+_IN_Q_OVERFLOW = 0x00004000
+_IN_IGNORED = 0x00008000
+_IN_ISDIR = 0x40000000
+_IN_NONBLOCK = os.O_NONBLOCK
+_IN_CLOEXEC = os.O_CLOEXEC
+_EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of NUL-padded name
+
+
+class MovedInWatch:
+    """The files renamed into the inbox tree, from Linux's inotify (``IN_MOVED_TO``).
+
+    Only renames count: a file written in place (``IN_CLOSE_WRITE`` fires after every chunk a
+    writer closes) still waits for the quiet period. New sub-folders are watched as they appear;
+    a file renamed into a folder before its watch was added is simply found by the next scan, with
+    the quiet period. :meth:`open` returns ``None`` where inotify is unavailable (another OS, no
+    watches left): then the scan interval and the quiet period decide alone, as before.
+    """
+
+    def __init__(self, root: Path, fd: int, libc: Any) -> None:
+        self.root = root
+        self.fd = fd
+        self._libc = libc
+        self._folders: dict[int, Path] = {}
+        self._moved: set[str] = set()
+
+    @classmethod
+    def open(cls, root: Path) -> MovedInWatch | None:
+        if not sys.platform.startswith("linux"):
+            return None
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = libc.inotify_init1(_IN_NONBLOCK | _IN_CLOEXEC)
+        except (OSError, AttributeError):
+            return None
+        if fd < 0:
+            return None
+        watch = cls(root, fd, libc)
+        if not watch._add_tree(root):
+            watch.close()
+            return None
+        return watch
+
+    def _add(self, folder: Path) -> bool:
+        wd = self._libc.inotify_add_watch(self.fd, os.fsencode(folder), _IN_MOVED_TO | _IN_CREATE)
+        if wd < 0:
+            return False
+        self._folders[wd] = folder
+        return True
+
+    def _add_tree(self, top: Path) -> bool:
+        """Watch ``top`` and the folders under it (not hidden ones, which the scan skips too)."""
+        if not self._add(top):
+            return False
+        for folder, dirs, _ in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if not d.startswith((".", "~")))
+            for name in dirs:
+                self._add(Path(folder) / name)
+        return True
+
+    def moved_in(self) -> set[str]:
+        """Relative paths of the files renamed in since the last call (read without blocking)."""
+        while True:
+            try:
+                data = os.read(self.fd, 64 * 1024)
+            except BlockingIOError:
+                break
+            except OSError:
+                break
+            if not data:
+                break
+            offset = 0
+            while offset + _EVENT.size <= len(data):
+                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                raw = data[offset + _EVENT.size : offset + _EVENT.size + length].rstrip(b"\0")
+                offset += _EVENT.size + length
+                self._event(wd, mask, os.fsdecode(raw))
+        moved, self._moved = self._moved, set()
+        return moved
+
+    def _event(self, wd: int, mask: int, name: str) -> None:
+        if mask & _IN_Q_OVERFLOW:  # events were dropped: those files take the quiet period
+            return
+        if mask & _IN_IGNORED:  # the folder was removed
+            self._folders.pop(wd, None)
+            return
+        folder = self._folders.get(wd)
+        if folder is None or not name or name.startswith((".", "~")):
+            return
+        path = folder / name
+        if mask & _IN_ISDIR:
+            with contextlib.suppress(OSError):
+                self._add_tree(path)
+        elif mask & _IN_MOVED_TO:
+            with contextlib.suppress(ValueError):
+                self._moved.add(str(path.relative_to(self.root)))
+
+    async def wait(self, timeout: float) -> None:
+        """Return when an event is ready to be read, or after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        ready = asyncio.Event()
+        loop.add_reader(self.fd, ready.set)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ready.wait(), timeout)
+        finally:
+            loop.remove_reader(self.fd)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
 
 
 class InboxTrigger(BaseEventTrigger):
@@ -297,13 +429,29 @@ class InboxTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         scanner = self.scanner()
-        self.log.info("Watching %s (claiming into %s)", scanner.inbox, scanner.processing)
+        # set up before the first scan: a file renamed in after it is heard of at once
+        watch = MovedInWatch.open(scanner.inbox)
+        self.log.info(
+            "Watching %s (claiming into %s; renames %s)",
+            scanner.inbox,
+            scanner.processing,
+            "heard at once (inotify)" if watch else f"found by the scan every {self.poll_interval:g} s",
+        )
+        try:
+            async for event in self._events(scanner, watch):
+                yield event
+        finally:
+            if watch is not None:
+                watch.close()
+
+    async def _events(self, scanner: InboxScanner, watch: MovedInWatch | None) -> AsyncIterator[TriggerEvent]:
         announced: dict[str, float] = {}
         last_sweep = 0.0
         while True:
+            moved_in = watch.moved_in() if watch is not None else set()
             # Claim and yield back to back with no await in between: a cancellation (triggerer
             # shutting down) can only land while sleeping, never between a claim and its event.
-            for claim in scanner.claim_ready():
+            for claim in scanner.claim_ready(moved_in=moved_in):
                 self.log.info("Claimed %s -> %s", claim.relative_path, claim.path)
                 yield TriggerEvent(claim.payload())
             now = time.time()
@@ -316,4 +464,7 @@ class InboxTrigger(BaseEventTrigger):
                     announced[str(path)] = now
                     self.log.warning("Re-announcing unadopted claim %s", path)
                     yield TriggerEvent(claim_payload(path, scanner.processing, recovered=True))
-            await asyncio.sleep(self.poll_interval)
+            if watch is not None:
+                await watch.wait(self.poll_interval)
+            else:
+                await asyncio.sleep(self.poll_interval)

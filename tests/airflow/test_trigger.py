@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
-from scorecard.airflow.inbox import InboxScanner, InboxTrigger, adopt, is_candidate_name
+from scorecard.airflow.inbox import InboxScanner, InboxTrigger, MovedInWatch, adopt, is_candidate_name
 
 OLD = time.time() - 3600
 
@@ -120,6 +121,67 @@ def test_a_growing_file_waits_until_its_size_is_stable(tmp_path: Path) -> None:
     os.utime(path, (OLD, OLD))
     assert scanner.candidates() == []  # size changed since the previous scan
     assert [c[2] for c in scanner.candidates()] == [20]  # unchanged since: ready
+
+
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+
+
+def rename_in(inbox: Path, tmp_path: Path, relative: str, content: bytes = b"a,b\n1,2\n") -> Path:
+    """Write a file beside the inbox and rename it in, as an upload client does (mtime: now)."""
+    source = tmp_path / "outgoing" / Path(relative).name
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(content)
+    target = inbox / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+    return target
+
+
+@linux_only
+def test_a_file_renamed_in_needs_no_quiet_period_one_written_in_place_does(tmp_path: Path) -> None:
+    inbox, processing = tmp_path / "inbox", tmp_path / "processing"
+    (inbox / "elderly_care").mkdir(parents=True)
+    watch = MovedInWatch.open(inbox)
+    assert watch is not None
+    try:
+        scanner = InboxScanner(inbox, processing, min_age_seconds=3600)
+        drop(inbox, "elderly_care/written_in_place.csv", age=None)  # mtime now, never renamed
+        rename_in(inbox, tmp_path, "elderly_care/renamed.csv")
+        # a folder made after the watch started: the rename that came with it may be missed (then
+        # the file takes the quiet period, as before), later ones into it are heard
+        rename_in(inbox, tmp_path, "new_department/first.csv")
+        claims = list(scanner.claim_ready(moved_in=watch.moved_in()))
+        assert [c.original_name for c in claims] == ["renamed.csv"]
+        rename_in(inbox, tmp_path, "new_department/second.csv")
+        claims = list(scanner.claim_ready(moved_in=watch.moved_in()))
+        assert [c.original_name for c in claims] == ["second.csv"]
+        # the fast path is for the renames it saw, once: the other files still wait
+        assert list(scanner.claim_ready(moved_in=watch.moved_in())) == []
+        assert (inbox / "elderly_care" / "written_in_place.csv").exists()
+        assert (inbox / "new_department" / "first.csv").exists()
+    finally:
+        watch.close()
+
+
+@linux_only
+def test_the_trigger_wakes_up_for_a_file_renamed_in(tmp_path: Path) -> None:
+    """A file renamed into the inbox is claimed at once: neither the scan interval nor the quiet
+    period (both an hour here) stands between it and its event."""
+    inbox = tmp_path / "inbox"
+    drop(inbox, "elderly_care/already_there.csv")  # claimed by the first scan, after the watch started
+    trigger = make_trigger(tmp_path, poll_interval=3600, min_age_seconds=3600)
+    events: list[dict] = []
+
+    async def run() -> None:
+        async for event in trigger.run():
+            events.append(event.payload)
+            if len(events) == 1:
+                rename_in(inbox, tmp_path, "elderly_care/just_uploaded.csv")
+            else:
+                return
+
+    asyncio.run(asyncio.wait_for(run(), timeout=60))
+    assert [e["original_name"] for e in events] == ["already_there.csv", "just_uploaded.csv"]
 
 
 def test_many_files_two_triggers_each_claimed_exactly_once(tmp_path: Path) -> None:
