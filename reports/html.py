@@ -916,7 +916,7 @@ def milestone_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
         "select measure_code, region_code, region_level, year, status_name_zh, status_name_en,"
         " target_text_zh, "
         "target_text_en, year_status, status_basis from marts.fct_milestone_status order by"
-        " measure_code, year",
+        " measure_code, year, region_code",
     )
 
 
@@ -1104,8 +1104,9 @@ def section_missed(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
             if province
             else ('<span class="badge ok">达标 met</span>' if assessed[(code, PROVINCE_LEVEL)] else "—")
         )
-        counties = sorted(
-            levels.get(COUNTY_LEVEL, []), key=lambda r: (r["attainment_pct"] is None, r["attainment_pct"])
+        counties = sorted(  # ties (e.g. several counties at 0 %): the first county by code
+            levels.get(COUNTY_LEVEL, []),
+            key=lambda r: (r["attainment_pct"] is None, r["attainment_pct"], r["region_code"]),
         )
         worst = ""
         if counties:
