@@ -16,6 +16,10 @@ from reports.html import connect_snapshot, fmt_number, heat_colour, nice_ticks, 
 from tests.report.conftest import Publication
 
 SECTIONS = ("indices", "trajectories", "counties", "missed", "alerts", "quality", "sources")
+#: The report of the shared sample publication as the code rendered it before the split of
+#: reports/html.py into queries, charts and templates (issue #21), normalised (see
+#: ``normalised_report``). A change of the report's output shows here as a diff.
+GOLDEN_REPORT = Path(__file__).with_name("golden") / "report.normalised.html"
 
 
 def expected_charts(snapshot: Path) -> set[str]:
@@ -313,6 +317,20 @@ def normalised_report(publication: Publication, out: Path, monkeypatch: pytest.M
     )
     assert replaced == 1
     return document.replace(">", ">\n")
+
+
+def test_the_report_of_the_sample_publication_equals_its_golden_copy(
+    publication: Publication, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No change of the report's output goes unnoticed: the sample publication's report, byte for
+    byte after normalisation, is the golden copy. A deliberate change of the report updates the
+    golden copy in the same commit (copy the file the failure names over it and read the diff)."""
+    document = normalised_report(publication, tmp_path / "out", monkeypatch)
+    actual = tmp_path / "report.normalised.html"
+    actual.write_text(document, encoding="utf-8")
+    assert GOLDEN_REPORT.exists(), f"no golden copy; the current rendering is {actual}"
+    golden = GOLDEN_REPORT.read_text(encoding="utf-8")
+    assert document == golden, f"the report differs from {GOLDEN_REPORT}: diff it against {actual}"
 
 
 def snapshot_in_reverse_order(snapshot: Path, copy: Path) -> Path:
