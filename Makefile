@@ -9,6 +9,10 @@ BIN := $(VENV)/bin
 export UV_PROJECT_ENVIRONMENT := $(abspath $(VENV))
 export SODA_CORE_TELEMETRY_ENABLED := false
 export DO_NOT_TRACK := 1
+# Python and pytest cache compiled modules (and pytest its assertion-rewritten tests) only when
+# bytecode may be written; with PYTHONDONTWRITEBYTECODE=1 in the caller's environment every run
+# compiles and rewrites all ~200 test modules again: collection took 9.8 s of CPU instead of 4.6 s.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install browser alertmanager office demo test check lint unit bench test-distributed test-bi bi clean help
 
