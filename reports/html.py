@@ -25,29 +25,31 @@ from __future__ import annotations
 
 import html
 import itertools
-import json
 import math
 import os
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reports.summary import targets_met
-from scorecard.core.settings import get_settings
-from scorecard.core.zones import read_zones
+from reports.queries import CITY_LEVEL, COUNTY_LEVEL, PROVINCE_LEVEL, ReportContext, Zone, read_report
+
+# The snapshot helpers the workbook and the tests take from here (their home is reports/queries.py).
+from reports.queries import connect_snapshot as connect_snapshot
+from reports.queries import fetch_dicts as fetch_dicts
+from reports.queries import has_table as has_table
+from reports.queries import load_zones as load_zones
+from reports.queries import quote_ident as quote_ident
+from reports.queries import table_columns as table_columns
 
 if TYPE_CHECKING:
     import duckdb
 
 REPORT_NAME = "report.html"
 ASSETS = Path(__file__).with_name("assets")
-PROVINCE_LEVEL = "province"
-CITY_LEVEL = "city"
-COUNTY_LEVEL = "county"
 #: Rows listed in full in the report (the workbook carries everything).
 TOP_ALERTS = 40
 TOP_COUNTIES = 15
@@ -59,6 +61,12 @@ MET_COLOUR = "#2f8f46"
 MISSED_COLOUR = "#c8372d"
 TARGET_COLOUR = "#c8372d"
 NEUTRAL_COLOUR = "#3566a8"
+
+
+def zone_colour(code: str) -> str:
+    """The colour of a zone's bars, lines and headings."""
+    return ZONE_COLOURS.get(code, DEFAULT_COLOUR)
+
 
 #: Status vocabularies of the marts, in Chinese and English.
 YEAR_STATUS = {
@@ -106,167 +114,6 @@ DIRECTION = {
     "lower_is_better": ("越低越好", "lower is better"),
 }
 FILE_STATUS = {"loaded": ("已入库", "loaded"), "loaded_with_rejects": ("部分入库", "loaded with rejects")}
-
-
-# --- reading the snapshot -------------------------------------------------------------------------
-
-
-def connect_snapshot(snapshot: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to a published snapshot; its tables resolve as ``marts.*``/``meta.*``.
-
-    The file is attached READ_ONLY to a fresh in-memory database rather than opened with
-    ``duckdb.connect(path)``: DuckDB caches databases by path within a process, so a plain connect
-    could return a stale, already-open copy of a snapshot that publication has since replaced.
-    The caller closes the connection.
-    """
-    import duckdb
-
-    if not snapshot.exists():
-        raise FileNotFoundError(f"no published snapshot at {snapshot}")
-    con = duckdb.connect(":memory:")
-    try:
-        literal = "'" + str(snapshot).replace("'", "''") + "'"
-        con.execute(f"ATTACH {literal} AS snapshot (READ_ONLY)")
-        con.execute("USE snapshot")
-    except Exception:
-        con.close()
-        raise
-    return con
-
-
-def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    """Whether ``schema.table`` exists in the attached snapshot."""
-    row = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_catalog = 'snapshot' and table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def table_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
-    """The column names of ``schema.table`` in order (empty when the table is absent)."""
-    rows = con.execute(
-        "select column_name from information_schema.columns "
-        "where table_catalog = 'snapshot' and table_schema = ? and table_name = ? order by ordinal_position",
-        [schema, table],
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def fetch_dicts(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    """Run ``sql`` and return the rows as dicts keyed by column name."""
-    cursor = con.execute(sql, list(params))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True)
-class Zone:
-    """One of the five zones 五大领域 and its index fact table."""
-
-    code: str
-    no: int
-    name_zh: str
-    name_en: str
-    index_name_zh: str
-    index_name_en: str
-    index_table: str
-
-    @property
-    def colour(self) -> str:
-        return ZONE_COLOURS.get(self.code, DEFAULT_COLOUR)
-
-
-def load_zones(con: duckdb.DuckDBPyConnection) -> list[Zone]:
-    """The zones in programme order, from ``marts.dim_zone`` (or the zones seed without it)."""
-    if has_table(con, "marts", "dim_zone") and "index_fact_table" in table_columns(con, "marts", "dim_zone"):
-        rows = con.execute(
-            "select zone_code, zone_no, name_zh, name_en, index_name_zh, index_name_en, index_fact_table "
-            "from marts.dim_zone order by zone_no, zone_code"
-        ).fetchall()
-        zones = [Zone(*row) for row in rows]
-    else:
-        # A snapshot from before dim_zone: the zones seed (scorecard/core/zones.py) has the same rows.
-        zones = [
-            Zone(
-                z.zone_code, z.zone_no, z.name_zh, z.name_en, z.index_name_zh, z.index_name_en, z.index_model
-            )
-            for z in read_zones(get_settings().seeds_dir)
-        ]
-    return [z for z in zones if has_table(con, "marts", z.index_table)]
-
-
-@dataclass
-class Region:
-    code: str
-    name_zh: str
-    name_en: str
-    level: str
-    city_code: str | None
-
-
-def load_regions(con: duckdb.DuckDBPyConnection) -> dict[str, Region]:
-    """Region code -> names, level and city, from ``marts.dim_region``."""
-    if not has_table(con, "marts", "dim_region"):
-        return {}
-    rows = con.execute("select region_code, name_zh, name_en, region_level, city_code from marts.dim_region")
-    return {r[0]: Region(*r) for r in rows.fetchall()}
-
-
-def load_measures(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
-    """Measure code -> its ``marts.dim_measure`` row."""
-    if not has_table(con, "marts", "dim_measure"):
-        return {}
-    return {r["measure_code"]: r for r in fetch_dicts(con, "select * from marts.dim_measure")}
-
-
-def load_departments(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str]]:
-    """Department code -> (name_zh, name_en)."""
-    if not has_table(con, "marts", "dim_department"):
-        return {}
-    rows = con.execute("select department_code, name_zh, name_en from marts.dim_department").fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
-
-
-def load_manifest(
-    con: duckdb.DuckDBPyConnection, snapshot: Path, manifest: dict[str, Any] | None
-) -> dict[str, Any]:
-    """The publication's manifest: given, else ``manifest.json`` beside the snapshot, else ``meta.*``."""
-    if manifest is not None:
-        return manifest
-    beside = snapshot.parent / "manifest.json"
-    if beside.exists():
-        try:
-            return json.loads(beside.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-    found: dict[str, Any] = {}
-    if has_table(con, "meta", "publication"):
-        rows = fetch_dicts(con, "select * from meta.publication limit 1")
-        if rows:
-            found.update({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in rows[0].items()})
-    if has_table(con, "meta", "check_results"):
-        results = [
-            {
-                "stage": r.get("stage"),
-                "contract": r.get("contract"),
-                "dataset": r.get("dataset"),
-                "check": r.get("check_name"),
-                "outcome": r.get("outcome"),
-                "diagnostic": r.get("diagnostic"),
-            }
-            for r in fetch_dicts(con, "select * from meta.check_results")
-        ]
-        found["checks"] = {"results": results, "counts": dict(Counter(r["outcome"] for r in results))}
-    if has_table(con, "meta", "source_files"):
-        found["source_files"] = fetch_dicts(con, "select * from meta.source_files order by file_id")
-    return found
 
 
 # --- formatting -----------------------------------------------------------------------------------
@@ -615,85 +462,6 @@ def line_chart(chart_id: str, title: str, points: Sequence[Point], years: Sequen
 # --- the report's content -------------------------------------------------------------------------
 
 
-@dataclass
-class ReportContext:
-    """Everything read from the snapshot that the sections need."""
-
-    zones: list[Zone]
-    regions: dict[str, Region]
-    measures: dict[str, dict[str, Any]]
-    departments: dict[str, tuple[str, str]]
-    manifest: dict[str, Any]
-    index_rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # (zone, region, year) -> the two dimensions that moved the index most: (name_zh, name_en, points)
-    movers: dict[tuple[str, str, int], list[tuple[str, str, float]]] = field(default_factory=dict)
-    years: list[int] = field(default_factory=list)
-    index_year: int | None = None
-    assessed_year: int | None = None
-
-    def region_name(self, code: str | None) -> tuple[str, str]:
-        region = self.regions.get(code or "")
-        return (region.name_zh, region.name_en) if region else (code or "—", code or "—")
-
-    def measure_name(self, code: str | None) -> tuple[str, str]:
-        measure = self.measures.get(code or "")
-        return (measure["name_zh"], measure["name_en"]) if measure else (code or "—", code or "—")
-
-
-def build_context(
-    con: duckdb.DuckDBPyConnection, snapshot: Path, manifest: dict[str, Any] | None
-) -> ReportContext:
-    """Read the dimensions, index tables and manifest once."""
-    ctx = ReportContext(
-        zones=load_zones(con),
-        regions=load_regions(con),
-        measures=load_measures(con),
-        departments=load_departments(con),
-        manifest=load_manifest(con, snapshot, manifest),
-    )
-    years: set[int] = set()
-    for zone in ctx.zones:
-        rows = fetch_dicts(
-            con,
-            "select region_code, region_level, city_code, year, index_score, coverage_pct, rank_in_level, "
-            f"regions_ranked, {_rank_interval_columns(con, zone.index_table)} "
-            f"from marts.{quote_ident(zone.index_table)} order by year, region_code",
-        )
-        ctx.index_rows[zone.code] = rows
-    if has_table(con, "marts", "fct_index_score_changes"):
-        for r in fetch_dicts(
-            con,
-            "select zone_code, region_code, year, dimension_name_zh, dimension_name_en, contribution "
-            "from marts.fct_index_score_changes where mover_rank <= 2 and contribution <> 0 "
-            "order by zone_code, region_code, year, mover_rank",
-        ):
-            key = (r["zone_code"], r["region_code"], int(r["year"]))
-            ctx.movers.setdefault(key, []).append(
-                (r["dimension_name_zh"], r["dimension_name_en"], r["contribution"])
-            )
-        years.update(int(r["year"]) for r in rows if r["index_score"] is not None)
-    if has_table(con, "marts", "fct_indicator_progress"):
-        row = con.execute(
-            "select min(year), max(year), max(case when year_status in ('met', 'not_met') then year end) "
-            "from marts.fct_indicator_progress"
-        ).fetchone()
-        if row and row[0] is not None:
-            years.update(range(int(row[0]), int(row[1]) + 1))
-            ctx.assessed_year = None if row[2] is None else int(row[2])
-    ctx.years = sorted(years)
-    index_years = [
-        int(r["year"]) for rows in ctx.index_rows.values() for r in rows if r["index_score"] is not None
-    ]
-    ctx.index_year = max(index_years) if index_years else None
-    return ctx
-
-
-def _rank_interval_columns(con: duckdb.DuckDBPyConnection, table: str) -> str:
-    """The rank interval columns of an index table (null where a snapshot predates them)."""
-    available = set(table_columns(con, "marts", table))
-    return ", ".join(c if c in available else f"null as {c}" for c in ("rank_median", "rank_p05", "rank_p95"))
-
-
 def _rank_interval(r: dict[str, Any]) -> str:
     if r.get("rank_p05") is None or r.get("rank_p95") is None:
         return "—"
@@ -767,7 +535,7 @@ def section_indices(ctx: ReportContext) -> str:
                 zone.index_name_zh,
                 zone.index_name_en.removesuffix(" Index"),
                 province[0]["index_score"] if province else None,
-                zone.colour,
+                zone_colour(zone.code),
                 sum(cities) / len(cities) if cities else None,
                 min(cities) if cities else None,
                 max(cities) if cities else None,
@@ -800,7 +568,7 @@ def section_indices(ctx: ReportContext) -> str:
                 f"city-ranking-{zone.code}",
                 f"{zone.index_name_zh} 地市排名 {year} {zone.index_name_en}: city ranking",
                 rows,
-                zone.colour,
+                zone_colour(zone.code),
             )
         )
         out.append(rank_interval_table(ctx, zone, year, now))
@@ -809,23 +577,18 @@ def section_indices(ctx: ReportContext) -> str:
     return "".join(out)
 
 
-def trajectory_measures(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> list[dict[str, Any]]:
+def trajectory_measures(ctx: ReportContext) -> list[dict[str, Any]]:
     """The value measures that carry targets at province level (one chart each), in programme order."""
-    if not has_table(con, "marts", "fct_indicator_progress"):
+    if ctx.target_measures is None:
         return []
-    rows = con.execute(
-        "select measure_code, count(target_value) from marts.fct_indicator_progress "
-        "where region_level = ? group by measure_code having count(target_value) > 0",
-        [PROVINCE_LEVEL],
-    ).fetchall()
-    with_targets = {r[0] for r in rows}
+    with_targets = ctx.target_measures
     zone_no = {z.code: z.no for z in ctx.zones}
     chosen = [m for code, m in ctx.measures.items() if code in with_targets]
     chosen += [{"measure_code": code} for code in sorted(with_targets - set(ctx.measures))]
     return sorted(chosen, key=lambda m: (zone_no.get(m.get("zone_code") or "", 99), m["measure_code"]))
 
 
-def section_trajectories(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
+def section_trajectories(ctx: ReportContext) -> str:
     """Each indicator's provincial trajectory against its targets, grouped by zone."""
     out = [
         '<section id="trajectories">',
@@ -837,19 +600,11 @@ def section_trajectories(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> 
         " with only "
         "an end-of-plan target show one ◇ in the target year.</span></p>",
     ]
-    measures = trajectory_measures(con, ctx)
+    measures = trajectory_measures(ctx)
     if not measures:
         out.append('<p class="muted">暂无指标数据 No indicator data.</p></section>')
         return "".join(out)
-    series: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in fetch_dicts(
-        con,
-        "select measure_code, year, actual_value, target_value, target_type, year_status, status_basis, "
-        "trajectory_status, attainment_pct from marts.fct_indicator_progress where region_level = ? "
-        "order by measure_code, year",
-        [PROVINCE_LEVEL],
-    ):
-        series[r["measure_code"]].append(r)
+    series = ctx.province_series
     by_zone: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for m in measures:
         by_zone[m.get("zone_code") or "?"].append(m)
@@ -862,7 +617,7 @@ def section_trajectories(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> 
         if not items:
             continue
         out.append(
-            f'<h3 class="zone" style="border-color:{zone.colour}">{esc(zone.name_zh)} '
+            f'<h3 class="zone" style="border-color:{zone_colour(zone.code)}">{esc(zone.name_zh)} '
             f'<span class="en">{esc(zone.name_en)}</span></h3><div class="grid-3">'
         )
         for m in items:
@@ -902,27 +657,14 @@ def section_trajectories(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> 
             )
             out.append("</div>")
         out.append("</div>")
-    out.append(section_milestones(con, ctx))
+    out.append(section_milestones(ctx))
     out.append("</section>")
     return "".join(out)
 
 
-def milestone_rows(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """``marts.fct_milestone_status`` (empty without it)."""
-    if not has_table(con, "marts", "fct_milestone_status"):
-        return []
-    return fetch_dicts(
-        con,
-        "select measure_code, region_code, region_level, year, status_name_zh, status_name_en,"
-        " target_text_zh, "
-        "target_text_en, year_status, status_basis from marts.fct_milestone_status order by"
-        " measure_code, year, region_code",
-    )
-
-
-def section_milestones(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
+def section_milestones(ctx: ReportContext) -> str:
     """Milestone measures (e.g. EC02): per year, the target stage and how many regions reached it."""
-    rows = milestone_rows(con)
+    rows = ctx.milestones
     if not rows:
         return ""
     out = ['<h3 class="zone">里程碑指标 <span class="en">Milestone indicators</span></h3>']
@@ -1036,22 +778,15 @@ def section_heat_table(ctx: ReportContext) -> str:
     return "".join(out)
 
 
-def section_missed(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
+def section_missed(ctx: ReportContext) -> str:
     """Targets missed in the latest assessed year: by indicator, the counties missing most, all rows."""
     year = ctx.assessed_year
     out = ['<section id="missed">', '<h2>四、未达标目标 <span class="en">Missed targets</span></h2>']
     if year is None:
         out.append('<p class="muted">暂无已评估的年度目标 No assessed targets yet.</p></section>')
         return "".join(out)
-    rows = fetch_dicts(
-        con,
-        "select measure_code, region_code, region_level, actual_value, target_value, attainment_pct,"
-        " year_status, "
-        "status_basis, unit from marts.fct_indicator_progress where year = ? and year_status in ('met',"
-        " 'not_met')",
-        [year],
-    )
-    for r in milestone_rows(con):
+    rows = list(ctx.assessed_rows)
+    for r in ctx.milestones:
         if r["year"] == year and r["year_status"] in ("met", "not_met"):
             rows.append(
                 {
@@ -1177,15 +912,13 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{fmt_number(value, 1)}%"
 
 
-def section_alerts(con: duckdb.DuckDBPyConnection, ctx: ReportContext) -> str:
+def section_alerts(ctx: ReportContext) -> str:
     """The alerts of this publication: counts by kind and severity, the most serious listed."""
     out = ['<section id="alerts">', '<h2>五、预警 <span class="en">Alerts</span></h2>']
-    if not has_table(con, "marts", "fct_alerts"):
+    rows = ctx.alerts
+    if rows is None:
         out.append('<p class="muted">本次发布无预警表 This publication has no alerts table.</p></section>')
         return "".join(out)
-    columns = set(table_columns(con, "marts", "fct_alerts"))
-    order = "attainment_pct" if "attainment_pct" in columns else "alert_id"
-    rows = fetch_dicts(con, f"select * from marts.fct_alerts order by period desc, {order}, alert_id")
     if not rows:
         out.append('<p class="ok-text">无预警 No alerts.</p></section>')
         return "".join(out)
@@ -1464,7 +1197,7 @@ def section_sources(ctx: ReportContext) -> str:
     return "".join(out)
 
 
-def section_header(ctx: ReportContext, con: duckdb.DuckDBPyConnection) -> str:
+def section_header(ctx: ReportContext) -> str:
     """Title, publication facts and the key figures at a glance."""
     m = ctx.manifest
     facts = [
@@ -1480,20 +1213,21 @@ def section_header(ctx: ReportContext, con: duckdb.DuckDBPyConnection) -> str:
     )
     kpis = []
     year = ctx.assessed_year
-    if year is not None and has_table(con, "marts", "fct_indicator_progress"):
-        met, judged = targets_met(con, year).get(PROVINCE_LEVEL, (0, 0))
+    headline = ctx.headline
+    if year is not None and headline.province_targets is not None:
+        met, judged = headline.province_targets
         kpis.append((f"{year} 全省达标", f"province targets met {year}", f"{met} / {judged}", "ok"))
-        county_missed = con.execute(
-            "select count(distinct region_code) from marts.fct_indicator_progress "
-            "where year = ? and region_level = ? and year_status = 'not_met'",
-            [year, COUNTY_LEVEL],
-        ).fetchone()[0]
         kpis.append(
-            (f"{year} 有未达标项的县", f"counties with a missed target {year}", str(county_missed), "warn")
+            (
+                f"{year} 有未达标项的县",
+                f"counties with a missed target {year}",
+                str(headline.counties_missed),
+                "warn",
+            )
         )
-    if year is not None and has_table(con, "marts", "fct_alerts"):
+    if year is not None and headline.alerts is not None:
         # the current year's alerts; the history is in the alerts section
-        alerts = con.execute("select count(*) from marts.fct_alerts where year = ?", [year]).fetchone()[0]
+        alerts = headline.alerts
         kpis.append((f"{year} 预警", f"alerts {year}", f"{alerts:,}", "bad" if alerts else "ok"))
     results = (m.get("checks") or {}).get("results") or []
     if results:
@@ -1531,18 +1265,18 @@ def render_report(
     con: duckdb.DuckDBPyConnection, snapshot: Path, manifest: dict[str, Any] | None = None
 ) -> str:
     """The report as one HTML document (inline CSS, inline SVG, a few lines of inline JS)."""
-    ctx = build_context(con, snapshot, manifest)
+    ctx = read_report(con, snapshot, manifest)
     css = (ASSETS / "report.css").read_text(encoding="utf-8")
     script = (ASSETS / "report.js").read_text(encoding="utf-8")
     generated = datetime.now(UTC).isoformat(timespec="seconds")
     body = [
-        section_header(ctx, con),
+        section_header(ctx),
         "<main>",
         section_indices(ctx),
-        section_trajectories(con, ctx),
+        section_trajectories(ctx),
         section_heat_table(ctx),
-        section_missed(con, ctx),
-        section_alerts(con, ctx),
+        section_missed(ctx),
+        section_alerts(ctx),
         section_silences(),
         section_quality(ctx),
         section_sources(ctx),
