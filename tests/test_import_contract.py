@@ -80,6 +80,7 @@ UPWARD = [
     ("warehouse/dbt.py", "import ingest.loader", "warehouse-not-ingest"),
     ("quality/gate.py", "import warehouse.publish", "quality-alone"),
     ("reports/html.py", "import scorecard.pipeline", "layers"),
+    ("reports/charts.py", "import duckdb", "charts-pure"),
 ]
 
 

@@ -12,7 +12,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from reports.html import connect_snapshot, fmt_number, heat_colour, nice_ticks, write_report
+from reports.charts import heat_colour, nice_ticks
+from reports.formatting import fmt_number
+from reports.html import write_report
+from reports.queries import connect_snapshot
 from tests.report.conftest import Publication
 
 SECTIONS = ("indices", "trajectories", "counties", "missed", "alerts", "quality", "sources")
