@@ -1,6 +1,7 @@
 """Check and publish: the warehouse was rebuilt -> Soda gate -> publish, or report the failure.
 
-Only wiring lives here; the work is ``quality.gate.run_gate`` and ``warehouse.publish.publish``.
+Only wiring lives here; the work is ``quality.gate.run_gate``, ``warehouse.publish.publish`` and
+``reports.release.render_release``.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ DOC_MD = """
 
 **中文：** 数据仓库重建（`warehouse_built`）后运行 Soda 质量门禁。全部通过则发布快照（Parquet 与清单），
 并发出 `scorecards` 资产事件，触发预警投递；未通过则不发布，发出 `quality_failures` 资产事件（附失败的检查），
-并将本次运行标记为失败。检查与发布任务在 `warehouse` 队列上运行，占用单槽位池 `duckdb_writer`。
+并将本次运行标记为失败。检查与发布任务在 `warehouse` 队列上运行，占用单槽位池 `duckdb_writer`；
+报告与工作簿随后由 `render_release` 在池外从新发布生成，不占写入槽位。
 
 **English:** after the warehouse is rebuilt (`warehouse_built`), runs the Soda quality gate. If it
 passes, publishes the snapshot (Parquet and manifest) and emits `scorecards`, which starts alert
 delivery. If it fails, nothing is published: `quality_failures` is emitted with the failed checks
 and the run is marked failed. The gate and publication run on the `warehouse` queue, in the
-one-slot `duckdb_writer` pool.
+one-slot `duckdb_writer` pool; the report and workbook are then rendered from the new release by
+`render_release`, outside the pool, so the writer slot is free while they render.
 """
 
 
@@ -65,6 +68,15 @@ def scorecard_check_publish():
 
         return publish_after_gate(gate, get_current_context()["outlet_events"])
 
+    # Outside the pool: rendering reads the release, not the warehouse, so the writer slot is
+    # free for the next ingest or build while the report and workbook are written.
+    @task
+    def render_release(published: dict) -> dict:
+        """Render the report and workbook of the new release 由新发布生成报告与工作簿。"""
+        from scorecard.airflow.tasks import render_published
+
+        return render_published(published)
+
     @task(outlets=[QUALITY_FAILURES])
     def report_quality_failure(gate: dict) -> dict:
         """Announce the failed checks (the alerts DAG delivers them) 发布质量失败事件。"""
@@ -85,7 +97,9 @@ def scorecard_check_publish():
 
     gate = quality_gate()
     failure = report_quality_failure(gate)
-    gate_passed(gate) >> [publish_snapshot(gate), failure]
+    published = publish_snapshot(gate)
+    gate_passed(gate) >> [published, failure]
+    render_release(published)
     failure >> fail_run(gate)
 
 

@@ -424,15 +424,17 @@ def run_quality_gate() -> dict[str, Any]:
 
 
 def publish_after_gate(gate_summary: dict[str, Any], outlet_events: Any = None) -> dict[str, Any]:
-    """``warehouse.publish.publish`` with the gate result the previous task wrote to disk, then
-    ``reports.release.render_release`` (the report and workbook from the new release); the
+    """``warehouse.publish.publish`` with the gate result the previous task wrote to disk; the
     ``scorecards`` asset event (when ``outlet_events`` is given) carries what a reader needs to
-    find and trust this release: the run id, the snapshot's path and the manifest's sha256."""
+    find and trust this release: the run id, the snapshot's path and the manifest's sha256.
+
+    It renders nothing: this task holds the warehouse writer's pool slot, and the report and
+    workbook are read from the release alone, so :func:`render_published` renders them in a task
+    of its own, outside the pool, while the next writer may already run."""
     import hashlib
     from pathlib import Path
 
     from quality.gate import GateResult
-    from reports.release import render_release
     from scorecard.airflow.assets import SCORECARDS
     from warehouse.publish import MANIFEST_NAME, SNAPSHOT_NAME, publish
 
@@ -448,7 +450,6 @@ def publish_after_gate(gate_summary: dict[str, Any], outlet_events: Any = None) 
     result = publish(gate=gate)
     if not result.published:
         raise RuntimeError(f"publication failed: {result.reason}")
-    render_release(release=result.release)
     # The release's own folder (publish/releases/<run id>/), not the stable links that the next
     # publication moves: the event keeps naming the files it announced.
     assert result.parquet_dir is not None
@@ -462,6 +463,7 @@ def publish_after_gate(gate_summary: dict[str, Any], outlet_events: Any = None) 
         "manifest_path": str(manifest),
         "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
         "marts": list(result.marts),
+        "release": str(release),
     }
     log.info("Published: %s", summary)
     if outlet_events is not None:
@@ -469,6 +471,20 @@ def publish_after_gate(gate_summary: dict[str, Any], outlet_events: Any = None) 
             key: summary[key]
             for key in ("run_id", "gate_run_id", "snapshot_path", "manifest_path", "manifest_sha256")
         }
+    return summary
+
+
+def render_published(published: dict[str, Any]) -> dict[str, Any]:
+    """``reports.release.render_release`` of the release ``publish_after_gate`` published: the
+    report and workbook from that release's own snapshot, linked in publish/ while it is still the
+    current one. Reads the release only (never the warehouse), so it runs outside the writer pool."""
+    from pathlib import Path
+
+    from reports.release import RENDERED_NAMES, render_release
+
+    release = render_release(release=Path(published["release"]))
+    summary = {"run_id": published["run_id"], "release": str(release), "rendered": list(RENDERED_NAMES)}
+    log.info("Rendered: %s", summary)
     return summary
 
 

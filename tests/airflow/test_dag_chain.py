@@ -97,7 +97,7 @@ def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
     # 2. build, 3. gate and publish, 4. alerts
     run(dags["scorecard_build"])
     check_run, states = run(dags["scorecard_check_publish"])
-    assert states["publish_snapshot"] == "success"
+    assert states["publish_snapshot"] == "success" and states["render_release"] == "success"
     assert states["report_quality_failure"] == "skipped" and states["fail_run"] == "skipped"
     published = xcom(check_run, "publish_snapshot")
     manifest = json.loads((settings.publish / "manifest.json").read_text(encoding="utf-8"))
@@ -112,6 +112,10 @@ def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
             .limit(1)
         ).scalar_one()
     release = settings.publish / "releases" / manifest["run_id"]
+    # rendered from that release by render_release, after publication
+    assert xcom(check_run, "render_release")["release"] == str(release)
+    for name in ("report.html", "scorecards.xlsx"):
+        assert (settings.publish / name).resolve() == (release / name).resolve()
     assert scorecards_event["run_id"] == manifest["run_id"]
     assert scorecards_event["gate_run_id"] == manifest["checks"]["run_id"]
     assert Path(scorecards_event["snapshot_path"]) == release / "scorecards.duckdb"
@@ -184,6 +188,7 @@ def test_failed_gate_publishes_nothing_and_announces_the_failure(dags, settings,
         "quality_gate": "success",
         "gate_passed": "success",
         "publish_snapshot": "skipped",
+        "render_release": "skipped",
         "report_quality_failure": "success",
         "fail_run": "failed",
     }

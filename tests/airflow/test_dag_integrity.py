@@ -200,8 +200,19 @@ def test_gate_branches_to_publish_or_to_a_failed_run(dagbag) -> None:
     branch = check.get_task("gate_passed")
     assert branch.downstream_task_ids == {"publish_snapshot", "report_quality_failure"}
     assert check.get_task("report_quality_failure").downstream_task_ids == {"fail_run"}
-    # the run's state follows its leaves: publish (passed) or fail_run (failed)
-    assert {t.task_id for t in check.leaves} == {"publish_snapshot", "fail_run"}
+    # the run's state follows its leaves: rendering after publication (passed) or fail_run (failed)
+    assert check.get_task("publish_snapshot").downstream_task_ids == {"render_release"}
+    assert {t.task_id for t in check.leaves} == {"render_release", "fail_run"}
+
+
+def test_rendering_runs_outside_the_writer_pool(dagbag) -> None:
+    """The report and workbook read the release, not the warehouse: their task leaves the writer
+    slot free (tests/airflow/test_writer_slot.py shows a writer taking it while they render)."""
+    from scorecard.airflow.assets import DEFAULT_QUEUE, POOL
+
+    render = dagbag.dags.get("scorecard_check_publish").get_task("render_release")
+    assert render.pool != POOL and render.queue == DEFAULT_QUEUE
+    assert render.upstream_task_ids == {"publish_snapshot"}
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
