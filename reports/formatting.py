@@ -76,13 +76,9 @@ def beijing_time(value: Any) -> str | None:
 
 
 def esc(value: Any) -> str:
-    """HTML-escaped text (None as an empty string)."""
+    """HTML-escaped text (None as an empty string), for markup built in Python (the charts); the
+    templates escape what they print themselves, the same way (reports/html.py, escape_value)."""
     return "" if value is None else html.escape(str(value), quote=True)
-
-
-def bi(zh: str, en: str, *, tag: str = "span") -> str:
-    """Chinese with the English beside it, as markup."""
-    return f'<{tag} class="bi">{esc(zh)} <span class="en">{esc(en)}</span></{tag}>'
 
 
 def label(vocabulary: dict[str, tuple[str, str]], code: str | None) -> tuple[str, str]:
