@@ -343,9 +343,13 @@ def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tm
     """After a submission the data tests of a per-measure incremental table read the measures it
     rebuilt in that build (macros/incremental/generic_test_scope.sql); tests of other tables read all."""
     _, unique_sql = _compiled_test(rebuilt, "unique_stg_raw__submissions_latest_submission_id")
-    _, ledger_sql = _compiled_test(rebuilt, "not_null_stg_raw__file_ledger_file_id")
+    _, rules_sql = _compiled_test(rebuilt, "column_rules_stg_raw__submissions_latest")
+    _, ledger_sql = _compiled_test(rebuilt, "unique_stg_raw__file_ledger_file_id")
+    _, ledger_rules_sql = _compiled_test(rebuilt, "column_rules_stg_raw__file_ledger")
     assert "incremental_measure_versions" in unique_sql
+    assert "incremental_measure_versions" in rules_sql
     assert "incremental_measure_versions" not in ledger_sql
+    assert "incremental_measure_versions" not in ledger_rules_sql
     # Run the compiled test on a copy of the built warehouse with a duplicated latest value:
     # a duplicate in a rebuilt measure fails it, one in a measure left alone does not.
     copy = tmp_path / rebuilt.incremental.warehouse_path.name  # same catalog name as compiled

@@ -23,7 +23,8 @@ RENAMED = {("file_ledger", "status"): "file_status"}
 
 
 def _dbt_rules(model: str) -> set[tuple[str, ...]]:
-    """(rule, column...) of a model: not_null, unique, accepted_values, relationships, key."""
+    """(rule, column...) of a model: not_null, unique, accepted_values, relationships, key (a
+    column's own tests, and the model's column_rules test of its not-null columns and vocabularies)."""
     rules: set[tuple[str, ...]] = set()
     for path in MODELS.rglob("*.yml"):
         for node in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
@@ -33,6 +34,11 @@ def _dbt_rules(model: str) -> set[tuple[str, ...]]:
                 if isinstance(test, dict) and "unique_combination" in test:
                     columns = test["unique_combination"]["arguments"]["combination_of_columns"]
                     rules.add(("key", *sorted(columns)))
+                if isinstance(test, dict) and "column_rules" in test:  # macros/test_column_rules.sql
+                    arguments = test["column_rules"]["arguments"]
+                    rules.update(("not_null", name) for name in arguments.get("not_null", []))
+                    vocabularies = arguments.get("accepted_values", [])
+                    rules.update(("accepted_values", rule["column"]) for rule in vocabularies)
             for column in node.get("columns", []):
                 name = column["name"]
                 if {"type": "not_null"} in column.get("constraints", []):
@@ -101,3 +107,4 @@ def test_the_rule_reader_sees_the_dbt_rules_it_compares_with():
     assert ("relationships", "measure_code") in rules
     assert ("accepted_values", "year_status") in rules
     assert ("key", "file_id") in _dbt_rules("stg_raw__file_ledger")
+    assert ("not_null", "file_status") in _dbt_rules("stg_raw__file_ledger")
