@@ -15,7 +15,8 @@ Asset graph (资产图)::
     submissions_* | deadline_tick
       -> scorecard_build           dbt build            emits warehouse_built
     warehouse_built
-      -> scorecard_check_publish   Soda gate, publish   emits scorecards, or quality_failures
+      -> scorecard_check_publish   Soda gate, then publish, in one pool task: emits scorecards,
+                                   or quality_failures (via the alias "gate_outcome")
     scorecards | quality_failures
       -> scorecard_alerts          evaluate the alert lifecycle, deliver the changes
     every 10 minutes
@@ -90,3 +91,6 @@ DEADLINE_TICK = Asset(name="deadline_tick", uri=f"{URI_PREFIX}deadlines/tick")
 WAREHOUSE_BUILT = Asset(name="warehouse_built", uri=f"{URI_PREFIX}warehouse/built")
 SCORECARDS = Asset(name="scorecards", uri=f"{URI_PREFIX}publish/scorecards")
 QUALITY_FAILURES = Asset(name="quality_failures", uri=f"{URI_PREFIX}quality/failures")
+# The check-and-publish task announces one of the two through this alias: SCORECARDS when it
+# published, QUALITY_FAILURES when the gate failed (a static outlet would announce both).
+GATE_OUTCOME = AssetAlias(name="gate_outcome")

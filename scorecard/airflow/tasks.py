@@ -488,6 +488,62 @@ def render_published(published: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def check_and_publish(outlet_events: Any = None) -> dict[str, Any]:
+    """The quality gate (:func:`run_quality_gate`), then, if it passed, the publication
+    (:func:`publish_after_gate`), in one task: it holds the warehouse writer's pool slot from the
+    check to the snapshot, so no build can change the marts in between, and it is one task start
+    instead of three on the way from a file to the snapshot.
+
+    The outcome is announced through the ``gate_outcome`` alias (when ``outlet_events`` is given):
+    on ``scorecards`` (the release: run id, snapshot, manifest and its sha256) when published, on
+    ``quality_failures`` (the failed checks) when the gate failed and nothing was published."""
+    from scorecard.airflow.assets import GATE_OUTCOME, QUALITY_FAILURES, SCORECARDS
+
+    gate = run_quality_gate()
+    if not gate["ok"]:
+        if outlet_events is not None:
+            outlet_events[GATE_OUTCOME].add(
+                QUALITY_FAILURES,
+                extra={
+                    "gate_run_id": gate["run_id"],
+                    "results_path": gate["results_path"],
+                    "failures": gate["failures"][:20],
+                },
+            )
+        return {"ok": False, "gate": gate, "published": None}
+    published = publish_after_gate(gate)
+    if outlet_events is not None:
+        outlet_events[GATE_OUTCOME].add(
+            SCORECARDS,
+            extra={
+                key: published[key]
+                for key in ("run_id", "gate_run_id", "snapshot_path", "manifest_path", "manifest_sha256")
+            },
+        )
+    return {"ok": True, "gate": gate, "published": published}
+
+
+def fail_unless_published(outcome: dict[str, Any]) -> None:
+    """The check-and-publish run's last word: skipped when it published, failed (no retry) when
+    the gate failed, so the run shows that nothing was published."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if outcome.get("ok"):
+        raise AirflowSkipException("the gate passed and the snapshot was published")
+    failures = (outcome.get("gate") or {}).get("failures") or []
+    raise AirflowFailException(f"quality gate failed, nothing published: {failures[:5]}")
+
+
+def render_outcome(outcome: dict[str, Any]) -> dict[str, Any]:
+    """:func:`render_published` of what :func:`check_and_publish` published; skipped when the gate
+    failed and nothing was published."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if not outcome.get("ok") or not outcome.get("published"):
+        raise AirflowSkipException("nothing was published: nothing to render")
+    return render_published(outcome["published"])
+
+
 def deliver() -> dict[str, Any]:
     """``alerts.engine.deliver_alerts``: evaluate the published snapshot and the gate,
     send the state changes (and any receipt or reminder still pending)."""

@@ -96,10 +96,12 @@ def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
 
     # 2. build, 3. gate and publish, 4. alerts
     run(dags["scorecard_build"])
+    failures_before = asset_events(names=("quality_failures",))
     check_run, states = run(dags["scorecard_check_publish"])
-    assert states["publish_snapshot"] == "success" and states["render_release"] == "success"
-    assert states["report_quality_failure"] == "skipped" and states["fail_run"] == "skipped"
-    published = xcom(check_run, "publish_snapshot")
+    assert states == {"check_and_publish": "success", "render_release": "success", "fail_run": "skipped"}
+    outcome = xcom(check_run, "check_and_publish")
+    assert outcome["ok"] and outcome["gate"]["ok"]
+    published = outcome["published"]
     manifest = json.loads((settings.publish / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["run_id"] == published["run_id"]
     # the scorecards event names the release it announced: run id, snapshot path, manifest hash
@@ -116,6 +118,7 @@ def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
     assert xcom(check_run, "render_release")["release"] == str(release)
     for name in ("report.html", "scorecards.xlsx"):
         assert (settings.publish / name).resolve() == (release / name).resolve()
+    assert asset_events(names=("quality_failures",)) == failures_before  # the gate passed
     assert scorecards_event["run_id"] == manifest["run_id"]
     assert scorecards_event["gate_run_id"] == manifest["checks"]["run_id"]
     assert Path(scorecards_event["snapshot_path"]) == release / "scorecards.duckdb"
@@ -181,17 +184,35 @@ def test_failed_gate_publishes_nothing_and_announces_the_failure(dags, settings,
 
     settings_dir = settings.home
     monkeypatch.setattr(quality.gate, "run_gate", failing_gate)
+    scorecards_before = asset_events(names=("scorecards",))
+    failures_before = asset_events(names=("quality_failures",))
     dag_run = dags["scorecard_check_publish"].test()
     states = {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     assert dag_run.state == DagRunState.FAILED
-    assert states == {
-        "quality_gate": "success",
-        "gate_passed": "success",
-        "publish_snapshot": "skipped",
-        "render_release": "skipped",
-        "report_quality_failure": "success",
-        "fail_run": "failed",
-    }
+    assert states == {"check_and_publish": "success", "render_release": "skipped", "fail_run": "failed"}
     assert not (settings.publish / "manifest.json").exists()
-    report = xcom(dag_run, "report_quality_failure")
-    assert report["failures"] == ["marts.fct_x: row_count > 0 -> fail"]
+    outcome = xcom(dag_run, "check_and_publish")
+    assert not outcome["ok"] and outcome["published"] is None
+    assert outcome["gate"]["failures"] == ["marts.fct_x: row_count > 0 -> fail"]
+    # the failure is announced (the alerts DAG delivers it), a publication is not
+    (failure,) = asset_events(names=("quality_failures",))[len(failures_before) :]
+    assert failure["gate_run_id"] == "gate-test-1"
+    assert failure["failures"] == ["marts.fct_x: row_count > 0 -> fail"]
+    assert asset_events(names=("scorecards",)) == scorecards_before
+
+
+def asset_events(names: tuple[str, ...]) -> list[dict]:
+    """The extras of the asset events recorded on the named assets, oldest first."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return list(
+            session.execute(
+                select(AssetEvent.extra)
+                .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                .where(AssetModel.name.in_(names))
+                .order_by(AssetEvent.id)
+            ).scalars()
+        )

@@ -30,8 +30,7 @@ EXPECTED_DAGS = {
 WAREHOUSE_TASKS = {
     ("scorecard_ingest", "commit_submissions"),
     ("scorecard_build", "dbt_build"),
-    ("scorecard_check_publish", "quality_gate"),
-    ("scorecard_check_publish", "publish_snapshot"),
+    ("scorecard_check_publish", "check_and_publish"),
     ("scorecard_deadlines", "deadline_tick"),
 }
 
@@ -165,8 +164,8 @@ def test_asset_wiring(dagbag) -> None:
 
     check = dagbag.dags.get("scorecard_check_publish")
     assert set(scheduled_on(check)) == {"warehouse_built"}
-    assert [o.name for o in check.get_task("publish_snapshot").outlets] == ["scorecards"]
-    assert [o.name for o in check.get_task("report_quality_failure").outlets] == ["quality_failures"]
+    # the alias: one event on scorecards (published) or on quality_failures (nothing published)
+    assert [o.name for o in check.get_task("check_and_publish").outlets] == ["gate_outcome"]
 
     alerts = dagbag.dags.get("scorecard_alerts")
     assert set(scheduled_on(alerts)) == {"scorecards", "quality_failures"}
@@ -182,6 +181,7 @@ def test_asset_wiring(dagbag) -> None:
         for task in dagbag.dags.get(dag_id).tasks:
             produced |= {o.name for o in task.outlets}
     produced |= {f"submissions_{d}" for d in (*s.DEPARTMENTS, s.UNASSIGNED)}  # via the alias
+    produced |= {"scorecards", "quality_failures"}  # via the gate's alias
     for dag_id in EXPECTED_DAGS - {"scorecard_deadlines", "scorecard_alert_reminders"}:
         consumed = set(scheduled_on(dagbag.dags.get(dag_id)))
         assert consumed <= produced, dag_id
@@ -195,13 +195,16 @@ def test_departments_constant_matches_the_seed() -> None:
     assert sorted(DEPARTMENTS) == sorted(seed)
 
 
-def test_gate_branches_to_publish_or_to_a_failed_run(dagbag) -> None:
+def test_the_gate_and_the_publication_hold_the_writer_slot_together(dagbag) -> None:
+    """No other writer (a build started by a later submission) may change the marts between the
+    quality gate and the publication: one task in the pool checks and then publishes; the run
+    fails after it when the gate failed."""
+    from scorecard.airflow.assets import POOL
+
     check = dagbag.dags.get("scorecard_check_publish")
-    branch = check.get_task("gate_passed")
-    assert branch.downstream_task_ids == {"publish_snapshot", "report_quality_failure"}
-    assert check.get_task("report_quality_failure").downstream_task_ids == {"fail_run"}
-    # the run's state follows its leaves: rendering after publication (passed) or fail_run (failed)
-    assert check.get_task("publish_snapshot").downstream_task_ids == {"render_release"}
+    assert {t.task_id for t in check.tasks if t.pool == POOL} == {"check_and_publish"}
+    assert check.get_task("check_and_publish").downstream_task_ids == {"render_release", "fail_run"}
+    # the run's state follows its leaves: rendering (published) or fail_run (nothing published)
     assert {t.task_id for t in check.leaves} == {"render_release", "fail_run"}
 
 
@@ -212,7 +215,7 @@ def test_rendering_runs_outside_the_writer_pool(dagbag) -> None:
 
     render = dagbag.dags.get("scorecard_check_publish").get_task("render_release")
     assert render.pool != POOL and render.queue == DEFAULT_QUEUE
-    assert render.upstream_task_ids == {"publish_snapshot"}
+    assert render.upstream_task_ids == {"check_and_publish"}
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)

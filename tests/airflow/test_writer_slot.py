@@ -40,9 +40,8 @@ def test_a_writer_takes_the_slot_while_the_release_renders(sample_build, tmp_pat
     pooled = {task.task_id for task in dag.tasks if task.pool == POOL}
     # the tasks of a passing gate, in the DAG's order, and the functions they run
     steps: list[tuple[str, Any]] = [
-        ("quality_gate", lambda _previous: tasks.run_quality_gate()),
-        ("publish_snapshot", tasks.publish_after_gate),
-        ("render_release", tasks.render_published),
+        ("check_and_publish", lambda _previous: tasks.check_and_publish()),
+        ("render_release", tasks.render_outcome),
     ]
     assert [task_id for task_id, _ in steps] == [
         t.task_id for t in dag.topological_sort() if t.task_id in dict(steps)
@@ -87,7 +86,7 @@ def test_a_writer_takes_the_slot_while_the_release_renders(sample_build, tmp_pat
         dag_run.start()
         assert rendering.wait(DEADLINE), "rendering never started"
         assert "error" not in outcome, outcome.get("error")
-        assert "publish_snapshot" in outcome  # published; now rendering
+        assert "check_and_publish" in outcome  # published; now rendering
         got_slot = slot.acquire(timeout=DEADLINE)
         try:
             assert got_slot, "the writer slot was held while the release rendered"
@@ -111,7 +110,7 @@ def test_a_writer_takes_the_slot_while_the_release_renders(sample_build, tmp_pat
             (names,) = con.execute("select list(file_name) from raw.file_ledger").fetchone()
         assert names.count(submission.name) == 2
         release = Path(outcome["render_release"]["release"])
-        assert release == Path(outcome["publish_snapshot"]["release"])
+        assert release == Path(outcome["check_and_publish"]["published"]["release"])
         for name in reports.release.RENDERED_NAMES:
             assert (release / name).is_file()
             assert (settings.publish / name).resolve() == (release / name).resolve()

@@ -26,8 +26,7 @@ pytestmark = pytest.mark.distributed
 WAREHOUSE_TASKS = {
     ("scorecard_ingest", "commit_submissions"),
     ("scorecard_build", "dbt_build"),
-    ("scorecard_check_publish", "quality_gate"),
-    ("scorecard_check_publish", "publish_snapshot"),
+    ("scorecard_check_publish", "check_and_publish"),
     ("scorecard_deadlines", "deadline_tick"),
 }
 PUBLISH_TIMEOUT = 900
@@ -127,8 +126,7 @@ def test_a_round_of_submissions_runs_on_both_workers(distributed: Distributed) -
     assert {t["task_id"] for t in warehouse} >= {
         "commit_submissions",
         "dbt_build",
-        "quality_gate",
-        "publish_snapshot",
+        "check_and_publish",
     }
     wrong = [
         (t["task_id"], t["hostname"], t["queue"], t["pool"]) for t in warehouse if t["state"] != "skipped"
