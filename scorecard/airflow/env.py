@@ -43,6 +43,9 @@ DEFAULT_REDIS = "127.0.0.1:6379"
 # Worker slots per Celery worker: this machine has 2 cores; a warehouse host needs 1 slot for the
 # warehouse (the pool has one) and may use the other for parsing.
 WORKER_CONCURRENCY = 2
+# How long an idle scheduler sleeps between loops: docs/benchmarks.md ("Latency under Airflow")
+# has what it saves per drop and what it costs an idle machine.
+SCHEDULER_IDLE_SLEEP_SECONDS = 0.2
 
 
 def airflow_profile(value: str | None = None) -> str:
@@ -123,6 +126,10 @@ def airflow_env(
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__PARALLELISM": str(parallelism),
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(parallelism),
+            # An idle scheduler sleeps this long between loops (Airflow's default: 1 s), and a
+            # file's way to the snapshot crosses about eight hand-offs that wait on a loop (the
+            # asset event to a DAG run, each task to the next, each run to the next DAG's).
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": str(SCHEDULER_IDLE_SLEEP_SECONDS),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__CORE__AUTH_MANAGER": (
