@@ -3,11 +3,12 @@
 1. start the warm dbt worker (``warehouse.dbt_worker``, so the build tasks skip dbt's start-up)
    and ``airflow standalone`` (embedded SQLite metadata, LocalExecutor), each in its own session,
    with the environment from :mod:`scorecard.airflow.env`; their output goes to
-   ``<SCORECARD_HOME>/airflow/dbt-worker.log`` and ``standalone.log``;
+   ``<SCORECARD_HOME>/airflow/dbt-worker.log`` and ``standalone.log``; while Airflow starts, the
+   sample submissions are generated into a staging folder (and the worker warms up);
 2. wait until ``/api/v2/monitor/health`` reports every component healthy, create the one-slot
-   ``duckdb_writer`` pool and wait until the five DAGs are registered;
-3. generate the sample submissions into a staging folder and move them into the inbox over a few
-   seconds (each by an atomic rename, as a department's upload client would);
+   ``duckdb_writer`` pool (through the REST API) and wait until the DAGs are registered;
+3. move the staged files into the inbox, each by an atomic rename as a department's upload client
+   would, all at once by default (``--drop-seconds`` spreads them out);
 4. wait until the published manifest covers every dropped file (the pipeline runs itself: the
    inbox watcher, ingest, build, gate, publish, alerts);
 5. print a summary from the published snapshot (index scores and ranks of the 11 cities for the
@@ -29,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -119,7 +121,7 @@ class Standalone:
                 and all((health.get(c) or {}).get("status") == "healthy" for c in components if c in health)
             ):
                 return time.monotonic() - started
-            time.sleep(2)
+            time.sleep(0.5)
         raise DemoError(f"Airflow not healthy after {timeout:.0f} s:\n{self.log_tail()}")
 
     # REST API (token from the generated admin password; never "all admins")
@@ -138,12 +140,17 @@ class Standalone:
                 self._token = json.loads(response.read())["access_token"]
         return self._token
 
-    def api(self, path: str) -> dict[str, Any]:
+    def api(self, path: str, method: str = "GET", body: dict[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.token()}"}
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
         request = urllib.request.Request(
-            f"{self.base_url}/api/v2/{path}", headers={"Authorization": f"Bearer {self.token()}"}
+            f"{self.base_url}/api/v2/{path}", data=data, headers=headers, method=method
         )
         with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
+            return json.loads(response.read() or b"{}")
 
     def wait_dags(self, dag_ids: tuple[str, ...], timeout: float) -> None:
         started = time.monotonic()
@@ -157,7 +164,7 @@ class Standalone:
                     if errors:
                         raise DemoError(f"DAG import errors: {errors}")
                     return
-            time.sleep(2)
+            time.sleep(0.5)
         raise DemoError(f"DAGs not registered after {timeout:.0f} s (seen: {sorted(seen)})")
 
     def latest_runs(self, dag_id: str, limit: int = 5) -> list[dict[str, Any]]:
@@ -196,10 +203,23 @@ def port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def ensure_pool(env: dict[str, str]) -> None:
+def ensure_pool(env: dict[str, str], airflow: Standalone | None = None) -> None:
+    """The one-slot ``duckdb_writer`` pool: through the running API server when ``airflow`` is
+    given (a request; ``airflow pools set`` would start a Python that imports Airflow, seconds on
+    this machine), else, or if the API refuses, with the CLI."""
     from scorecard.airflow.assets import POOL, POOL_DESCRIPTION, POOL_SLOTS
     from scorecard.airflow.env import airflow_executable
 
+    if airflow is not None:
+        body = {"name": POOL, "slots": POOL_SLOTS, "description": POOL_DESCRIPTION, "include_deferred": False}
+        with contextlib.suppress(urllib.error.URLError, OSError, ValueError, KeyError, DemoError):
+            try:
+                airflow.api("pools", method="POST", body=body)
+            except urllib.error.HTTPError as exc:
+                if exc.code != 409:  # 409: it exists; set its slots as the CLI would
+                    raise
+                airflow.api(f"pools/{POOL}", method="PATCH", body=body)
+            return
     proc = subprocess.run(
         [airflow_executable(), "pools", "set", POOL, str(POOL_SLOTS), POOL_DESCRIPTION],
         env=env,
@@ -211,13 +231,54 @@ def ensure_pool(env: dict[str, str]) -> None:
         raise DemoError(f"could not create pool {POOL}: {proc.stderr[-2000:]}")
 
 
+class Background(threading.Thread):
+    """A call run beside the main thread (the dbt worker's start, the sample generation, while
+    Airflow starts); :meth:`result` joins it and returns its value or raises its exception."""
+
+    def __init__(self, call: Any) -> None:
+        super().__init__(daemon=True)
+        self.call = call
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.value = self.call()
+        except BaseException as exc:  # handed to whoever joins
+            self.error = exc
+
+    def result(self) -> Any:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 # --- dropping the files and waiting for publication -------------------------------------------------
 
 
-def stage_and_drop(
-    settings: Any, seconds: float, via_api: tuple[str, str, str] | None = None
+def stage(settings: Any) -> list[Path]:
+    """Generate the sample set into a staging folder beside the inbox; returns its files. The demo
+    runs this while Airflow starts, so the drop itself is only renames."""
+    import shutil
+
+    from ingest.loader import RESERVED_NAMES
+    from samples.generate import generate
+
+    staging = settings.home / "demo_staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    generate(staging, settings=settings)
+    return sorted(p for p in staging.rglob("*") if p.is_file() and p.name not in RESERVED_NAMES)
+
+
+def drop(
+    settings: Any,
+    files: list[Path],
+    seconds: float,
+    via_api: tuple[str, str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Generate the sample set aside, then rename each file into the inbox, spread over ``seconds``.
+    """Rename each staged file into the inbox, spread over ``seconds``.
 
     ``via_api`` = (server URL, department, its token): that department's files are sent through
     the submission API instead (each entry then has its ``submission_id``, and ``inbox_name``, the
@@ -225,14 +286,9 @@ def stage_and_drop(
     import hashlib
     import shutil
 
-    from ingest.loader import RESERVED_NAMES
-    from samples.generate import generate
     from scorecard.api.client import submit_file
 
     staging = settings.home / "demo_staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    generate(staging, settings=settings)
-    files = sorted(p for p in staging.rglob("*") if p.is_file() and p.name not in RESERVED_NAMES)
     pause = seconds / max(1, len(files))
     dropped = []
     for source in files:
@@ -257,9 +313,18 @@ def stage_and_drop(
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(source, target)  # atomic: the watcher never sees a half-written file
             dropped.append({"relative": str(relative), "name": source.name, "sha256": digest})
-        time.sleep(pause)
+        if pause:
+            time.sleep(pause)
     shutil.rmtree(staging, ignore_errors=True)
     return dropped
+
+
+def stage_and_drop(
+    settings: Any, seconds: float, via_api: tuple[str, str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Generate the sample set aside, then rename each file into the inbox, spread over ``seconds``
+    (:func:`stage`, then :func:`drop`)."""
+    return drop(settings, stage(settings), seconds, via_api)
 
 
 def read_manifest(settings: Any) -> dict[str, Any] | None:
@@ -309,7 +374,7 @@ def wait_for_publication(
             say(f"waiting: {len(dropped) - len(waiting)}/{len(dropped)} files loaded, {covered} published")
             if not waiting:
                 check_for_failed_gate(airflow)
-        time.sleep(2)
+        time.sleep(0.5)
     raise DemoError(f"no publication covering all {len(dropped)} files after {timeout:.0f} s")
 
 
@@ -345,7 +410,7 @@ def wait_for_alerts(airflow: Standalone, manifest: dict[str, Any], timeout: floa
                 ):
                     say(f"alerts DAG run {run['state']}")
                     return
-        time.sleep(2)
+        time.sleep(0.5)
     say("alerts DAG run not finished yet; the summary shows the alerts delivered so far")
 
 
@@ -514,7 +579,12 @@ def api_status_lines(url: str, token: str, dropped: list[dict[str, Any]]) -> lis
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-running", action="store_true", help="leave Airflow running at the end")
     parser.add_argument("--port", type=int, default=8080, help="Airflow API/UI port (default 8080)")
-    parser.add_argument("--drop-seconds", type=float, default=5.0, help="spread the drops over this long")
+    parser.add_argument(
+        "--drop-seconds",
+        type=float,
+        default=0.0,
+        help="spread the drops over this long (default: all at once, as at a reporting deadline)",
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for publication")
     parser.add_argument(
         "--via-api",
@@ -559,30 +629,37 @@ def run(args: argparse.Namespace) -> int:
 
     previous = signal.signal(signal.SIGTERM, interrupted)
     try:
-        try:
-            took = worker.start()
-            say(f"dbt worker listening on {worker.socket_path} after {took:.0f} s (log: {worker.log_path})")
-        except RuntimeError as exc:  # the builds fall back to a dbt subprocess each
-            say(f"dbt worker not started, builds run dbt in a subprocess: {exc}")
+        # Airflow's start-up (~20 s) is mostly waiting on its own processes: the dbt worker's
+        # start, the sample generation and the API server run meanwhile, not one after the other.
+        warming = Background(worker.start)
+        staging = Background(lambda: stage(settings))
+        serving = Background(api_server.start) if api_server is not None else None
         say(f"starting airflow standalone (log: {airflow.log_path})")
         airflow.start()
         elapsed["airflow healthy"] = airflow.wait_healthy(timeout=300)
         say(f"Airflow healthy after {elapsed['airflow healthy']:.0f} s: {airflow.base_url}")
-        ensure_pool(env)
+        ensure_pool(env, airflow)
         airflow.wait_dags(ALL_DAGS, timeout=180)
         say(f"pool duckdb_writer (1 slot) ready; {len(ALL_DAGS)} DAGs registered")
+        try:
+            took = warming.result()
+            say(f"dbt worker listening on {worker.socket_path} after {took:.0f} s (log: {worker.log_path})")
+        except RuntimeError as exc:  # the builds fall back to a dbt subprocess each
+            say(f"dbt worker not started, builds run dbt in a subprocess: {exc}")
+        files = staging.result()
+        say(f"{len(files)} sample submissions generated")
 
         via_api = None
-        if api_server is not None:
+        if serving is not None:
             from scorecard.api.tokens import TokenStore
 
-            url = api_server.start()
+            url = serving.result()
             _, token = TokenStore(settings.home).create(args.via_api)
             via_api = (url, args.via_api, token)
             say(f"submission API listening on {url}; {args.via_api}'s files go through it")
         since = datetime.now(UTC).isoformat(timespec="seconds")
         t_drop = time.monotonic()
-        dropped = stage_and_drop(settings, args.drop_seconds, via_api)
+        dropped = drop(settings, files, args.drop_seconds, via_api)
         sent = sum(1 for d in dropped if "submission_id" in d)
         say(
             f"dropped {len(dropped) - sent} files into {settings.inbox}"
