@@ -156,8 +156,9 @@ def _idle(airflow: Any, timeout: float) -> None:
 
 def stages_of(airflow: Any, dropped_at: float, published_at: float) -> dict[str, Any]:
     """The stage split of one drop from the DAG runs that followed it."""
-    # Each DAG's run is the first one queued after the previous stage ended (a build already
-    # running when the file landed does not contain it).
+    # Each DAG's run is the first one queued after the previous DAG's run was queued (a build
+    # already running when the file landed does not contain it). Not after it ended: the build
+    # starts on the commit's asset event while the ingest run still sends its receipts.
     runs: dict[str, dict[str, Any]] = {}
     since = dropped_at
     for dag_id in PIPELINE:
@@ -165,9 +166,11 @@ def stages_of(airflow: Any, dropped_at: float, published_at: float) -> dict[str,
         if not candidates:
             break
         runs[dag_id] = candidates[0]
-        since = _ts(candidates[0].get("end_date")) or since
+        since = _ts(candidates[0].get("queued_at")) or _ts(candidates[0].get("run_after")) or since
     stamps: dict[str, float | None] = {}
     tasks: dict[str, float] = {}
+    # every task's start and end in seconds after the drop: the hops are the gaps between them
+    timeline: dict[str, list[float]] = {}
     for dag_id, run in runs.items():
         short = dag_id.removeprefix("scorecard_")
         stamps[f"{short}_queued"] = _ts(run.get("queued_at")) or _ts(run.get("run_after"))
@@ -178,6 +181,14 @@ def stages_of(airflow: Any, dropped_at: float, published_at: float) -> dict[str,
                 start, end = _ts(ti.get("start_date")), _ts(ti.get("end_date"))
                 if start and end:
                     tasks[f"{short}.{ti['task_id']}"] = round(end - start, 2)
+                    timeline[f"{short}.{ti['task_id']}"] = [
+                        round(start - dropped_at, 2),
+                        round(end - dropped_at, 2),
+                    ]
+
+    # the ingest stage ends with the commit (its asset event starts the build), not with the run
+    if "ingest.commit_submissions" in timeline:
+        stamps["ingest_end"] = dropped_at + timeline["ingest.commit_submissions"][1]
 
     def span(a: str | float | None, b: str | float | None) -> float | None:
         first = stamps.get(a) if isinstance(a, str) else a
@@ -186,18 +197,18 @@ def stages_of(airflow: Any, dropped_at: float, published_at: float) -> dict[str,
 
     split = {
         "claim (landing -> ingest run queued)": span(dropped_at, "ingest_queued"),
-        "ingest (queued -> done)": span("ingest_queued", "ingest_end"),
-        "build (ingest done -> build done)": span("ingest_end", "build_end"),
+        "ingest (queued -> committed)": span("ingest_queued", "ingest_end"),
+        "build (committed -> build done)": span("ingest_end", "build_end"),
         "check + publish (build done -> snapshot)": span("build_end", published_at),
     }
     scheduling = {
         "ingest queued -> start": span("ingest_queued", "ingest_start"),
         "build queued -> start": span("build_queued", "build_start"),
         "check_publish queued -> start": span("check_publish_queued", "check_publish_start"),
-        "ingest done -> build queued": span("ingest_end", "build_queued"),
+        "ingest committed -> build queued": span("ingest_end", "build_queued"),
         "build done -> check_publish queued": span("build_end", "check_publish_queued"),
     }
-    return {"split": split, "scheduling": scheduling, "tasks": tasks}
+    return {"split": split, "scheduling": scheduling, "tasks": tasks, "timeline": timeline}
 
 
 def preload(settings: Any, env: dict[str, str], work: Path) -> dict[str, Any]:
@@ -360,8 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drops", type=int, default=10)
     parser.add_argument("--port", type=int)
     parser.add_argument("--keep-running", action="store_true")
+    parser.add_argument("--out", type=Path, help="write every figure (per drop, task timeline) here as JSON")
     args = parser.parse_args(argv)
     figures = run(args.work, args.drops, args.port, args.keep_running)
+    if args.out:
+        args.out.write_text(json.dumps(figures, indent=1, ensure_ascii=False), encoding="utf-8")
     print(json.dumps({k: figures.get(k) for k in ("total", "stages", "goal", "error")}, indent=1))
     return 0 if "error" not in figures else 1
 
