@@ -71,3 +71,14 @@ def test_worker_hostname(clean_env) -> None:
     assert worker_hostname() == socket.getfqdn()
     clean_env.setenv("SCORECARD_WORKER_NAME", "warehouse-1")
     assert worker_hostname() == "warehouse-1"
+
+
+@pytest.mark.parametrize("profile", ["embedded", "distributed"])
+def test_a_slow_state_update_is_not_sent_twice(clean_env, settings, profile) -> None:
+    """A task's final state update carries its asset events. Under load (average 5-9 on 2 cores)
+    the demo's commit of 120 files took 6.9 s to record them; the workers' client gave up after
+    Airflow's default 5 s and sent the update again, which hit a unique constraint
+    (asset_alias_asset) and turned the committed, successful task into a failed one (no receipts
+    sent). The workers must wait longer than that for an answer."""
+    env = airflow_env(settings, profile=profile)
+    assert float(env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"]) >= 60
