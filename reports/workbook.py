@@ -3,11 +3,20 @@
 ``write_workbook(snapshot, out_path)`` reads the published snapshot (read-only) and writes:
 
 - ``说明 About``: what the publication is and what each sheet holds;
-- per zone, ``<领域> <code>`` (e.g. ``精准保障 PP``): every indicator's progress, one row per
-  measure x region x year, from ``marts.fct_indicator_progress``;
+- first, for print, the latest judged year of the province and the cities: per zone its
+  indicators and its index, and the alerts;
+- per zone, ``<领域> <code>`` (e.g. ``精准保障 PP``): indicator progress, one row per
+  measure x region x year, from ``marts.fct_indicator_progress``: the province and the cities
+  every year, the counties from the latest judged year on;
 - per zone, ``<领域>指数 <code>`` (e.g. ``精准保障指数 PP``): the composite index table, one row per
-  region x year, with the score of every dimension, from ``marts.fct_index_<zone>``;
-- ``预警 Alerts``: every row of ``marts.fct_alerts``.
+  region x year (every level and year), with the score of every dimension, from
+  ``marts.fct_index_<zone>``;
+- ``预警 Alerts``: the rows of ``marts.fct_alerts``, as the progress sheets (province, cities and
+  alerts about no region every year; counties from the latest judged year on).
+
+What an official reads in a spreadsheet is the province, the cities and the counties' current
+standing; the full history of every county (at national size ~725,000 indicator rows, which took
+most of publication's minutes) is in the release's Parquet files and the snapshot, for BI tools.
 
 Headers are two frozen rows (Chinese, then English), numbers keep their number formats (``0.0``,
 ``0.0%``, ``#,##0.00``), columns have widths and an auto-filter. Every text cell that a
@@ -30,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -39,6 +49,9 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name
+from xlsxwriter.xmlwriter import XMLwriter
 
 from reports.html import (
     ALERT_KIND,
@@ -392,6 +405,54 @@ def unique_title(workbook: Workbook, text: str) -> str:
     return candidate
 
 
+#: Texts longer than this may be cut by XlsxWriter (at 32,767 UTF-16 units): written through it.
+_FAST_TEXT_MAX = 16_383
+#: What XlsxWriter escapes in an in-line string: XML's ``&<>``, control characters (``_xHHHH_``),
+#: a literal ``_xHHHH_`` (its underscore escaped) and the two non-characters.
+_XML_SPECIAL = re.compile(r"[&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_")
+
+
+_XML_WRITER = XMLwriter()
+#: Distinct texts whose cells are kept per column of a sheet (bounds memory: alert messages are
+#: all different; codes, names and labels are few).
+_TEXTS_KEPT = 4096
+#: What :func:`_text_tail` returns for a text XlsxWriter must write itself, and for a value that
+#: converts to no text (a number, a date: written as such).
+_NOT_FAST, _NOT_TEXT = "\0not fast", "\0not text"
+#: Anything in a text that needs more than copying it into the cell: a formula trigger first,
+#: a carriage return, what XlsxWriter escapes (XML's ``&<>``, control characters, a literal
+#: ``_xHHHH_``, two non-characters), white space at either end (``xml:space``).
+_TEXT_SPECIAL = re.compile(r"^[=+\-@\s]|[\r&<>\x00-\x08\x0b-\x1f\ufffe\uffff]|_x[0-9a-fA-F]{4}_|\s$")
+
+
+def _text_tail(value: Any) -> str:
+    """The XML of a text cell after its reference (``<c r="A3"`` + this), as XlsxWriter writes an
+    in-line string; "" for no value, ``_NOT_TEXT`` for a value that is not text, ``_NOT_FAST``
+    when XlsxWriter must write it (a text it would cut, or take for rich text)."""
+    if value is None:
+        return ""
+    if value.__class__ is not str:
+        return _NOT_TEXT
+    text: str = value
+    space = ""
+    if _TEXT_SPECIAL.search(text):
+        text = line_ends(escape_text(text))
+        if text.startswith("<r>") and text.endswith("</r>"):
+            return _NOT_FAST
+        if _XML_SPECIAL.search(text):
+            text = _xml_text(text)
+        if _preserve_whitespace(text):
+            space = ' xml:space="preserve"'
+    if len(text) > _FAST_TEXT_MAX:
+        return _NOT_FAST
+    return f' t="inlineStr"><is><t{space}>{text}</t></is></c>'
+
+
+def _xml_text(text: str) -> str:
+    """``text`` escaped as XlsxWriter escapes an in-line string (its own two steps, in order)."""
+    return _XML_WRITER._escape_data(_XML_WRITER._escape_control_characters(text))
+
+
 class SheetWriter:
     """Writes one streaming sheet: two header rows, frozen, widths, filter, formatted cells.
 
@@ -418,6 +479,13 @@ class SheetWriter:
             for i, column in enumerate(self.columns)
             if column.row_format is not None
         ]
+        # Data rows go straight into the sheet's row file as the XML XlsxWriter itself writes
+        # (``append``); XlsxWriter's per-cell calls cost ~30 us a cell, ~7 of the national
+        # workbook's ~8 minutes under load. Only in constant_memory mode, where rows are final.
+        self._fast = bool(self.sheet.constant_memory)
+        self._refs = [xl_col_to_name(i) for i in range(len(self.columns))]
+        self._texts: list[dict[str, str]] = [{} for _ in self.columns]
+        self._style_attrs: dict[Format | None, str] = {}
         self._header()
 
     def _header(self) -> None:
@@ -429,6 +497,87 @@ class SheetWriter:
 
     def append(self, row: dict[str, Any]) -> None:
         """Write one data row (values by column key).
+
+        The cells are those of :meth:`append_via_xlsxwriter` (``write_cell(..., column.value(row),
+        ...)`` for every column), written as the very XML XlsxWriter writes for them (a test
+        compares the two byte for byte): in-line strings with its escapes, numbers as ``%.16G``
+        with the index of their format. A row holding anything else (a date, a boolean, a text
+        long enough to be cut, a text XlsxWriter would take for rich text) goes through
+        :meth:`append_via_xlsxwriter`.
+        """
+        if not self._fast:
+            self.append_via_xlsxwriter(row)
+            return
+        r = HEADER_ROWS + self.rows
+        n = r + 1
+        sheet = self.sheet
+        # XlsxWriter's own bookkeeping for row r, first (it numbers formats as it meets them):
+        # the row before (the headers, or a row of append_via_xlsxwriter) is flushed, then r is
+        # the sheet's current row.
+        sheet._write_single_row(r)
+        own: dict[int, Format | None] = {}
+        for i, row_format, default in self._row_formats:
+            chosen = row_format(row)
+            if chosen is not None and chosen != default:
+                own[i] = self.styles.number(chosen)
+        cells: list[str] = []
+        first = last = -1
+        for (i, key, convert, fmt), ref, texts in zip(self._plan, self._refs, self._texts, strict=True):
+            value = row.get(key)
+            if value is None:
+                continue
+            if value.__class__ is str:
+                # A text's cell, after its reference, depends on the text alone: kept per column
+                # (codes, names and labels repeat on every row).
+                tail = texts.get(value)
+                if tail is None:
+                    tail = _text_tail(convert(value) if convert is not None else value)
+                    if tail is _NOT_FAST:
+                        self.append_via_xlsxwriter(row)
+                        return
+                    if tail is not _NOT_TEXT and len(texts) < _TEXTS_KEPT:
+                        texts[value] = tail
+                if tail is not _NOT_TEXT:
+                    if tail:
+                        cells.append(f'<c r="{ref}{n}"{tail}')
+                        if first < 0:
+                            first = i
+                        last = i
+                    continue
+            if convert is not None:
+                value = convert(value)
+                if value is None:
+                    continue
+            kind = value.__class__
+            if kind is float or kind is int:
+                if kind is float and not math.isfinite(value):
+                    continue
+                if own:
+                    fmt = own.get(i, fmt)
+                style = self._style_attrs.get(fmt)
+                if style is None:
+                    style = self._style_attrs[fmt] = "" if fmt is None else f' s="{fmt._get_xf_index()}"'
+                cells.append(f'<c r="{ref}{n}"{style}><v>{value:.16G}</v></c>')
+            elif kind is str:
+                tail = _text_tail(value)
+                if tail is _NOT_FAST:
+                    self.append_via_xlsxwriter(row)
+                    return
+                cells.append(f'<c r="{ref}{n}"{tail}')
+            else:
+                self.append_via_xlsxwriter(row)
+                return
+            if first < 0:
+                first = i
+            last = i
+        if cells:
+            sheet._check_dimensions(r, first)
+            sheet._check_dimensions(r, last)
+            sheet.fh.write(f'<row r="{n}">{"".join(cells)}</row>')
+        self.rows += 1
+
+    def append_via_xlsxwriter(self, row: dict[str, Any]) -> None:
+        """Write one data row cell by cell through XlsxWriter (the reference for :meth:`append`).
 
         The same as ``write_cell(..., column.value(row), ...)`` for every column, with the common
         types (text, float, int) inlined: this loop runs once per cell.
@@ -526,8 +675,11 @@ def print_setup(sheet: Worksheet, footer: str = "") -> None:
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _only(year: int | None, levels: Sequence[str] | None, alias: str) -> tuple[str, list[Any]]:
-    """A ``where`` condition for one year and some region levels (none: everything)."""
+def _only(
+    year: int | None, levels: Sequence[str] | None, alias: str, counties_from: int | None = None
+) -> tuple[str, list[Any]]:
+    """A ``where`` condition for one year and some region levels (none: everything); with
+    ``counties_from``, the levels below the cities only from that year on."""
     conditions, params = [], []
     if year is not None:
         conditions.append(f"{alias}.year = ?")
@@ -535,6 +687,11 @@ def _only(year: int | None, levels: Sequence[str] | None, alias: str) -> tuple[s
     if levels:
         conditions.append(f"{alias}.region_level in ({', '.join('?' for _ in levels)})")
         params.extend(levels)
+    if counties_from is not None:
+        conditions.append(
+            f"({alias}.region_level in ({', '.join('?' for _ in PRINT_LEVELS)}) or {alias}.year >= ?)"
+        )
+        params.extend([*PRINT_LEVELS, counties_from])
     return "".join(f" and {c}" for c in conditions), params
 
 
@@ -544,9 +701,10 @@ def progress_rows(
     *,
     year: int | None = None,
     levels: Sequence[str] | None = None,
+    counties_from: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The zone's indicator progress (one year and some levels, or all) with measure and region
-    names, in a stable order."""
+    """The zone's indicator progress (one year and some levels, or all; with ``counties_from``,
+    the counties from that year on) with measure and region names, in a stable order."""
     measure_join = region_join = ""
     measure_cols = "null as measure_name_zh, null as measure_name_en, null as unit_zh, null as measure_kind"
     region_cols = "null as region_name_zh, null as region_name_en"
@@ -559,7 +717,7 @@ def progress_rows(
     available = set(table_columns(con, "marts", "fct_indicator_progress"))
     wanted = {c.key for c in PROGRESS_COLUMNS} & available
     fact_cols = ", ".join(f"p.{quote_ident(c)}" for c in sorted(wanted))
-    only, params = _only(year, levels, "p")
+    only, params = _only(year, levels, "p", counties_from)
     return fetch_dicts(
         con,
         f"select {fact_cols}, {measure_cols}, {region_cols} from marts.fct_indicator_progress as p "
@@ -639,10 +797,12 @@ def alert_rows(
     *,
     year: int | None = None,
     levels: Sequence[str] | None = None,
+    counties_from: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Every alert (or one year's, at some region levels: alerts about no region are kept) with
-    measure, region and division names, most serious and most recent first. The division is the
-    alert's own, else the division that reports the measure (a missed target is the measure's)."""
+    """Every alert (or one year's, at some region levels: alerts about no region are kept; with
+    ``counties_from``, those about counties from that year on) with measure, region and division
+    names, most serious and most recent first. The division is the alert's own, else the division
+    that reports the measure (a missed target is the measure's)."""
     if not has_table(con, "marts", "fct_alerts"):
         return []
     available = set(table_columns(con, "marts", "fct_alerts"))
@@ -669,6 +829,12 @@ def alert_rows(
     if levels and has_regions:
         conditions.append(f"(r.region_level is null or r.region_level in ({', '.join('?' for _ in levels)}))")
         params.extend(levels)
+    if counties_from is not None and has_regions and "year" in available:
+        conditions.append(
+            f"(r.region_level is null or r.region_level in ({', '.join('?' for _ in PRINT_LEVELS)})"
+            " or a.year >= ?)"
+        )
+        params.extend([*PRINT_LEVELS, counties_from])
     where = f"where {' and '.join(conditions)}" if conditions else ""
     select = ", ".join([cols, *extra])
     order = [
@@ -856,17 +1022,25 @@ def write_workbook(snapshot: Path, out_path: Path) -> Path:
             )
             rows = partial(alert_rows, con, year=year, levels=PRINT_LEVELS)
             plan.append((title, _sheet(workbook, styles, title, PRINT_ALERT_COLUMNS, footer, rows)))
+        # The history sheets: every year of the province and the cities; the counties from the
+        # latest judged year on (their earlier years: Parquet, fct_indicator_progress and
+        # fct_alerts). At national size every county and year was ~15 M cells and most of
+        # publication's minutes; docs/bi.md §1 says what is where.
+        counties = f"各县（市、区）自 {year} 年起" if year is not None else "各县（市、区）"
+        counties_en = f"counties from {year} on" if year is not None else "counties"
         for zone in zones:
             title = f"{zone.name_zh} {zone.code}"
             guide.append(
                 (
                     sheet_title(title),
-                    f"{zone.name_zh}领域各指标进展（历年）：指标×地区×年度的实际值、目标值、完成率与状态",
+                    f"{zone.name_zh}领域各指标进展（历年）：指标×地区×年度的实际值、目标值、完成率与状态；"
+                    f"全省与各设区市为历年，{counties}（更早年度见 Parquet 文件）",
                     f"{zone.name_en}: every indicator's progress by region and year (actual, target,"
-                    " attainment), all years",
+                    f" attainment): the province and the cities every year, {counties_en}"
+                    " (earlier years: the Parquet files)",
                 )
             )
-            rows = partial(progress_rows, con, zone.code) if has_progress else list
+            rows = partial(progress_rows, con, zone.code, counties_from=year) if has_progress else list
             plan.append((title, _sheet(workbook, styles, title, PROGRESS_COLUMNS, footer, rows)))
             title = f"{zone.index_name_zh} {zone.code}"
             guide.append(
@@ -883,16 +1057,14 @@ def write_workbook(snapshot: Path, out_path: Path) -> Path:
         guide.append(
             (
                 ALERTS_SHEET,
-                "全部预警（历年；未完成目标、逾期报送等）",
-                "Every alert, all years (missed targets, late submissions, ...)",
+                "预警（历年；未完成目标、逾期报送等）：全省与各设区市为历年，"
+                f"{counties}（更早年度见 Parquet 文件）",
+                "Alerts (missed targets, late submissions, ...): the province and the cities every year,"
+                f" {counties_en} (earlier years: the Parquet files)",
             )
         )
-        plan.append(
-            (
-                ALERTS_SHEET,
-                _sheet(workbook, styles, ALERTS_SHEET, ALERT_COLUMNS, footer, partial(alert_rows, con)),
-            )
-        )
+        alerts = partial(alert_rows, con, counties_from=year)
+        plan.append((ALERTS_SHEET, _sheet(workbook, styles, ALERTS_SHEET, ALERT_COLUMNS, footer, alerts)))
         write_about(workbook, styles, con, guide, footer)
         for _title, write in plan:
             write()

@@ -181,7 +181,12 @@ def hostile_snapshot(publication: Publication, tmp_path: Path) -> Path:
     with duckdb.connect(str(copy)) as con:
         for table, key, value, column, text in HOSTILE:
             con.execute(f"update marts.{table} set {column} = ? where {key} = ?", [text, value])
-        first = con.execute("select min(alert_id) from marts.fct_alerts").fetchone()[0]
+        # an alert about a city: on every alerts sheet of the workbook (the earlier years of the
+        # counties' alerts are in the Parquet files only)
+        first = con.execute(
+            "select min(a.alert_id) from marts.fct_alerts as a join marts.dim_region as r"
+            " on a.region_code = r.region_code where r.region_level = 'city'"
+        ).fetchone()[0]
         assert first is not None, "the generated data should raise alerts"
         con.execute(
             "update marts.fct_alerts set message_zh = ?, message_en = ? where alert_id = ?",

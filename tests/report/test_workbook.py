@@ -120,9 +120,21 @@ def test_workbook_has_the_expected_sheets(publication: Publication, workbook_pat
     assert publication.manifest["run_id"] in about
 
 
+def _in_history(level: str | None, year: int | None, latest: int) -> bool:
+    """Whether a row is on a history sheet: the province, the cities (and no region) every year,
+    the counties from the latest judged year on; the rest is in the Parquet files only."""
+    return level in (None, "province", "city") or (year is not None and year >= latest)
+
+
 def test_zone_sheets_equal_indicator_progress(publication: Publication, workbook_path: Path) -> None:
     book = load_workbook(workbook_path)
-    facts = _rows(publication.snapshot, "select * from marts.fct_indicator_progress")
+    year, _index_year = _latest_years(publication.snapshot)
+    every = _rows(publication.snapshot, "select * from marts.fct_indicator_progress")
+    facts = [f for f in every if _in_history(f["region_level"], f["year"], year)]
+    # what the sheets leave out is the counties' earlier years, and there are some to leave out
+    left_out = [f for f in every if f not in facts]
+    assert left_out and {(f["region_level"], f["year"] < year) for f in left_out} == {("county", True)}
+    assert {f["region_level"] for f in facts} == {"province", "city", "county"}
     names = {r["region_code"]: r for r in _rows(publication.snapshot, "select * from marts.dim_region")}
     measures = {r["measure_code"]: r for r in _rows(publication.snapshot, "select * from marts.dim_measure")}
     assert facts
@@ -192,8 +204,16 @@ def test_index_sheets_equal_index_marts(publication: Publication, workbook_path:
 def test_alerts_sheet_equals_fct_alerts(publication: Publication, workbook_path: Path) -> None:
     book = load_workbook(workbook_path)
     zh, _en, rows = _sheet_rows(book[ALERTS_SHEET])
-    alerts = {a["alert_id"]: a for a in _rows(publication.snapshot, "select * from marts.fct_alerts")}
-    assert alerts, "the generated data should raise alerts"
+    year, _index_year = _latest_years(publication.snapshot)
+    every = _rows(
+        publication.snapshot,
+        "select a.*, r.region_level from marts.fct_alerts as a "
+        "left join marts.dim_region as r on a.region_code = r.region_code",
+    )
+    assert every, "the generated data should raise alerts"
+    alerts = {a["alert_id"]: a for a in every if _in_history(a["region_level"], a["year"], year)}
+    assert {a["region_level"] for a in alerts.values()} >= {"province", "city", "county"}
+    assert len(alerts) < len(every)  # earlier county alerts: in the Parquet files only
     i_id, i_zh, i_en = zh.index("预警编号"), zh.index("预警内容"), zh.index("预警内容（英文）")
     i_sev, i_kind = zh.index("级别"), zh.index("类型")
     sheet = {r[i_id]: r for r in rows}
@@ -371,3 +391,81 @@ def test_sheet_writer_writes_values_as_their_types(tmp_path: Path) -> None:
     shares = [(r[2].value, r[2].number_format) for r in cells]
     assert shares[0] == (pytest.approx(0.125), FMT_PERCENT) and shares[3] == (0, FMT_PERCENT)
     assert shares[1][0] is None and shares[2][0] is None and shares[4] == (1, FMT_PERCENT)
+
+
+def _sheet_parts(path: Path) -> dict[str, bytes]:
+    """The workbook's worksheets and styles, as written (the rest holds times of writing)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        return {
+            name: archive.read(name)
+            for name in archive.namelist()
+            if name.startswith("xl/worksheets/") or name == "xl/styles.xml"
+        }
+
+
+TRICKY_ROWS: list[dict[str, Any]] = [
+    {"text": "=1+1", "value": 1.5, "share": 12.5, "code": "met"},
+    {"text": "+1", "value": 7, "share": None, "code": "not_met"},
+    {"text": "-1", "value": float("nan"), "share": float("inf"), "code": None},
+    {"text": "@SUM(A1)", "value": Decimal("2.25"), "share": 0, "code": "met"},
+    {"text": "http://evil.example/x", "value": True, "share": 100, "code": "unknown_code"},
+    {"text": "1.5", "value": date(2026, 1, 15), "share": 50.0, "code": "met"},
+    {"text": "  空格 ", "value": None, "share": None, "code": "met"},
+    {"text": "铃\x07声", "value": -3, "share": 99.96, "code": "not_met"},
+    {"text": "\r\n行一\r行二", "value": None, "share": 99.9999999, "code": "not_met"},
+    {"text": "_x0041_ & <b> \"q\" 'a'", "value": 10**17, "share": 1e-300, "code": "met"},
+    {"text": "<r>rich</r>", "value": 2.0, "share": None, "code": "met"},
+    {"text": "\t缩进", "value": -0.0, "share": 1 / 3, "code": "met"},
+    {"text": "尾\n", "value": 123456789.123456789, "share": None, "code": "met"},
+    {"text": "\ufffe\uffff", "value": None, "share": None, "code": None},
+    {"text": "长" * 20_000, "value": 1, "share": None, "code": "met"},
+    {"text": None, "value": None, "share": None, "code": None},  # an empty row
+    {"text": "中文 English", "value": 0, "share": 100.0, "code": "met"},
+]
+
+
+def test_rows_are_written_as_the_xml_xlsxwriter_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SheetWriter.append`` writes a row's XML itself (XlsxWriter's per-cell calls were most of
+    the national workbook's time): byte for byte what ``append_via_xlsxwriter`` (XlsxWriter cell by
+    cell) writes, for every kind of value, escape and number format, and rows that fall back."""
+    columns = [
+        Column("文本", "Text", "text"),
+        Column("数值", "Value", "value", number_format=FMT_VALUE,
+               row_format=lambda r: FMT_COUNT if r["value"] == 7 else None),
+        Column("比例", "Share", "share", number_format=FMT_PERCENT, convert=percent,
+               row_format=lambda r: "0.00%" if r["code"] == "not_met" else None),
+        Column("状态", "Status", "code", convert=lambda c: None if c is None else _label(YEAR_STATUS, c)),
+    ]  # fmt: skip
+
+    def write(path: Path) -> Path:
+        workbook = new_workbook(path)
+        for name in ("一", "二"):
+            writer = SheetWriter(workbook, name, columns)
+            writer.extend(TRICKY_ROWS * 2)
+            writer.finish("footer")
+        workbook.close()
+        return path
+
+    fast = _sheet_parts(write(tmp_path / "fast.xlsx"))
+    monkeypatch.setattr(SheetWriter, "append", SheetWriter.append_via_xlsxwriter)
+    reference = _sheet_parts(write(tmp_path / "reference.xlsx"))
+    assert fast.keys() == reference.keys() and len(fast) == 3
+    for name, data in reference.items():
+        assert fast[name] == data, name
+
+
+def test_the_workbook_is_the_xml_xlsxwriter_writes(
+    hostile_snapshot: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole workbook of a publication (with hostile names and messages): every sheet as
+    XlsxWriter writes it cell by cell."""
+    fast = _sheet_parts(write_workbook(hostile_snapshot, tmp_path / "fast.xlsx"))
+    monkeypatch.setattr(SheetWriter, "append", SheetWriter.append_via_xlsxwriter)
+    reference = _sheet_parts(write_workbook(hostile_snapshot, tmp_path / "reference.xlsx"))
+    assert fast.keys() == reference.keys() and len(fast) > 20
+    for name, data in reference.items():
+        assert fast[name] == data, name
