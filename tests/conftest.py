@@ -29,7 +29,7 @@ AS_OF = "2026-01-15"
 BUILD_FIXTURES = frozenset(
     {
         "sample_build",  # tests/conftest.py: generated sample, loader, full dbt build
-        "built_home",  # tests/quality/conftest.py: hand-made raw rows, dbt run of the anomaly model
+        "built_home",  # tests/conftest.py (helpers: tests/quality/conftest.py): hand-made raw rows, dbt run
         "generated_run",  # tests/quality/test_quality_pipeline.py: `scorecard run` end to end
         "airflow_db",  # tests/airflow/conftest.py: Airflow's metadata database
         "seeded",  # tests/test_summary.py: dbt seed
@@ -190,3 +190,34 @@ def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleBui
     after = _file_states(sample.home)
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
     assert not changed, f"a test changed the shared sample build instead of a copy: {changed}"
+
+
+# --- the hand-made warehouse of the quality and alerts suites, built once per session ----------
+# Defined here, not in tests/quality/conftest.py: a fixture a second conftest imports is a second
+# fixture to pytest, and the alerts suite built the same warehouse again (`--setup-plan` showed
+# built_home set up twice).
+
+
+@pytest.fixture(scope="session")
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SCORECARD_HOME with clean raw rows and the anomaly mart built (tests/quality/conftest.py)."""
+    from tests.quality.conftest import _set_env, add_alerts_mart, build_anomalies, write_clean_raw
+
+    work = tmp_path_factory.mktemp("quality-built")
+    home = work / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        settings = _set_env(mp, home, work)
+        write_clean_raw(settings.warehouse_path)
+        build_anomalies(settings, seeds=True)
+        add_alerts_mart(settings.warehouse_path)
+    return home
+
+
+@pytest.fixture
+def home_settings(built_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    """A private copy of the built home, with the environment pointing at it."""
+    from tests.quality.conftest import _set_env
+
+    home = tmp_path / "home"
+    shutil.copytree(built_home, home, symlinks=True)
+    yield _set_env(monkeypatch, home, tmp_path)

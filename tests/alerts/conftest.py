@@ -14,7 +14,6 @@ import pytest
 from alerts.config import Routing, routing_from_dict
 from alerts.model import Alert
 from alerts.sources import Observation
-from tests.quality.conftest import built_home, home_settings  # noqa: F401  (the published-snapshot fixtures)
 
 # Measures of different departments (dbt seed measures.csv): PP01 social_assistance,
 # PP02 child_welfare; counties of Hangzhou and Ningbo.

@@ -3,15 +3,14 @@
 A session-scoped warehouse is built once from hand-made raw rows (90 counties x three measures of
 different kinds x 2021-2025, with a little noise), through the real dbt project restricted to the
 anomaly model and what it depends on, plus a small ``marts.fct_alerts``. Tests that mutate get a
-copy of it in their own SCORECARD_HOME.
+copy of it in their own SCORECARD_HOME. The fixtures themselves (``built_home``, ``home_settings``)
+are in tests/conftest.py, so the quality and alerts suites share one build per session.
 """
 
 from __future__ import annotations
 
 import csv
 import random
-import shutil
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -161,24 +160,3 @@ def _set_env(mp: pytest.MonkeyPatch, home: Path, work: Path) -> Settings:
     settings = get_settings()
     settings.ensure_dirs()
     return settings
-
-
-@pytest.fixture(scope="session")
-def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SCORECARD_HOME with clean raw rows and the anomaly mart built (once per session)."""
-    work = tmp_path_factory.mktemp("quality-built")
-    home = work / "home"
-    with pytest.MonkeyPatch.context() as mp:
-        settings = _set_env(mp, home, work)
-        write_clean_raw(settings.warehouse_path)
-        build_anomalies(settings, seeds=True)
-        add_alerts_mart(settings.warehouse_path)
-    return home
-
-
-@pytest.fixture
-def home_settings(built_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
-    """A private copy of the built home, with the environment pointing at it."""
-    home = tmp_path / "home"
-    shutil.copytree(built_home, home, symlinks=True)
-    yield _set_env(monkeypatch, home, tmp_path)
