@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from alerts.config import routing_from_dict
+from alerts.channels import ROBOTS, build_channel
+from alerts.config import load_routing, routing_from_dict
 from alerts.engine import deliver_alerts
 from scorecard.core.settings import Settings
 from tests.alerts.conftest import Receiver, missed, publication
@@ -24,7 +25,8 @@ from tests.alerts.conftest import Receiver, missed, publication
 # Made per run: a literal would be a committed secret to the repository scan (test_security.py).
 DING_SECRET = "SEC" + secrets.token_hex(16)
 FEISHU_SECRET = secrets.token_hex(16)
-LIMIT, WINDOW = 20, 60.0
+LIMIT = 20  # messages per window per robot, as the real robots allow
+WINDOW = 3.0  # seconds; the real robots' window is 60 s (the default, test_robots_default_to_20_a_minute)
 SIZE = {"dingtalk": 20000, "wecom": 4096, "feishu": 20000}
 
 
@@ -102,6 +104,7 @@ def test_500_changes_reach_three_robots_signed_within_the_rate_limit_nothing_los
     settings: Settings, robots: RobotStub
 ) -> None:
     base = f"http://127.0.0.1:{robots.server.server_port}"
+    limit = {"rate_limit": LIMIT, "rate_window_seconds": WINDOW}
     route = routing_from_dict(
         {
             "settings": {"top_items": 0},  # list every change: the digest must be split
@@ -110,9 +113,10 @@ def test_500_changes_reach_three_robots_signed_within_the_rate_limit_nothing_los
                     "type": "dingtalk",
                     "url": f"{base}/dingtalk?access_token=T0K",
                     "secret": DING_SECRET,
+                    **limit,
                 },
-                "wecom": {"type": "wecom", "url": f"{base}/wecom?key=K3Y"},
-                "feishu": {"type": "feishu", "url": f"{base}/feishu", "secret": FEISHU_SECRET},
+                "wecom": {"type": "wecom", "url": f"{base}/wecom?key=K3Y", **limit},
+                "feishu": {"type": "feishu", "url": f"{base}/feishu", "secret": FEISHU_SECRET, **limit},
             },
             "owners": {"social_assistance": {"channels": ["ding", "wecom", "feishu"]}},
         }
@@ -145,3 +149,21 @@ def test_500_changes_reach_three_robots_signed_within_the_rate_limit_nothing_los
     # WeCom's 4,096 bytes need more than 20 messages for 500 changes: the limiter had to wait
     assert report.channels["wecom"].messages > LIMIT
     assert robots.times["wecom"][LIMIT] - started >= WINDOW
+
+
+def test_robots_default_to_20_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped routing file's robots, and a robot channel with no rate options, are limited to
+    20 messages a minute, the real robots' limit (the delivery test above runs a shorter window)."""
+    monkeypatch.delenv("SCORECARD_ALERT_ROUTING", raising=False)
+    for name in ("DINGTALK", "WECOM", "FEISHU", "FEISHU_DATA_TEAM"):
+        monkeypatch.setenv(f"SCORECARD_{name}_URL", f"http://127.0.0.1:9/{name.lower()}")
+    shipped = load_routing()
+    robots = [spec for spec in shipped.channels.values() if spec.type in ROBOTS]
+    assert {spec.type for spec in robots} == set(ROBOTS)
+    bare = routing_from_dict(
+        {"settings": {}, "channels": {"r": {"type": "wecom", "url": "http://127.0.0.1:9/r"}}, "owners": {}}
+    )
+    for spec in [*robots, *bare.channels.values()]:
+        channel = build_channel(spec)
+        assert channel is not None, spec.name
+        assert channel.rate == (20, 60.0), spec.name
