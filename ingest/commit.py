@@ -256,25 +256,41 @@ WHERE new.file_id = $file_id AND old.file_id < $file_id
 """
 
 # Of those, the ones all of whose rows now have a later version are superseded (rows stay as
-# history; staging picks the latest by file_id).
+# history; staging picks the latest by file_id). A row has a later version when the newest file
+# holding its key is a later one, the newest taken over the candidates' keys only; this query
+# lists the candidates that still hold a current row. (Asked as "no later row exists" per row
+# inside the UPDATE, DuckDB aggregated every raw row: at national size with 60 months, 8.75 M
+# raw rows, a 140,148-row correction spent 54 s and 1.25 GB in that statement alone;
+# tests/ingest/test_supersede.py keeps that form as the reference.)
+_STILL_CURRENT_SQL = """
+SELECT DISTINCT s.file_id
+FROM raw.submissions AS s
+LEFT JOIN (
+    SELECT t.department_code, t.measure_code, t.region_code, t.period, max(t.file_id) AS newest
+    FROM raw.submissions AS t
+    JOIN (SELECT DISTINCT department_code, measure_code, region_code, period
+          FROM raw.submissions WHERE list_contains($candidates, file_id)) AS k
+      USING (department_code, measure_code, region_code, period)
+    GROUP BY t.department_code, t.measure_code, t.region_code, t.period
+) AS n USING (department_code, measure_code, region_code, period)
+WHERE list_contains($candidates, s.file_id) AND (n.newest IS NULL OR n.newest <= s.file_id)
+UNION
+SELECT DISTINCT s.file_id
+FROM raw.status_reports AS s
+LEFT JOIN (
+    SELECT t.department_code, t.item_code, t.region_code, t.period, max(t.file_id) AS newest
+    FROM raw.status_reports AS t
+    JOIN (SELECT DISTINCT department_code, item_code, region_code, period
+          FROM raw.status_reports WHERE list_contains($candidates, file_id)) AS k
+      USING (department_code, item_code, region_code, period)
+    GROUP BY t.department_code, t.item_code, t.region_code, t.period
+) AS n USING (department_code, item_code, region_code, period)
+WHERE list_contains($candidates, s.file_id) AND (n.newest IS NULL OR n.newest <= s.file_id)
+"""
+
 _SUPERSEDE_SQL = """
-UPDATE raw.file_ledger AS ledger SET status = 'superseded'
-WHERE ledger.status IN ('loaded', 'loaded_with_rejects')
-  AND list_contains($candidates, ledger.file_id)
-  AND NOT EXISTS (
-      SELECT 1 FROM raw.submissions AS s
-      WHERE s.file_id = ledger.file_id AND NOT EXISTS (
-          SELECT 1 FROM raw.submissions AS t
-          WHERE t.file_id > s.file_id AND t.department_code = s.department_code
-            AND t.measure_code = s.measure_code AND t.region_code = s.region_code
-            AND t.period = s.period))
-  AND NOT EXISTS (
-      SELECT 1 FROM raw.status_reports AS s
-      WHERE s.file_id = ledger.file_id AND NOT EXISTS (
-          SELECT 1 FROM raw.status_reports AS t
-          WHERE t.file_id > s.file_id AND t.department_code = s.department_code
-            AND t.item_code = s.item_code AND t.region_code = s.region_code
-            AND t.period = s.period))
+UPDATE raw.file_ledger SET status = 'superseded'
+WHERE status IN ('loaded', 'loaded_with_rejects') AND list_contains($files, file_id)
 """
 
 
@@ -282,8 +298,12 @@ def _mark_superseded(con: Any, file_id: int) -> None:
     candidates = [
         int(row[0]) for row in con.execute(_SUPERSEDE_CANDIDATES_SQL, {"file_id": file_id}).fetchall()
     ]
-    if candidates:
-        con.execute(_SUPERSEDE_SQL, {"candidates": candidates})
+    if not candidates:
+        return
+    current = {int(row[0]) for row in con.execute(_STILL_CURRENT_SQL, {"candidates": candidates}).fetchall()}
+    superseded = [c for c in candidates if c not in current]
+    if superseded:
+        con.execute(_SUPERSEDE_SQL, {"files": superseded})
 
 
 def _status_of(parsed: ParsedFile) -> str:

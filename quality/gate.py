@@ -200,7 +200,13 @@ def run_gate(
     else:
         variables = contract_variables(settings)
         try:
-            con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+            # Under the same memory limit as loading, builds and publication (DuckDB's default is
+            # 80 % of RAM): the raw checks group every raw row.
+            con = duckdb.connect(
+                str(settings.warehouse_path),
+                read_only=True,
+                config={"memory_limit": settings.duckdb_memory_limit},
+            )
         except duckdb.Error as exc:  # e.g. another process holds the write lock
             gate.results.append(_error_record("-", "-", "-", f"cannot open the warehouse read-only: {exc}"))
         else:
