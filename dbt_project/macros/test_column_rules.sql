@@ -1,5 +1,6 @@
-{#- Generic test: a model's not-null columns and accepted values, in one query (one dbt node).
-    The same rules as dbt's not_null and accepted_values tests, one per column, would each cost
+{#- Generic test: a model's not-null columns, accepted values and row expressions, in one query
+    (one dbt node). The same rules as dbt's not_null, accepted_values and the project's
+    expression_is_true tests (macros/test_expression_is_true.sql), one node each, would each cost
     dbt's per-node overhead (~40-50 ms of compiling, events and bookkeeping, against a query of a
     few ms; bench/notes.md, issue #22); here they are one scan of the model.
     Usage:
@@ -11,11 +12,15 @@
               accepted_values:
                 - {column: file_status, values: [loaded, rejected]}
                 - {column: level_rank, values: [1, 2, 3], quote: false}
-    A failing row per broken rule: rule ("not_null" / "accepted_values"), column_name, and
-    failing_rows (rows with a null; for accepted values, rows with a value outside the list, as
-    dbt's accepted_values test counts them: a null is not outside the list). A rule with a where
-    config, tags or another severity stays a test of its own. -#}
-{% test column_rules(model, not_null=[], accepted_values=[]) %}
+              expressions:
+                - rank_p05 <= rank_median
+    A failing row per broken rule: rule ("not_null" / "accepted_values" / "expression"),
+    column_name (the expression, for an expression), and failing_rows (rows with a null; for
+    accepted values, rows with a value outside the list, as dbt's accepted_values test counts
+    them: a null is not outside the list; for an expression, rows where it is false or null, as
+    expression_is_true counts them). A rule with a where config, tags or another severity stays
+    a test of its own. -#}
+{% test column_rules(model, not_null=[], accepted_values=[], expressions=[]) %}
     {%- set counts = [] -%}
     {%- for column in not_null -%}
         {%- do counts.append(("not_null", column, "count_if(" ~ column ~ " is null)")) -%}
@@ -31,6 +36,9 @@
             "count_if(" ~ rule["column"] ~ " not in (" ~ values | join(", ") ~ "))"
         )) -%}
     {%- endfor -%}
+    {%- for expression in expressions -%}
+        {%- do counts.append(("expression", expression, "count_if(not coalesce((" ~ expression ~ "), false))")) -%}
+    {%- endfor -%}
     with counted as materialized (
         select
         {%- for rule, column, expression in counts %}
@@ -39,7 +47,7 @@
         from {{ model }}
     )
     {%- for rule, column, expression in counts %}
-    select '{{ rule }}' as rule, '{{ column }}' as column_name, rule_{{ loop.index }} as failing_rows
+    select '{{ rule }}' as rule, '{{ column | replace("'", "''") }}' as column_name, rule_{{ loop.index }} as failing_rows
     from counted where rule_{{ loop.index }} > 0
     {{ "union all" if not loop.last }}
     {%- endfor %}

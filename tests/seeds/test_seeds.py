@@ -525,9 +525,12 @@ def test_dbt_seed_tests_catch_broken_seeds(settings: Settings, tmp_path: Path) -
     )
     edit("indicator_targets", "PP01,2022,11000,", "PP01,2021,11000,")  # duplicate key
     edit("measures", ",social_welfare,values,", ",social_walfare,values,")  # unknown department
+    edit("indicator_targets", "PP02,2023,22200,", "PP02,2026,22200,")  # a year outside the programme
     result = _seed_build(replace(settings, dbt_project_dir=project))
     assert result.returncode != 0
     out = result.stdout
     assert re.search(r"FAIL \d+ group_sum_equals_index_dimensions_weight", out), out[-3000:]
     assert re.search(r"FAIL \d+ unique_combination_indicator_targets_measure_code__year", out), out[-3000:]
     assert re.search(r"FAIL \d+ relationships_measures_department_code", out), out[-3000:]
+    # the row rules of a seed are one test (macros/test_column_rules.sql): here its expression
+    assert re.search(r"FAIL \d+ column_rules_indicator_targets", out), out[-3000:]
