@@ -368,9 +368,10 @@ def wait_for_publication(
         covered = coverage(settings, manifest, dropped, since)
         if covered == len(dropped):
             return manifest or {}
-        waiting = pending_files(settings, dropped)
         if time.monotonic() - last_report > 15:
             last_report = time.monotonic()
+            # by name: a file claimed between the walks of inbox/ and processing/ is seen in both
+            waiting = set(pending_files(settings, dropped))
             say(f"waiting: {len(dropped) - len(waiting)}/{len(dropped)} files loaded, {covered} published")
             if not waiting:
                 check_for_failed_gate(airflow)
@@ -395,6 +396,31 @@ def check_for_failed_gate(airflow: Standalone) -> None:
                 "the last check-and-publish run failed (quality gate or publication); nothing new was "
                 f"published. See the Airflow UI ({airflow.base_url}) and the alerts."
             )
+
+
+def rendered(settings: Any, manifest: dict[str, Any]) -> bool:
+    """The report and workbook in publish/ are those of the release ``manifest`` announces."""
+    from reports.release import RENDERED_NAMES
+
+    release = settings.publish / "releases" / str(manifest.get("run_id"))
+    return all(
+        (release / name).is_file() and (settings.publish / name).resolve() == (release / name).resolve()
+        for name in RENDERED_NAMES
+    )
+
+
+def wait_for_rendering(settings: Any, manifest: dict[str, Any], timeout: float) -> None:
+    """The report and workbook are rendered after publication, in a task of their own
+    (``render_release``): wait for them before pointing at them, and before stopping Airflow
+    (which would stop the rendering half-way)."""
+    started = time.monotonic()
+    while not rendered(settings, manifest):
+        if time.monotonic() - started >= timeout:
+            raise DemoError(
+                f"the report and workbook of release {manifest.get('run_id')} were not rendered after "
+                f"{timeout:.0f} s (task render_release of scorecard_check_publish; see the Airflow UI)"
+            )
+        time.sleep(0.5)
 
 
 def wait_for_alerts(airflow: Standalone, manifest: dict[str, Any], timeout: float) -> None:
@@ -670,6 +696,9 @@ def run(args: argparse.Namespace) -> int:
         elapsed["drop to publication"] = time.monotonic() - t_drop
         say(f"published run {manifest.get('run_id')} covering all {len(dropped)} files")
         wait_for_alerts(airflow, manifest, timeout=180)
+        wait_for_rendering(settings, manifest, timeout=args.timeout)
+        elapsed["drop to report"] = time.monotonic() - t_drop
+        say("report and workbook rendered")
         leftover = pending_files(settings, dropped)
         if leftover:
             raise DemoError(f"files not archived: {leftover[:10]}")
