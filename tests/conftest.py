@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,6 +148,7 @@ class SampleBuild:
     home: Path
     build_ok: bool
     build_output: str
+    build_seconds: float  # wall time of the full dbt build (the stage split's start-up share)
 
     @property
     def warehouse(self) -> Path:
@@ -183,8 +185,10 @@ def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleBui
         assert results and all(r.status == "loaded" for r in results), [
             (r.status, r.file_name, r.message) for r in results if r.status != "loaded"
         ]
+        started = time.perf_counter()
         built = dbt_build(settings)
-    sample = SampleBuild(work, generated, settings.home, built.ok, built.stdout + built.stderr)
+        seconds = time.perf_counter() - started
+    sample = SampleBuild(work, generated, settings.home, built.ok, built.stdout + built.stderr, seconds)
     before = _file_states(sample.home)
     yield sample
     after = _file_states(sample.home)

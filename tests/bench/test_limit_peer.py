@@ -1,6 +1,6 @@
 """The limit peer (bench/limit_peer.sql) against the pipeline's fct_indicator_progress, and the
 stage split read from dbt's run_results.json, on the province-scale sample (generated, loaded
-by the real loader, real ``dbt build``), built once for this module.
+by the real loader, real ``dbt build``): the session's ``sample_build`` (tests/conftest.py).
 
 The peer is only a fair measure of the limit if it does the same work: every row of the model
 must be a row of the peer and every compared column must agree (doubles to a relative 1e-9).
@@ -8,13 +8,13 @@ must be a row of the peer and every compared column must agree (doubles to a rel
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from bench import limit_peer, stage_split
+from scorecard.core.settings import get_settings
 
 AS_OF = "2026-01-15"
 KEY = ("measure_code", "region_code", "year")
@@ -65,31 +65,15 @@ class Sample:
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sample]:
-    import time
-
-    from ingest.loader import load_paths
-    from samples.generate import generate
-    from scorecard.core.settings import get_settings
-    from warehouse.dbt import dbt_build
-
-    tmp = tmp_path_factory.mktemp("limit-peer")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setenv("SCORECARD_HOME", str(tmp / "home"))
-        monkeypatch.setenv("SCORECARD_AS_OF", AS_OF)
-        monkeypatch.setenv("SCORECARD_MONITOR_FROM", "2026-01-01")
-        monkeypatch.setenv("DBT_TARGET_PATH", str(tmp / "dbt-target"))
-        monkeypatch.setenv("DBT_LOG_PATH", str(tmp / "dbt-logs"))
-        settings = get_settings()
-        settings.ensure_dirs()
-        generate(tmp / "generated", settings=settings)
-        assert load_paths([tmp / "generated"], settings=settings)
-        started = time.perf_counter()
-        result = dbt_build(settings)
-        seconds = time.perf_counter() - started
-        assert result.ok, (result.stdout + result.stderr)[-3000:]
-        run_results = tmp / "dbt-target" / "run_results.json"
-        yield Sample(settings.warehouse_path, settings.seeds_dir, run_results, seconds)
+def sample(sample_build) -> Sample:
+    """The session's sample build (tests/conftest.py), read only: the peer attaches it read-only."""
+    assert sample_build.build_ok, sample_build.build_output[-3000:]
+    return Sample(
+        sample_build.warehouse,
+        get_settings().seeds_dir,  # the repository's dbt_project/seeds, which the build seeded
+        sample_build.work / "dbt-target" / "run_results.json",
+        sample_build.build_seconds,
+    )
 
 
 def _differences(sample: Sample) -> tuple[int, int, dict[str, list[tuple]]]:
