@@ -1,5 +1,5 @@
-"""Fixtures for the BI tests: one real publication (generate -> ingest -> dbt -> gate -> publish,
-``scorecard.pipeline.run_pipeline``), built once per session, and Python environments of their
+"""Fixtures for the BI tests: one real publication (the session's sample build through the gate
+and ``warehouse.publish``), made once per session, and Python environments of their
 own (not the project's) for the BI clients, made with the repository's uv from PyPI."""
 
 from __future__ import annotations
@@ -38,20 +38,22 @@ def set_env(mp: pytest.MonkeyPatch, home: Path, work: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def published(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
-    """Generated submissions of the nine divisions, published by the real pipeline."""
-    from samples.generate import generate
-    from scorecard.pipeline import run_pipeline
+def published(sample_build, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Published]:
+    """The session's sample build (tests/conftest.py: the nine divisions' generated submissions,
+    loaded and built) through the real gate and the real publication, in a copy of its data
+    directory: what ``scorecard run`` releases, without building the same warehouse again."""
+    from quality.gate import run_gate
+    from warehouse.publish import publish
 
+    assert sample_build.build_ok, sample_build.build_output[-4000:]
     work = tmp_path_factory.mktemp("bi-publication")
-    home = work / "home"
+    home = sample_build.copy_home(work / "home")
     with pytest.MonkeyPatch.context() as mp:
-        settings = set_env(mp, home, work)
-        generate(work / "submissions", settings=settings)
-        result = run_pipeline([work / "submissions"], settings)
-        assert result.publication is not None and result.publication.published, [
-            (s.name, s.ok, s.summary) for s in result.steps
-        ]
+        settings = sample_build.environment(mp, home, work)
+        gate = run_gate(settings)
+        assert gate.ok, gate.counts()
+        publication = publish(settings, gate=gate)
+        assert publication.published, publication.reason
         yield Published(home, settings, work)
 
 
