@@ -96,8 +96,9 @@ def evaluate(dbt: dict[str, Any] | None, airflow: dict[str, Any] | None) -> list
 
     if national and _stage(national, "publish"):
         publish_s = _stage(national, "publish")["seconds"]  # type: ignore[index]
-        figure = f"{publish_s:.1f} s (writer slot: no probe yet)"
-        verdict = NOT_MET if publish_s > 30 else "partly measured: <= 30 s, writer slot not probed"
+        # The writer slot is a property of the DAG, shown by a test, not a figure of this run.
+        figure = f"{publish_s:.1f} s (writer slot free while rendering: tests/airflow/test_writer_slot.py)"
+        verdict = NOT_MET if publish_s > 30 else MET
     else:
         figure, verdict = _sizes_seen(dbt), NOT_AT_SIZE
     rows.append(

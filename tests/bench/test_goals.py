@@ -58,3 +58,10 @@ def test_a_build_over_ten_times_the_peer_is_not_met() -> None:
     assert build["verdict"] == goals.NOT_MET and "11.6x" in build["figure"]
     table = goals.lines(goals.evaluate(dbt, None))
     assert len(table) == 2 + 6 and "**not met**" in table[3]
+
+
+def test_publication_within_30_s_is_met() -> None:
+    dbt = {"scales": [_scale("national", 60, 58.0, 6.0, 25.0, 900)]}
+    publication = goals.evaluate(dbt, None)[2]
+    assert publication["goal"].startswith("publication at national 60 months")
+    assert publication["verdict"] == goals.MET and "test_writer_slot.py" in publication["figure"]
