@@ -18,8 +18,8 @@
     column_name (the expression, for an expression), and failing_rows (rows with a null; for
     accepted values, rows with a value outside the list, as dbt's accepted_values test counts
     them: a null is not outside the list; for an expression, rows where it is false or null, as
-    expression_is_true counts them). A rule with a where config, tags or another severity stays
-    a test of its own. -#}
+    expression_is_true counts them). A rule with a where config, tags or another severity is not
+    folded into a model's test; rules sharing such a config may be a column_rules test with it. -#}
 {% test column_rules(model, not_null=[], accepted_values=[], expressions=[]) %}
     {%- set counts = [] -%}
     {%- for column in not_null -%}
