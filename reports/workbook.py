@@ -743,19 +743,32 @@ def dimension_columns(con: duckdb.DuckDBPyConnection, zone: Zone) -> list[Column
             "from marts.fct_index_dimension_scores where zone_code = ? order by dimension_no",
             [zone.code],
         ).fetchall()
-        for column in score_cols:
-            for code, _no, name_zh, name_en in dims:
-                col, table = quote_ident(column), quote_ident(zone.index_table)
-                mismatches, matched = con.execute(
-                    f"select count(*) filter (where abs(f.{col} - d.dimension_score) > 1e-9 "
-                    f"or (f.{col} is null) <> (d.dimension_score is null)), count(*) "
+        codes = list(dict.fromkeys(code for code, *_ in dims))
+        if score_cols and codes:
+            # One pass over the join for every column and dimension (it was one query per pair).
+            table = quote_ident(zone.index_table)
+            mismatches = ", ".join(
+                f"count(*) filter (where abs(f.{col} - d.dimension_score) > 1e-9 "
+                f"or (f.{col} is null) <> (d.dimension_score is null))"
+                for col in map(quote_ident, score_cols)
+            )
+            counts = {
+                row[0]: row[1:]
+                for row in con.execute(
+                    f"select d.dimension_code, count(*), {mismatches} "
                     f"from marts.{table} as f join marts.fct_index_dimension_scores as d "
-                    "on d.region_code = f.region_code and d.year = f.year and d.dimension_code = ?",
-                    [code],
-                ).fetchone()
-                if matched and not mismatches:
-                    names[column] = (f"{name_zh}得分", f"{name_en} score")
-                    break
+                    "on d.region_code = f.region_code and d.year = f.year "
+                    f"where d.dimension_code in ({', '.join('?' for _ in codes)}) "
+                    "group by d.dimension_code",
+                    codes,
+                ).fetchall()
+            }
+            for i, column in enumerate(score_cols):
+                for code, _no, name_zh, name_en in dims:
+                    matched, *wrong = counts.get(code, (0,) + (0,) * len(score_cols))
+                    if matched and not wrong[i]:
+                        names[column] = (f"{name_zh}得分", f"{name_en} score")
+                        break
     return [
         Column(*names.get(c, (c, c.replace("_", " "))), key=c, width=14, number_format=FMT_SCORE)
         for c in score_cols
@@ -982,6 +995,7 @@ def write_workbook(snapshot: Path, out_path: Path) -> Path:
         year = latest_judged_year(con) if has_progress else None
         index_year = latest_index_year(con, zones)
         footer = publication_footer(con)
+        dimensions = {zone.code: tuple(dimension_columns(con, zone)) for zone in zones}
         guide: list[tuple[str, str, str]] = []
         # Printed first: the latest year, province and cities, in the columns an official reads
         # (a few landscape pages each); then the history sheets: every year, level and column.
@@ -1008,7 +1022,7 @@ def write_workbook(snapshot: Path, out_path: Path) -> Path:
                         f"{zone.index_name_en}, {index_year}: index, rank and dimension scores (for print)",
                     )
                 )
-                columns = INDEX_COLUMNS + tuple(dimension_columns(con, zone))
+                columns = INDEX_COLUMNS + dimensions[zone.code]
                 rows = partial(index_rows, con, zone, year=index_year)
                 plan.append((title, _sheet(workbook, styles, title, columns, footer, rows)))
         if year is not None:
@@ -1051,7 +1065,7 @@ def write_workbook(snapshot: Path, out_path: Path) -> Path:
                     " all years",
                 )
             )
-            columns = INDEX_COLUMNS + tuple(dimension_columns(con, zone))
+            columns = INDEX_COLUMNS + dimensions[zone.code]
             rows = partial(index_rows, con, zone)
             plan.append((title, _sheet(workbook, styles, title, columns, footer, rows)))
         guide.append(
