@@ -21,6 +21,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from openpyxl import Workbook
 
 from scorecard.core.settings import Settings, get_settings
 
@@ -193,3 +194,12 @@ def hostile_snapshot(publication: Publication, tmp_path: Path) -> Path:
             ["-2+3+cmd|' /C calc'!A0", "@SUM(A1:A9)", first],
         )
     return copy
+
+
+@pytest.fixture(scope="session")
+def loaded_workbook(workbook_path: Path) -> Workbook:
+    """The session's workbook read once by openpyxl in full mode (styles, formats, widths): each
+    load took 20-48 s of a test under load 7-10, and the tests only read it (never change it)."""
+    from openpyxl import load_workbook
+
+    return load_workbook(workbook_path)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from openpyxl.utils.escape import unescape
 
 from reports.html import ALERT_KIND, LEVEL, SEVERITY, TRAJECTORY_STATUS, YEAR_STATUS, connect_snapshot
@@ -96,7 +96,7 @@ def test_escape_text_prefixes_formula_triggers() -> None:
     assert cell_value(2.5) == 2.5
 
 
-def test_workbook_has_the_expected_sheets(publication: Publication, workbook_path: Path) -> None:
+def test_workbook_has_the_expected_sheets(publication: Publication, loaded_workbook: Workbook) -> None:
     zones = _zones(publication.snapshot)
     assert len(zones) == 5
     year, index_year = _latest_years(publication.snapshot)
@@ -108,7 +108,7 @@ def test_workbook_has_the_expected_sheets(publication: Publication, workbook_pat
     for code, name_zh, index_name_zh, _table in zones:
         expected += [f"{name_zh} {code}", f"{index_name_zh} {code}"]
     expected.append(ALERTS_SHEET)
-    book = load_workbook(workbook_path)
+    book = loaded_workbook
     assert book.sheetnames == expected
     assert "精准保障 PP" in book.sheetnames and "预警 Alerts" in book.sheetnames
     for name in expected[1:]:
@@ -126,8 +126,8 @@ def _in_history(level: str | None, year: int | None, latest: int) -> bool:
     return level in (None, "province", "city") or (year is not None and year >= latest)
 
 
-def test_zone_sheets_equal_indicator_progress(publication: Publication, workbook_path: Path) -> None:
-    book = load_workbook(workbook_path)
+def test_zone_sheets_equal_indicator_progress(publication: Publication, loaded_workbook: Workbook) -> None:
+    book = loaded_workbook
     year, _index_year = _latest_years(publication.snapshot)
     every = _rows(publication.snapshot, "select * from marts.fct_indicator_progress")
     facts = [f for f in every if _in_history(f["region_level"], f["year"], year)]
@@ -160,8 +160,8 @@ def test_zone_sheets_equal_indicator_progress(publication: Publication, workbook
             assert r[col["measure_name_zh"]] == measures[f["measure_code"]]["name_zh"]
 
 
-def test_index_sheets_equal_index_marts(publication: Publication, workbook_path: Path) -> None:
-    book = load_workbook(workbook_path)
+def test_index_sheets_equal_index_marts(publication: Publication, loaded_workbook: Workbook) -> None:
+    book = loaded_workbook
     for code, _name, index_name_zh, table in _zones(publication.snapshot):
         zh, en, rows = _sheet_rows(book[f"{index_name_zh} {code}"])
         mart_rows = _rows(publication.snapshot, f'select * from marts."{table}"')
@@ -201,8 +201,8 @@ def test_index_sheets_equal_index_marts(publication: Publication, workbook_path:
                 assert _close(r[col[c]], m[c]), (code, key, c)
 
 
-def test_alerts_sheet_equals_fct_alerts(publication: Publication, workbook_path: Path) -> None:
-    book = load_workbook(workbook_path)
+def test_alerts_sheet_equals_fct_alerts(publication: Publication, loaded_workbook: Workbook) -> None:
+    book = loaded_workbook
     zh, _en, rows = _sheet_rows(book[ALERTS_SHEET])
     year, _index_year = _latest_years(publication.snapshot)
     every = _rows(
@@ -228,8 +228,8 @@ def test_alerts_sheet_equals_fct_alerts(publication: Publication, workbook_path:
     assert severities == sorted(severities, key=lambda s: {"高 high": 0, "中 medium": 1}.get(s, 2))
 
 
-def test_number_formats(workbook_path: Path) -> None:
-    book = load_workbook(workbook_path)
+def test_number_formats(loaded_workbook: Workbook) -> None:
+    book = loaded_workbook
     sheet = book["精准保障 PP"]
     header = [c.value for c in sheet[1]]
     row = next(r for r in sheet.iter_rows(min_row=3) if r[header.index("完成率")].value is not None)
@@ -276,10 +276,10 @@ def test_snapshot_is_left_unchanged(publication: Publication, tmp_path: Path) ->
     assert hashlib.sha256(publication.snapshot.read_bytes()).hexdigest() == before
 
 
-def test_header_rows_are_styled_on_every_sheet(workbook_path: Path) -> None:
+def test_header_rows_are_styled_on_every_sheet(loaded_workbook: Workbook) -> None:
     """Both header rows carry their style in every column (Chinese bold on blue, English italic
     grey), and the About sheet's title is large and bold."""
-    book = load_workbook(workbook_path)
+    book = loaded_workbook
     for sheet in book.worksheets[1:]:
         zh, en = list(sheet.iter_rows(min_row=1, max_row=2))
         assert len(zh) == len(en) == sheet.max_column, sheet.title
@@ -300,10 +300,12 @@ def test_header_rows_are_styled_on_every_sheet(workbook_path: Path) -> None:
     )
 
 
-def test_columns_keep_their_types_and_number_formats(publication: Publication, workbook_path: Path) -> None:
+def test_columns_keep_their_types_and_number_formats(
+    publication: Publication, loaded_workbook: Workbook
+) -> None:
     """Every value of a number column is a number with the column's format (or empty); every
     value of a text column is text, never a number or a formula."""
-    book = load_workbook(workbook_path)
+    book = loaded_workbook
     zones = _zones(publication.snapshot)
     for code, name_zh, index_name_zh, _table in zones:
         for name, columns in (

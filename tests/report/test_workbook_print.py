@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 
 from reports.html import connect_snapshot
 from reports.workbook import ALERTS_SHEET, FMT_COUNT, column_width, text_width
@@ -133,8 +133,10 @@ def _progress_sheets(book: Any) -> list[Any]:
     return [sheet for sheet in book.worksheets if sheet.cell(1, 1).value == "指标代码"]
 
 
-def test_a_status_and_its_figure_never_contradict(publication: Publication, workbook_path: Path) -> None:
-    book = load_workbook(workbook_path)
+def test_a_status_and_its_figure_never_contradict(
+    publication: Publication, loaded_workbook: Workbook
+) -> None:
+    book = loaded_workbook
     close_calls = 0
     for sheet in _progress_sheets(book):
         header = [c.value for c in sheet[1]]
@@ -151,7 +153,7 @@ def test_a_status_and_its_figure_never_contradict(publication: Publication, work
     assert close_calls > 0  # the data has targets missed by less than 0.05 %: the case is exercised
 
 
-def test_counts_have_no_decimals(publication: Publication, workbook_path: Path) -> None:
+def test_counts_have_no_decimals(publication: Publication, loaded_workbook: Workbook) -> None:
     con = connect_snapshot(publication.snapshot)
     try:
         counts = {
@@ -164,7 +166,7 @@ def test_counts_have_no_decimals(publication: Publication, workbook_path: Path) 
     finally:
         con.close()
     assert counts
-    book = load_workbook(workbook_path)
+    book = loaded_workbook
     checked = 0
     for sheet in _progress_sheets(book):
         header = [c.value for c in sheet[1]]
@@ -179,8 +181,8 @@ def test_counts_have_no_decimals(publication: Publication, workbook_path: Path) 
     assert checked
 
 
-def test_no_header_is_cut(workbook_path: Path) -> None:
-    book = load_workbook(workbook_path)
+def test_no_header_is_cut(loaded_workbook: Workbook) -> None:
+    book = loaded_workbook
     for sheet in book.worksheets[1:]:
         widths: dict[int, float] = {}
         for dimension in sheet.column_dimensions.values():  # neighbours of one width share an entry
@@ -211,8 +213,8 @@ def test_every_alert_names_its_division(publication: Publication, workbook_path:
         assert empty == [], (sheet.title, len(empty), empty[:3])
 
 
-def test_statuses_are_coloured_as_in_the_report(workbook_path: Path) -> None:
-    book = load_workbook(workbook_path)
+def test_statuses_are_coloured_as_in_the_report(loaded_workbook: Workbook) -> None:
+    book = loaded_workbook
     for sheet in _progress_sheets(book):
         header = [c.value for c in sheet[1]]
         column = chr(ord("A") + header.index("年度状态"))
