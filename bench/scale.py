@@ -331,9 +331,8 @@ def write_bench_project(scale: Scale, dest: Path) -> Path:
     _write_csv(seeds / "region_population.csv", POPULATION_COLUMNS, population_rows(regions))
     spec = seeds / "regions.yml"
     text = spec.read_text(encoding="utf-8")
-    patched = text.replace(
-        "regexp_full_match(region_code, '33[0-9]{4}')", "regexp_full_match(region_code, '[0-9]{6}|[0-9]{9}')"
-    )
+    # the code's pattern in the seed's column_rules expressions (YAML-quoted there: '' for ')
+    patched = text.replace("region_code, ''33[0-9]{4}''", "region_code, ''[0-9]{6}|[0-9]{9}''")
     if patched == text:
         raise RuntimeError("the regions seed test changed: update bench/scale.py")
     spec.write_text(patched, encoding="utf-8")
