@@ -9,23 +9,13 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from ingest.commit import _mark_superseded
+from ingest.commit import _SUPERSEDE_CANDIDATES_SQL, _mark_superseded
 from scorecard.core.raw_layer import ensure_raw_schema
 
 # The form used before (issue #22: at national size it aggregated every raw row, 54 s and
 # 1.25 GB for one correction): a candidate is superseded when every one of its rows has a later
 # row with the same key.
-REFERENCE_CANDIDATES = """
-SELECT DISTINCT old.file_id FROM raw.submissions AS new JOIN raw.submissions AS old
-  ON old.department_code = new.department_code AND old.measure_code = new.measure_code
- AND old.region_code = new.region_code AND old.period = new.period
-WHERE new.file_id = $file_id AND old.file_id < $file_id
-UNION
-SELECT DISTINCT old.file_id FROM raw.status_reports AS new JOIN raw.status_reports AS old
-  ON old.department_code = new.department_code AND old.item_code = new.item_code
- AND old.region_code = new.region_code AND old.period = new.period
-WHERE new.file_id = $file_id AND old.file_id < $file_id
-"""
+# The candidates (earlier files sharing a key with the new one) are the loader's own query.
 REFERENCE_SUPERSEDE = """
 UPDATE raw.file_ledger AS ledger SET status = 'superseded'
 WHERE ledger.status IN ('loaded', 'loaded_with_rejects')
@@ -49,7 +39,7 @@ NOW = datetime(2026, 1, 15, 9, 0)
 
 
 def _reference(con: duckdb.DuckDBPyConnection, file_id: int) -> None:
-    candidates = [int(r[0]) for r in con.execute(REFERENCE_CANDIDATES, {"file_id": file_id}).fetchall()]
+    candidates = [int(r[0]) for r in con.execute(_SUPERSEDE_CANDIDATES_SQL, {"file_id": file_id}).fetchall()]
     if candidates:
         con.execute(REFERENCE_SUPERSEDE, {"candidates": candidates})
 
