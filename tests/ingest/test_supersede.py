@@ -12,10 +12,10 @@ import pytest
 from ingest.commit import _SUPERSEDE_CANDIDATES_SQL, _mark_superseded
 from scorecard.core.raw_layer import ensure_raw_schema
 
+# The candidates (earlier files sharing a key with the new one) are the loader's own query.
 # The form used before (issue #22: at national size it aggregated every raw row, 54 s and
 # 1.25 GB for one correction): a candidate is superseded when every one of its rows has a later
 # row with the same key.
-# The candidates (earlier files sharing a key with the new one) are the loader's own query.
 REFERENCE_SUPERSEDE = """
 UPDATE raw.file_ledger AS ledger SET status = 'superseded'
 WHERE ledger.status IN ('loaded', 'loaded_with_rejects')
