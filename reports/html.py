@@ -70,18 +70,15 @@ from reports.formatting import (
     label,
     percent,
 )
-
-# The vocabulary the workbook takes from here (its home is reports/formatting.py).
-from reports.formatting import STATUS_BASIS as STATUS_BASIS
-from reports.queries import CITY_LEVEL, COUNTY_LEVEL, PROVINCE_LEVEL, ReportContext, Zone, read_report
-
-# The snapshot helpers the workbook and the tests take from here (their home is reports/queries.py).
-from reports.queries import connect_snapshot as connect_snapshot
-from reports.queries import fetch_dicts as fetch_dicts
-from reports.queries import has_table as has_table
-from reports.queries import load_zones as load_zones
-from reports.queries import quote_ident as quote_ident
-from reports.queries import table_columns as table_columns
+from reports.queries import (
+    CITY_LEVEL,
+    COUNTY_LEVEL,
+    PROVINCE_LEVEL,
+    ReportContext,
+    Zone,
+    connect_snapshot,
+    read_report,
+)
 
 if TYPE_CHECKING:
     import duckdb

@@ -53,19 +53,21 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from xlsxwriter.utility import _preserve_whitespace, xl_col_to_name
 from xlsxwriter.xmlwriter import XMLwriter
 
-from reports.html import (
+from reports.formatting import (
     ALERT_KIND,
     LEVEL,
     SEVERITY,
     STATUS_BASIS,
     TRAJECTORY_STATUS,
     YEAR_STATUS,
-    Zone,
     beijing_time,
+    label,
+)
+from reports.queries import (
+    Zone,
     connect_snapshot,
     fetch_dicts,
     has_table,
-    label,
     load_zones,
     quote_ident,
     table_columns,

@@ -13,7 +13,8 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from openpyxl.utils.escape import unescape
 
-from reports.html import ALERT_KIND, LEVEL, SEVERITY, TRAJECTORY_STATUS, YEAR_STATUS, connect_snapshot
+from reports.formatting import ALERT_KIND, LEVEL, SEVERITY, TRAJECTORY_STATUS, YEAR_STATUS
+from reports.queries import connect_snapshot
 from reports.workbook import (
     ABOUT_SHEET,
     ALERT_COLUMNS,

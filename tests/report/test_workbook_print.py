@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from reports.html import connect_snapshot
+from reports.queries import connect_snapshot
 from reports.workbook import ALERTS_SHEET, FMT_COUNT, column_width, text_width
 from tests.report.conftest import Publication
 
