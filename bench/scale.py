@@ -329,6 +329,14 @@ def write_bench_project(scale: Scale, dest: Path) -> Path:
     seeds = dest / "seeds"
     _write_csv(seeds / "regions.csv", REGION_COLUMNS, regions)
     _write_csv(seeds / "region_population.csv", POPULATION_COLUMNS, population_rows(regions))
+    # seeds that name Zhejiang's regions keep only the rows whose region the scale has (dbt's
+    # relationships tests on them fail the build otherwise: the township scale has no counties)
+    codes = {row["region_code"] for row in regions}
+    for name in ("region_aliases.csv", "target_allocations.csv"):
+        with (seeds / name).open(encoding="utf-8", newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns, rows = list(reader.fieldnames or []), list(reader)
+        _write_csv(seeds / name, columns, [row for row in rows if row["region_code"] in codes])
     spec = seeds / "regions.yml"
     text = spec.read_text(encoding="utf-8")
     # the code's pattern in the seed's column_rules expressions (YAML-quoted there: '' for ')

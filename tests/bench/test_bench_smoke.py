@@ -38,6 +38,12 @@ def test_bench_project_and_long_files(tmp_path: Path) -> None:
     assert sum(1 for row in regions if len(row["region_code"]) == 9) == 1364
     with (project / "seeds" / "region_population.csv").open(encoding="utf-8") as handle:
         assert len(list(csv.DictReader(handle))) == len(regions)
+    # every seed that refers to a region names one of the scale's regions (dbt's relationships
+    # tests on region_aliases and target_allocations failed the township build otherwise)
+    codes = {row["region_code"] for row in regions}
+    for seed in ("region_aliases.csv", "target_allocations.csv"):
+        with (project / "seeds" / seed).open(encoding="utf-8") as handle:
+            assert {row["region_code"] for row in csv.DictReader(handle)} <= codes, seed
     files = scale.write_long_files(
         project, tmp_path / "files", scale.monthly_periods(2), departments=["resettlement"]
     )
