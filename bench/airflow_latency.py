@@ -104,13 +104,26 @@ class TreeMemory(threading.Thread):
 
 
 def correction(index: int, settings: Any) -> tuple[str, bytes]:
-    """A one-row corrected file of ``DEPARTMENT``: a different county and value per drop."""
+    """A one-row corrected file of ``DEPARTMENT``: a different county per drop, its value one more
+    or less than the county's published 2024 value, so the correction is plausible: a value out of
+    line (e.g. 12 where the county had 1) is a severe anomaly, the gate rightly stops it, and the
+    drop is never published (drop 9 of the run at 9cf9c24)."""
+    import duckdb
+
     from ingest.reference import load_reference
 
     reference = load_reference(settings)
     counties = sorted(code for code, region in reference.regions.items() if region.level == "county")
     county = counties[(index * 7) % len(counties)]
-    value = 3 + index
+    progress = settings.publish / "parquet" / "fct_indicator_progress.parquet"
+    row = duckdb.execute(
+        f"select actual_value from read_parquet('{progress}') "
+        "where measure_code = ? and region_code = ? and year = 2024",
+        [MEASURE, county],
+    ).fetchone()
+    if row is None or row[0] is None:
+        raise RuntimeError(f"no published 2024 value of {MEASURE} for {county} in {progress}")
+    value = max(1, round(row[0]) + (1 if index % 2 == 0 else -1))
     body = f"region_code,measure_code,period,value,note\n{county},{MEASURE},2025,{value},bench drop {index}\n"
     return f"bench_drop_{index:02d}_{int(time.time())}.csv", body.encode("utf-8")
 
