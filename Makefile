@@ -74,8 +74,8 @@ test-bi: install browser  ## BI clients from PyPI in their own environments: Duc
 bi: install  ## Apache Superset on the published snapshot (own environment under the data dir), with the dashboard
 	$(BIN)/scorecard bi
 
-demo: install  ## the main job, start to finish (VIA_API=<department>: its files through the submission API)
-	$(BIN)/scorecard demo $(if $(VIA_API),--via-api $(VIA_API),)
+demo: install  ## the main job, start to finish (VIA_API=<department>: its files through the submission API; PORT=<n>: Airflow's port, default 8080)
+	$(BIN)/scorecard demo $(if $(VIA_API),--via-api $(VIA_API),) $(if $(PORT),--port $(PORT),)
 
 bench: install  ## benchmarks (quick sizes; FULL=1 for full sizes)
 	$(BIN)/python -m bench.run $(if $(FULL),--full,)

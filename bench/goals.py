@@ -56,9 +56,12 @@ def _verdict(ok: bool) -> str:
     return MET if ok else NOT_MET
 
 
-def evaluate(dbt: dict[str, Any] | None, airflow: dict[str, Any] | None) -> list[dict[str, Any]]:
+def evaluate(
+    dbt: dict[str, Any] | None, airflow: dict[str, Any] | None, demo: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """One row per goal of the issue's table: goal, today (the issue's figure), target, figure,
-    verdict. ``dbt`` / ``airflow``: the ``figures`` of those benchmarks (None when not run)."""
+    verdict. ``dbt`` / ``airflow`` / ``demo``: the ``figures`` of those benchmarks (None when not
+    run)."""
     rows: list[dict[str, Any]] = []
     national = _national(dbt)
 
@@ -151,11 +154,26 @@ def evaluate(dbt: dict[str, Any] | None, airflow: dict[str, Any] | None) -> list
             "goal": "`make demo`, fresh clone",
             "today": "113 s (70 s drop to publication)",
             "target": "<= 90 s (<= 45 s)",
-            "figure": "-",
-            "verdict": "not measured (make bench has no fresh-clone demo run yet)",
+            **_demo_verdict(demo),
         }
     )
     return rows
+
+
+def _demo_verdict(demo: dict[str, Any] | None) -> dict[str, str]:
+    """The demo's own total and drop-to-publication seconds (bench/demo_probe.py), both judged;
+    ``make install`` on the fresh clone and make's own wall time shown beside them."""
+    if not demo:
+        return {"figure": "-", "verdict": "not measured (no demo run: python -m bench.run --only demo)"}
+    total, drop = demo.get("total_s"), demo.get("drop_to_publication_s")
+    if "error" in demo or total is None or drop is None:
+        return {"figure": "-", "verdict": f"not measured ({demo.get('error', 'no timings')})"}
+    figure = f"{total:.0f} s ({drop:.0f} s drop to publication)"
+    install = (demo.get("make_install") or {}).get("seconds")
+    wall = (demo.get("make_demo") or {}).get("seconds")
+    if install is not None and wall is not None:
+        figure += f"; make install {install:.0f} s, make demo wall {wall:.0f} s"
+    return {"figure": figure, "verdict": _verdict(total <= 90 and drop <= 45)}
 
 
 def lines(rows: list[dict[str, Any]]) -> list[str]:

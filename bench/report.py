@@ -377,6 +377,29 @@ def render_airflow(document: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_demo(document: dict[str, Any]) -> list[str]:
+    """``make demo`` on a fresh clone (bench/demo_probe.py)."""
+    f = document["figures"]
+    lines = [f.get("description", ""), ""]
+    if "error" in f:
+        lines.append(f"Not measured: `{f['error']}`")
+        lines += [f"    {line}" for line in f.get("stdout_tail", [])[-8:]]
+        return lines
+    timings = f.get("timings", {})
+    rows = [[name, _num(seconds)] for name, seconds in timings.items()]
+    rows.append(["`make install` on the fresh clone", _num((f.get("make_install") or {}).get("seconds"))])
+    rows.append(
+        [
+            "`make demo` wall (install checked, Airflow stopped)",
+            _num((f.get("make_demo") or {}).get("seconds")),
+        ]
+    )
+    lines += _table(["what (the demo's own timings line, then make's)", "seconds"], rows)
+    load = (f.get("make_demo") or {}).get("load_average_at_start")
+    lines += ["", f"Commit {f.get('commit')}; load average at the demo's start {load}."]
+    return lines
+
+
 RENDERERS = {
     "ingest": ("Ingest throughput: the loader beside bare DuckDB and pandas", render_ingest),
     "dbt": ("dbt build per scale, incremental rebuild, memory of every stage", render_dbt),
@@ -384,6 +407,7 @@ RENDERERS = {
         "Latency from the inbox to the published snapshot under `airflow standalone`",
         render_airflow,
     ),
+    "demo": ("`make demo` on a fresh clone", render_demo),
 }
 
 
@@ -404,11 +428,11 @@ def render_goals() -> list[str]:
         ("-custom", "quick sizes cut down (`--scales` / `--months`)"),
     )
     for suffix, label in sizes:
-        dbt, airflow = _figures("dbt", suffix), _figures("airflow", suffix)
-        if dbt is None and airflow is None:
+        dbt, airflow, demo = _figures("dbt", suffix), _figures("airflow", suffix), _figures("demo", suffix)
+        if dbt is None and airflow is None and demo is None:
             continue
         lines += [f"From the results of the {label}:", ""]
-        lines += issue_goals.lines(issue_goals.evaluate(dbt, airflow))
+        lines += issue_goals.lines(issue_goals.evaluate(dbt, airflow, demo))
         lines.append("")
     return lines
 
@@ -442,7 +466,7 @@ def render() -> str:
                 continue
             found = True
             document = json.loads(path.read_text(encoding="utf-8"))
-            if name != "airflow":
+            if name not in ("airflow", "demo"):
                 lines += [f"### {title.split(':')[0]}, {label}", ""]
             lines += [f"Machine and run: {_machine(document)}.", ""]
             lines += [line.replace("### ", "#### ") for line in renderer(document)]

@@ -24,6 +24,10 @@ Benchmarks (``--only`` takes any of them; default: all):
 ``airflow``
     :mod:`bench.airflow_latency`: 10 drops into the inbox under ``airflow standalone``, file
     landing to published snapshot, p50/p95 and per stage.
+``demo``
+    :mod:`bench.demo_probe`: ``make demo`` on a fresh ``git clone`` of the commit measured
+    (``make install`` timed apart), judged on the demo's own total and drop-to-publication
+    seconds. The demo runs at one size (the sample set); ``--full`` does not change it.
 
 Quick sizes (default; ~12-23 minutes on an idle 2-core machine: ~6.5-11 for the Airflow run,
 ~5-11 for dbt at three scales, most of it publication): the ingest comparison on one
@@ -404,10 +408,17 @@ def bench_airflow(sizes: Sizes, work: Path) -> dict[str, Any]:
     return airflow_latency.run(work / "airflow", drops=10)
 
 
+def bench_demo(sizes: Sizes, work: Path) -> dict[str, Any]:
+    from bench import demo_probe
+
+    return demo_probe.run(work / "demo")
+
+
 BENCHMARKS: dict[str, Callable[[Sizes, Path], dict[str, Any]]] = {
     "ingest": bench_ingest,
     "dbt": bench_dbt,
     "airflow": bench_airflow,
+    "demo": bench_demo,
 }
 
 
@@ -485,7 +496,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep and args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     say(f"goals of issue #22 ({sizes.label} sizes, this run; load {load_average()}):")
-    for line in goals.lines(goals.evaluate(measured.get("dbt"), measured.get("airflow"))):
+    for line in goals.lines(
+        goals.evaluate(measured.get("dbt"), measured.get("airflow"), measured.get("demo"))
+    ):
         print(line, flush=True)
     for line in [*goals.peer_lines(measured.get("dbt")), "", *goals.split_lines(measured.get("dbt"))]:
         print(line, flush=True)

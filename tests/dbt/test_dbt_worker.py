@@ -266,3 +266,37 @@ def test_a_second_worker_on_the_same_socket_refuses_and_an_idle_worker_stops(tmp
 def test_a_socket_path_too_long_for_unix_sockets_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="longer than 107 bytes"):
         dbt_worker.request(tmp_path / ("x" * 120), ["ls"], dict(os.environ), tmp_path)
+
+
+def test_the_demo_has_the_worker_parse_with_the_environment_of_the_build_tasks(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``scorecard demo`` starts the worker while Airflow starts and has it parse the project then,
+    with the environment it gives Airflow (that of the build tasks), not its own: the first build
+    after the drop finds both manifests parsed."""
+    from scorecard.airflow.env import airflow_env
+    from scorecard.core.settings import get_settings
+    from scorecard.demo import Background, parse_ahead
+    from warehouse.dbt import run_dbt, shadow_path
+
+    worker = dbt_worker.WorkerProcess(tmp_path / "demo.sock", log_path=tmp_path / "demo-worker.log")
+    env = airflow_env(settings, home=tmp_path / "airflow", port=8901)
+    env["SCORECARD_DBT_WORKER"] = str(worker.socket_path)
+    env["DBT_TARGET_PATH"] = str(tmp_path / "task-target")  # the tasks' own, not this process's
+    try:
+        starting = Background(worker.start)
+        assert parse_ahead(starting, env)
+        parses = worker.log_tail(10_000_000).count("] parsed ")
+        assert parses == 2, worker.log_tail()  # the full build's and the incremental build's
+        # a build task: a process with the environment the demo gave Airflow
+        for key in [key for key in os.environ if key.startswith(("SCORECARD_", "DBT_"))]:
+            monkeypatch.delenv(key)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        task = get_settings()
+        for warehouse in (shadow_path(task), task.warehouse_path):
+            listed = run_dbt(["ls", "--select", "dim_zone", "--output", "name"], task, warehouse=warehouse)
+            assert listed.via == "worker" and listed.ok and "dim_zone" in listed.stdout, warehouse
+        assert worker.log_tail(10_000_000).count("] parsed ") == parses, worker.log_tail()
+    finally:
+        assert worker.stop() == 0
