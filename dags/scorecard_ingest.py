@@ -14,6 +14,7 @@ from airflow.sdk import dag, get_current_context, task
 from scorecard.airflow.assets import (
     DEFAULT_QUEUE,
     INBOX,
+    INGEST_MAX_ACTIVE_RUNS,
     POOL,
     SUBMISSIONS_ALIAS,
     TAGS_COMMON,
@@ -58,7 +59,7 @@ at once, without retries; docs/operations.md).
     schedule=[INBOX],
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    max_active_runs=8,
+    max_active_runs=INGEST_MAX_ACTIVE_RUNS,
     default_args=default_args(),
     tags=[*TAGS_COMMON, "ingest"],
     doc_md=DOC_MD,

@@ -284,3 +284,13 @@ def test_the_alert_dags_take_their_dag_arguments_from_one_place(dagbag) -> None:
         for task in dag.tasks:
             assert task.retries == shared["default_args"]["retries"], (dag_id, task.task_id)
             assert alert_on_failure in callbacks(task), (dag_id, task.task_id)
+
+
+def test_ingest_runs_two_at_a_time(dagbag) -> None:
+    """Every ingest run adopts every claim nobody has adopted, so a third run at once could only
+    find nothing: in `make demo` (120 files at once, max_active_runs 8) seven of eight runs ran
+    claimed_files for nothing and held the executor slots the one loaded run waited for. Two:
+    one loading and one for claims made after it adopted its own; later events wait and merge."""
+    from scorecard.airflow.assets import INGEST_MAX_ACTIVE_RUNS
+
+    assert dagbag.dags.get("scorecard_ingest").max_active_runs == INGEST_MAX_ACTIVE_RUNS == 2
