@@ -57,7 +57,7 @@ CHANGED_MODELS = $(shell base=$$(git merge-base HEAD main 2>/dev/null || echo HE
 
 check: install  ## the fast loop (< 60 s): lint, and the tests that need no dbt build, Airflow DB, browser or office
 	$(MAKE) --no-print-directory lint SQL_MODELS="$(CHANGED_MODELS)"
-	$(BIN)/pytest -q -m "not slow and not distributed and not bi"
+	$(BIN)/pytest -q -m "not slow and not distributed and not bi" --hypothesis-profile=check
 
 unit: install  ## the test suite only
 	$(BIN)/pytest -m "not distributed and not bi"

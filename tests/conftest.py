@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from scorecard.core.settings import Settings, get_settings
+from tests.hypothesis_profiles import register_profiles
 
 os.environ.setdefault("SODA_CORE_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
+register_profiles()  # hypothesis' `check` profile, which `make check` selects (tests/hypothesis_profiles.py)
 
 #: The pipeline's "today" in every test: every programme year (2021-2025) is over.
 AS_OF = "2026-01-15"

@@ -26,6 +26,7 @@ from ingest import parse as parsing
 from ingest.layout import load_registry
 from ingest.reference import Reference, Region, load_reference
 from scorecard.core.settings import Settings
+from tests.hypothesis_profiles import examples
 
 SETTINGS = Settings(home=Path("/nonexistent"), as_of=date(2026, 1, 15))
 REFERENCE = load_reference(SETTINGS)
@@ -170,7 +171,7 @@ def long_files(draw: st.DrawFn) -> list[list[str]]:
     return rows
 
 
-FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST

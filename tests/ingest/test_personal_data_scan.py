@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from ingest import columnar, parse, pii
 from ingest.reference import load_reference
 from scorecard.core.settings import Settings
+from tests.hypothesis_profiles import examples
 
 SETTINGS = Settings(home=Path("/nonexistent"), as_of=date(2026, 1, 15))
 REFERENCE = load_reference(SETTINGS)
@@ -31,7 +32,7 @@ PIECES = [ID_NUMBER, ID_NUMBER.lower(), "13800138000", "138 0013 8000", "+86 138
 PIECES += ["330102001", "12800138000", "110105194912310021", "１３８００１３８０００", "⑬8001380００"]
 
 texts = st.lists(st.one_of(st.text(ALPHABET, max_size=12), st.sampled_from(PIECES)), max_size=4).map("".join)
-CHECKS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+CHECKS = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def without_prefilter(text: str) -> list[pii.Match]:

@@ -33,9 +33,10 @@ from ingest.loader import load_paths
 from ingest.pii import SEPARATORS, id_check_character
 from ingest.reference import load_reference
 from scorecard.core.settings import Settings
+from tests.hypothesis_profiles import examples
 
 EXAMPLES = hypothesis_settings(
-    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(20), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 MAX_REASON_CHARS = 600
 OUTSIDE_MARK = "never-read-outside-the-inbox"
