@@ -103,14 +103,35 @@ class Model:
     seed: int
     first_year: int
     last_year: int
+    # Computed once per measure (or list of regions) instead of once per record: pure functions of
+    # the reference, the seed and the years, so the files are the same, byte for byte.
+    _knots: dict[str, dict[int, float]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _ranks: dict[tuple[str, tuple[str, ...]], dict[str, int]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _totals: dict[tuple[str, ...], float] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def r(self, *parts: Any) -> float:
         return _unit_random(self.seed, *parts)
+
+    def rank(self, measure: Measure, region: Region, regions: list[Region]) -> int:
+        """The region's place in the measure's stable ranking of ``regions`` (0 first)."""
+        key = (measure.code, tuple(other.code for other in regions))
+        ranks = self._ranks.get(key)
+        if ranks is None:
+            ranked = sorted(regions, key=lambda other: self.r("rank", measure.code, other.code))
+            ranks = self._ranks[key] = {other.code: index for index, other in enumerate(ranked)}
+        return ranks[region.code]
 
     # -- provincial trajectories ------------------------------------------------------------------
 
     def knots(self, measure: Measure) -> dict[int, float]:
         """Provincial value at each year end, from the targets (interpolated, extended flat)."""
+        if measure.code not in self._knots:
+            self._knots[measure.code] = self._knots_of(measure)
+        return self._knots[measure.code]
+
+    def _knots_of(self, measure: Measure) -> dict[int, float]:
         years = range(self.first_year - 1, self.last_year + 1)
         targets = {
             year: value for (code, year), value in self.reference.targets.items() if code == measure.code
@@ -177,7 +198,10 @@ class Model:
 
     def share(self, measure: Measure, region: Region, regions: list[Region]) -> float:
         """How the generated sample spreads a provincial count over regions (not a target)."""
-        total = sum(self.population(other, "resident", 2020) for other in regions)
+        key = tuple(other.code for other in regions)
+        if key not in self._totals:
+            self._totals[key] = sum(self.population(other, "resident", 2020) for other in regions)
+        total = self._totals[key]
         return self.population(region, "resident", 2020) / total
 
     def denominator(self, measure: Measure, region: Region, t: float) -> int:
@@ -194,9 +218,10 @@ class Model:
         performance = self.performance(measure, region)
         if kind == "rate" and measure.code in SHARE_OF_COUNTIES:
             # The first share x counties of a stable ranking meet the condition; once met, it stays.
-            ranked = sorted(regions, key=lambda other: self.r("rank", measure.code, other.code))
             # enough counties to reach the share (25 % of 90 is 23 counties, not 22)
-            meets = ranked.index(region) < math.ceil(min(1.0, province / 100) * len(ranked) - 1e-9)
+            meets = self.rank(measure, region, regions) < math.ceil(
+                min(1.0, province / 100) * len(regions) - 1e-9
+            )
             return {"numerator": 1 if meets else 0, "denominator": 1}
         if kind == "rate":
             rate = min(100.0, province * performance * self.noise(measure, region, t, 0.005))
@@ -226,8 +251,7 @@ class Model:
         if kind == "regions_meeting":
             return {"value": self.meeting_value(measure, region, regions, t)}
         if kind == "count" and measure.code in COUNT_OF_COUNTIES:
-            ranked = sorted(regions, key=lambda other: self.r("rank", measure.code, other.code))
-            return {"value": 1.0 if ranked.index(region) < round(province) else 0.0}
+            return {"value": 1.0 if self.rank(measure, region, regions) < round(province) else 0.0}
         # count and amount: the province's figure apportioned by population, dithered to integers
         expected = province * self.share(measure, region, regions) * performance
         if kind == "amount":
@@ -242,9 +266,7 @@ class Model:
         if source and source in self.reference.measures:
             return self.record(self.reference.measures[source], region, regions, t)["value"]
         needed = self.province_at(measure, math.ceil(t - 1e-9))
-        ranked = sorted(regions, key=lambda other: self.r("rank", measure.code, other.code))
-        rank = ranked.index(region)
-        if rank >= round(needed):
+        if self.rank(measure, region, regions) >= round(needed):
             return 0.0
         return float(
             1 + math.floor(3 * self.r("extra", measure.code, region.code) * (t - self.first_year + 1) / 5)
