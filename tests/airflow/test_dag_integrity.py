@@ -218,38 +218,62 @@ def test_rendering_runs_outside_the_writer_pool(dagbag) -> None:
     assert render.upstream_task_ids == {"check_and_publish"}
 
 
-@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
-def test_dag_file_parses_without_io_or_heavy_imports(dag_file: Path) -> None:
-    # What keeps parsing fast is asserted (no I/O, none of the heavy modules); the seconds are
-    # printed, not asserted: a wall-clock bound fails on a loaded machine, not on slow code.
+@pytest.fixture(scope="module")
+def probe_reports() -> dict[str, dict]:
+    """The probe's report of every DAG file, from one probe process (Airflow imported once, a
+    forked child per file), by file name."""
     probe = Path(__file__).with_name("dag_io_probe.py")
     proc = subprocess.run(
-        [sys.executable, str(probe), str(dag_file)], capture_output=True, text=True, timeout=600, check=False
+        [sys.executable, str(probe), *map(str, DAG_FILES)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    reports = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [Path(r["file"]).name for r in reports] == [p.name for p in DAG_FILES], proc.stderr[-3000:]
+    return {Path(r["file"]).name: r for r in reports}
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_dag_file_parses_without_io_or_heavy_imports(dag_file: Path, probe_reports: dict[str, dict]) -> None:
+    # What keeps parsing fast is asserted (no I/O, none of the heavy modules); the seconds are
+    # printed, not asserted: a wall-clock bound fails on a loaded machine, not on slow code.
+    report = probe_reports[dag_file.name]
+    assert "error" not in report, report.get("error")
     assert report["io"] == [], report["io"]
     assert report["heavy_modules"] == [], report["heavy_modules"]
     print(f"{dag_file.name}: {report['seconds'] * 1000:.0f} ms own (after importing Airflow)")
 
 
 def test_probe_catches_top_level_io(tmp_path: Path) -> None:
-    """The I/O probe itself must be able to fail: a DAG file reading a file at parse time."""
-    bad = tmp_path / "bad_dag.py"
-    bad.write_text("open(__file__).read()\n", encoding="utf-8")
+    """The I/O probe itself must be able to fail: a DAG file reading a file at parse time, one
+    importing a heavy module (not seen by the next file: each is probed in its own child), and
+    one that raises."""
+    files = {
+        "bad_dag.py": "open(__file__).read()\n",
+        "heavy_dag.py": "import duckdb\n",
+        "clean_dag.py": "import json\n",
+        "raising_dag.py": "raise RuntimeError('no DAG here')\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
     probe = Path(__file__).with_name("dag_io_probe.py")
     env = {**os.environ, "DAG_IO_PROBE_EXTRA_ROOT": str(tmp_path)}
     proc = subprocess.run(
-        [sys.executable, str(probe), str(bad)],
+        [sys.executable, str(probe), *(str(tmp_path / name) for name in files)],
         capture_output=True,
         text=True,
         env=env,
         timeout=120,
         check=False,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["io"] and report["io"][0].startswith("open "), report
+    assert proc.returncode == 1, proc.stderr[-3000:]  # a file raised
+    bad, heavy, clean, raising = (json.loads(line) for line in proc.stdout.strip().splitlines())
+    assert bad["io"] and bad["io"][0].startswith("open "), bad
+    assert heavy["heavy_modules"] == ["duckdb"] and heavy["io"] == [], heavy
+    assert clean["heavy_modules"] == [] and clean["io"] == [], clean
+    assert "no DAG here" in raising["error"], raising
 
 
 def test_the_deadline_check_fires_at_six_beijing_time_as_the_scheduler_reads_it(dagbag) -> None:
