@@ -113,7 +113,7 @@ def run(work: Path, port: int | None = None) -> dict[str, Any]:
         "cpu_system": demo.cpu_system,
     }
     figures["timings"] = timings
-    figures["stdout_tail"] = [line for line in _tail(demo.stdout, 60) if line.startswith("[demo")][-20:]
+    figures["stdout_tail"] = [line for line in demo.stdout.splitlines() if line.startswith("[demo")][-25:]
     if not demo.ok:
         figures["error"] = f"make demo failed (exit {demo.returncode})"
         figures["stderr_tail"] = _tail(demo.stderr)
