@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import TriggerRule, dag, get_current_context, task
 
 from scorecard.airflow.assets import (
     DEFAULT_QUEUE,
@@ -28,7 +28,8 @@ DOC_MD = """
 **中文：** 各处室把报送文件放入收件箱 `inbox/<处室代码>/`。触发器（`InboxTrigger`，运行在 triggerer 中）
 以原子改名方式认领每个文件，移入 `processing/`，并产生一个 `inbox` 资产事件，从而启动本 DAG。
 `parse_submissions`（可在任一 worker 上并行）读取并校验文件，将有效行与隔离行写成 Parquet（`staged/`），
-不打开数据仓库；`commit_submissions`（`warehouse` 队列、单槽位池）在一个事务中写入原始层（`raw`）与台账，
+不打开数据仓库（不超过 4 个、合计不超过 1 MiB 的小文件由 `claimed_files` 就地解析）；
+`commit_submissions`（`warehouse` 队列、单槽位池）在一个事务中写入原始层（`raw`）与台账，
 成功后归档到 `archive/`，被拒的文件移到 `rejected/`。
 `send_receipts` 向每个文件的处室（未知文件夹则为数据组）发送回执（导入了什么、拒收了什么及原因）；
 有文件被整体拒收时该任务失败（不重试），运行不显示为成功。
@@ -40,7 +41,8 @@ DOC_MD = """
 triggerer claims each file by an atomic rename into `processing/` and emits an `inbox` asset event,
 which starts this DAG. `parse_submissions` (mapped: any worker, in parallel) reads and validates
 the files and writes the valid and quarantined rows as Parquet under `staged/`, without opening
-the warehouse; `commit_submissions` (queue `warehouse`, the one-slot pool) writes them into the raw
+the warehouse (a run of at most 4 files of at most 1 MiB is parsed by `claimed_files` itself);
+`commit_submissions` (queue `warehouse`, the one-slot pool) writes them into the raw
 layer with their ledger rows, one transaction per file, and moves each file to `archive/`
 (or `rejected/`). `send_receipts` tells each file's department (the data team for an unknown
 folder) what was loaded and what was refused and why, through the alert channels; when a file
@@ -68,11 +70,14 @@ at once, without retries; docs/operations.md).
 def scorecard_ingest():
     @task(queue=DEFAULT_QUEUE)
     def claimed_files() -> list[list[dict]]:
-        """Files to load in this run, in batches for the parse tasks
-        本次运行需导入的文件（触发器事件或 conf），分批解析。"""
-        from scorecard.airflow.tasks import claims_from_context, parse_batches
+        """Files to load in this run: a few small ones parsed here (XCom ``staged``), else batches
+        for the parse tasks 本次运行需导入的文件（触发器事件或 conf）：少量小文件就地解析，否则分批解析。"""
+        from scorecard.airflow.tasks import claims_from_context, plan_parse
 
-        return parse_batches(claims_from_context(get_current_context()))
+        context = get_current_context()
+        plan = plan_parse(claims_from_context(context))
+        context["ti"].xcom_push(key="staged", value=plan["staged"])
+        return plan["batches"]
 
     @task(queue=DEFAULT_QUEUE)  # stateless: no pool, any worker
     def parse_submissions(batch: list[dict]) -> list[dict]:
@@ -81,13 +86,19 @@ def scorecard_ingest():
 
         return parse_claims(batch)
 
-    @task(queue=WAREHOUSE_QUEUE, pool=POOL, outlets=[SUBMISSIONS_ALIAS])
-    def commit_submissions(staged: list[list[dict]]) -> list[dict]:
+    # runs after the parse tasks, or with none mapped when claimed_files parsed the files itself
+    @task(
+        queue=WAREHOUSE_QUEUE,
+        pool=POOL,
+        outlets=[SUBMISSIONS_ALIAS],
+        trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+    )
+    def commit_submissions(staged: list[list[dict]], parsed_in_claim: list[dict]) -> list[dict]:
         """Commit the staged files into the warehouse; one asset event per file on its
         department's asset 写入数据仓库，并按处室发布资产事件。"""
         from scorecard.airflow.tasks import commit_claims
 
-        return commit_claims(staged, get_current_context()["outlet_events"])
+        return commit_claims([*staged, parsed_in_claim], get_current_context()["outlet_events"])
 
     # a refused file fails this last task at once (no retry, no pipeline-failure alert): the run
     # is not green, and the department already has its receipt
@@ -99,7 +110,9 @@ def scorecard_ingest():
 
         return send(loaded)
 
-    send_receipts(commit_submissions(parse_submissions.expand(batch=claimed_files())))
+    claimed = claimed_files()
+    staged = parse_submissions.expand(batch=claimed)
+    send_receipts(commit_submissions(staged, claimed["staged"]))
 
 
 scorecard_ingest()

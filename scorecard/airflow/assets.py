@@ -61,6 +61,11 @@ WAREHOUSE_QUEUE = "warehouse"
 # Parsing fans out over at most this many mapped tasks per ingest run (each takes a share of the
 # run's files); SCORECARD_PARSE_TASKS overrides it at run time (e.g. the number of worker slots).
 PARSE_TASKS = 4
+# A run with at most this many files of at most this many bytes together is parsed inside
+# claimed_files: a mapped parse task would cost a task start (a scheduler hop and a process) for
+# a parse of a fraction of a second, on the way of every single department's file.
+INLINE_PARSE_MAX_FILES = 4
+INLINE_PARSE_MAX_BYTES = 1 << 20
 # Ingest runs at once: one loading, one more to adopt claims made after the first run adopted its
 # own (a file renamed in during a slow first scan); events that arrive meanwhile wait and are
 # merged into the next run. Each run adopts every unadopted claim, so more runs only ran

@@ -15,6 +15,8 @@ from airflow.sdk.exceptions import AirflowFailException
 from scorecard.airflow.assets import (
     DEADLINE_TICK,
     INBOX,
+    INLINE_PARSE_MAX_BYTES,
+    INLINE_PARSE_MAX_FILES,
     PARSE_TASKS,
     STAGED_DIRNAME,
     SUBMISSIONS_ALIAS,
@@ -172,6 +174,25 @@ def parse_batches(claims: list[dict[str, Any]], tasks: int | None = None) -> lis
     return [numbered[i : i + size] for i in range(0, len(numbered), size)] if numbered else []
 
 
+def plan_parse(claims: list[dict[str, Any]], tasks: int | None = None) -> dict[str, list[Any]]:
+    """What ``claimed_files`` hands on: ``{"batches": [...], "staged": [...]}``.
+
+    A few small files (at most ``INLINE_PARSE_MAX_FILES`` of at most ``INLINE_PARSE_MAX_BYTES``
+    together, a department's correction) are parsed here, in the claiming task: ``staged`` holds
+    them and no parse task is mapped. Anything larger is split into ``batches`` for the mapped
+    parse tasks (:func:`parse_batches`). No claims at all skips the run's tasks: another run
+    adopted the files."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    if not claims:
+        raise AirflowSkipException("nothing to load: every claim was adopted by another run")
+    small = sum(int(claim.get("size") or 0) for claim in claims) <= INLINE_PARSE_MAX_BYTES
+    if len(claims) <= INLINE_PARSE_MAX_FILES and small:
+        (numbered,) = parse_batches(claims, tasks=1)
+        return {"batches": [], "staged": parse_claims(numbered)}
+    return {"batches": parse_batches(claims, tasks), "staged": []}
+
+
 def stage_dir_for(claim: dict[str, Any], settings: Any) -> Any:
     """``<SCORECARD_HOME>/staged/<claim folder>/``: a claim folder (``<claim-id>@<run>``) is unique;
     a file loaded in place (a manual path) gets the hash of its path."""
@@ -287,9 +308,9 @@ def commit_claims(staged: Any, outlet_events: Any) -> list[dict[str, Any]]:
     """Commit every staged file of the run in claim order, over one warehouse connection (each file
     its own transaction), and add one asset event per file on its department's asset.
 
-    ``staged`` is the parse tasks' output: one list per mapped task. A commit that raises fails the
-    task after the other files were committed; the retry finds those files gone and commits only
-    the rest.
+    ``staged`` is the parse tasks' output: one list per mapped task (and the files ``claimed_files``
+    parsed itself, :func:`plan_parse`, as one more). A commit that raises fails the task after the
+    other files were committed; the retry finds those files gone and commits only the rest.
     """
     from ingest.loader import warehouse_connection
     from scorecard.core.settings import get_settings

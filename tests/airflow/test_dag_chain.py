@@ -139,6 +139,31 @@ def test_inbox_to_published_snapshot(dags, settings, tmp_path: Path) -> None:
     assert (settings.alerts_dir / "alerts.jsonl").exists()
 
 
+def test_one_small_file_is_parsed_by_the_claiming_task(dags, settings) -> None:
+    """A department's one-row correction: claimed_files parses it, no parse task is mapped (one
+    task start fewer on the way to the snapshot), the commit loads it and the receipt goes out."""
+    path = settings.inbox / "community_governance" / "correction.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "region_code,measure_code,period,value,note\n330102,SG01A,2025,5,correction\n", encoding="utf-8"
+    )
+    ingest_run, states = run(dags["scorecard_ingest"], run_conf={"paths": [str(path)]})
+    assert states == {
+        "claimed_files": "success",
+        "parse_submissions": "skipped",  # mapped over no batch
+        "commit_submissions": "success",
+        "send_receipts": "success",
+    }
+    (loaded,) = ingest_run_results(ingest_run)
+    assert (loaded["original_name"], loaded["status"], loaded["rows_loaded"]) == (
+        "correction.csv",
+        "loaded",
+        1,
+    )
+    assert not [p for p in settings.processing.rglob("*") if p.is_file()]
+    assert not [p for p in (settings.home / "staged").rglob("*") if p.is_file()]
+
+
 def ingest_run_results(dag_run) -> list[dict]:
     return xcom(dag_run, "commit_submissions")
 

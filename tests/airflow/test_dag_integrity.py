@@ -127,10 +127,41 @@ def test_parsing_fans_out_outside_the_pool(dagbag) -> None:
     parse = ingest.get_task("parse_submissions")
     assert type(parse).__name__.endswith("MappedOperator")  # one task instance per batch of files
     assert parse.pool != POOL
-    assert ingest.get_task("claimed_files").downstream_task_ids == {"parse_submissions"}
+    # claimed_files parses a few small files itself and hands them to the commit directly
+    assert ingest.get_task("claimed_files").downstream_task_ids == {"parse_submissions", "commit_submissions"}
     assert parse.downstream_task_ids == {"commit_submissions"}
+    assert ingest.get_task("commit_submissions").trigger_rule == "none_failed_min_one_success"
     assert ingest.get_task("commit_submissions").downstream_task_ids == {"send_receipts"}
     assert [t.task_id for t in ingest.leaves] == ["send_receipts"]  # a refused file fails the run
+
+
+def test_a_few_small_files_are_parsed_by_the_claiming_task(monkeypatch) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    import scorecard.airflow.tasks as tasks
+    from scorecard.airflow.assets import INLINE_PARSE_MAX_BYTES, INLINE_PARSE_MAX_FILES
+
+    parsed: list[list[dict]] = []
+    monkeypatch.setattr(
+        tasks, "parse_claims", lambda batch: parsed.append(batch) or [{**c, "staged": 1} for c in batch]
+    )
+    one = [{"path": "/p/a.csv", "size": 300}]
+    assert tasks.plan_parse(one) == {
+        "batches": [],
+        "staged": [{"path": "/p/a.csv", "size": 300, "seq": 0, "staged": 1}],
+    }
+    few = [{"path": f"/p/{i}.csv", "size": 10} for i in range(INLINE_PARSE_MAX_FILES)]
+    assert [c["seq"] for c in tasks.plan_parse(few)["staged"]] == list(range(INLINE_PARSE_MAX_FILES))
+    # more files, or larger ones, fan out to the mapped parse tasks as before
+    many = [{"path": f"/p/{i}.csv", "size": 10} for i in range(INLINE_PARSE_MAX_FILES + 1)]
+    plan = tasks.plan_parse(many, tasks=4)
+    assert plan["staged"] == [] and len(plan["batches"]) > 1
+    assert [c["seq"] for batch in plan["batches"] for c in batch] == list(range(INLINE_PARSE_MAX_FILES + 1))
+    large = [{"path": "/p/big.xlsx", "size": INLINE_PARSE_MAX_BYTES + 1}]
+    assert tasks.plan_parse(large, tasks=4) == {"batches": [[{**large[0], "seq": 0}]], "staged": []}
+    assert len(parsed) == 2
+    with pytest.raises(AirflowSkipException):  # every claim adopted by another run: nothing to do
+        tasks.plan_parse([])
 
 
 def test_parse_batches_keep_order_and_spread_the_files() -> None:
