@@ -7,10 +7,25 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from ingest.loader import commit_staged, load_file, stage_file
 
 TABLES = ("submissions", "status_reports", "quarantine")
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample set with its fault files, generated once for the module (read it, or copy it)."""
+    from samples.generate import generate
+    from scorecard.core.settings import get_settings
+
+    out = tmp_path_factory.mktemp("staging-sample")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SCORECARD_HOME", str(out / "home"))
+        mp.setenv("SCORECARD_AS_OF", "2026-01-15")  # as the settings fixture (tests/conftest.py)
+        generate(out / "generated", settings=get_settings(), faults=True)
+    return out / "generated"
 
 
 def warehouse_rows(path: Path) -> dict[str, list]:
@@ -35,12 +50,13 @@ def warehouse_rows(path: Path) -> dict[str, list]:
     return out
 
 
-def test_stage_then_commit_equals_load(settings, tmp_path: Path, monkeypatch) -> None:
-    from samples.generate import generate
+# End to end: 45 files (a year's sample and the fault files) loaded one way and staged and
+# committed the other, each with its own warehouse connection (~4.5 s of CPU); make test runs it,
+# make check the helpers' test below (four files through parse_claims and commit_claims).
+@pytest.mark.slow
+def test_stage_then_commit_equals_load(settings, generated: Path, tmp_path: Path, monkeypatch) -> None:
     from scorecard.core.settings import get_settings
 
-    generated = tmp_path / "generated"
-    generate(generated, settings=settings, faults=True)
     files = sorted(p for p in generated.rglob("*") if p.is_file() and p.name != "faults_manifest.json")
     files = [p for p in files if p.name.startswith("2025")] + [p for p in files if "fault" in str(p)][:25]
     assert len(files) > 20
@@ -92,11 +108,8 @@ def test_stage_then_commit_equals_load(settings, tmp_path: Path, monkeypatch) ->
             assert (direct_home / relative).read_text() == (staged_home / relative).read_text()
 
 
-def test_staging_a_file_twice_replaces_the_stage(settings, tmp_path: Path) -> None:
-    from samples.generate import generate
-
-    generate(tmp_path / "g", settings=settings)
-    source = next(p for p in sorted((tmp_path / "g").rglob("*.csv")))
+def test_staging_a_file_twice_replaces_the_stage(settings, generated: Path) -> None:
+    source = next(p for p in sorted(generated.rglob("*.csv")))
     target = settings.processing / source.parent.name / "claim1" / source.name
     target.parent.mkdir(parents=True)
     shutil.copy2(source, target)
@@ -128,13 +141,15 @@ class _Events:
         self.added.append((asset.name, dict(extra or {})))
 
 
-def test_parse_then_commit_through_the_task_helpers_is_idempotent(settings, tmp_path: Path) -> None:
+def test_parse_then_commit_through_the_task_helpers_is_idempotent(
+    settings, generated: Path, tmp_path: Path
+) -> None:
     """The DAG's helpers: claims parsed in two batches, committed in claim order; a retry of the
     commit (after everything was committed) commits nothing twice, also for a file loaded in place."""
-    from samples.generate import generate
     from scorecard.airflow.tasks import commit_claims, parse_batches, parse_claims
 
-    generate(tmp_path / "g", settings=settings)
+    for department in ("resettlement", "social_welfare"):  # a private copy: one is loaded in place
+        shutil.copytree(generated / department, tmp_path / "g" / department)
     sources = sorted((tmp_path / "g" / "resettlement").glob("2025*")) + sorted(
         (tmp_path / "g" / "social_welfare").glob("2025*")
     )

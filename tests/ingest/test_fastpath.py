@@ -597,6 +597,9 @@ def _load_set(generated_set: Path, home: Path, *, fast: bool) -> dict[str, list[
     return tables
 
 
+# End to end: the whole sample set and its faults through the loader into two warehouses (~10 s of
+# CPU); make test runs it, make check leaves it to the properties above, file by file.
+@pytest.mark.slow
 def test_generated_set_loads_identically_both_ways(generated_set: Path, tmp_path: Path) -> None:
     slow = _load_set(generated_set, tmp_path / "slow", fast=False)
     fast = _load_set(generated_set, tmp_path / "fast", fast=True)

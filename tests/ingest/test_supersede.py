@@ -11,6 +11,7 @@ import pytest
 
 from ingest.commit import _SUPERSEDE_CANDIDATES_SQL, _mark_superseded
 from scorecard.core.raw_layer import ensure_raw_schema
+from tests.hypothesis_profiles import examples
 
 # The candidates (earlier files sharing a key with the new one) are the loader's own query.
 # The form used before (issue #22: at national size it aggregated every raw row, 54 s and
@@ -78,7 +79,8 @@ def _add_file(cons: list[duckdb.DuckDBPyConnection], rng: random.Random, file_id
             )
 
 
-@pytest.mark.parametrize("seed", range(12))
+# Twelve random histories; a tenth of them (one) under make check's hypothesis profile.
+@pytest.mark.parametrize("seed", range(examples(12)))
 def test_supersede_decides_as_the_per_row_form(seed: int) -> None:
     rng = random.Random(seed)
     reference, loader = duckdb.connect(), duckdb.connect()

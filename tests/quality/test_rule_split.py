@@ -8,6 +8,7 @@ what a dbt test of the view checks, the raw contract does not.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +23,41 @@ PLAIN_VIEWS = {"file_ledger": "stg_raw__file_ledger", "quarantine": "stg_raw__qu
 RENAMED = {("file_ledger", "status"): "file_status"}
 
 
+@cache
+def _model_nodes() -> tuple[dict[str, Any], ...]:
+    """Every model node of the YAML files under dbt_project/models (read once per session)."""
+    return tuple(
+        node
+        for path in sorted(MODELS.rglob("*.yml"))
+        for node in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", [])
+    )
+
+
 def _dbt_rules(model: str) -> set[tuple[str, ...]]:
     """(rule, column...) of a model: not_null, unique, accepted_values, relationships, key (a
     column's own tests, and the model's column_rules test of its not-null columns and vocabularies)."""
     rules: set[tuple[str, ...]] = set()
-    for path in MODELS.rglob("*.yml"):
-        for node in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("models", []):
-            if node["name"] != model:
-                continue
-            for test in node.get("data_tests", []):
-                if isinstance(test, dict) and "unique_combination" in test:
-                    columns = test["unique_combination"]["arguments"]["combination_of_columns"]
-                    rules.add(("key", *sorted(columns)))
-                if isinstance(test, dict) and "column_rules" in test:  # macros/test_column_rules.sql
-                    arguments = test["column_rules"]["arguments"]
-                    rules.update(("not_null", name) for name in arguments.get("not_null", []))
-                    vocabularies = arguments.get("accepted_values", [])
-                    rules.update(("accepted_values", rule["column"]) for rule in vocabularies)
-            for column in node.get("columns", []):
-                name = column["name"]
-                if {"type": "not_null"} in column.get("constraints", []):
-                    rules.add(("not_null", name))
-                for test in column.get("data_tests", []):
-                    kind = test if isinstance(test, str) else next(iter(test))
-                    rules.add((kind, name))
-                    if kind == "unique":
-                        rules.add(("key", name))
+    for node in _model_nodes():
+        if node["name"] != model:
+            continue
+        for test in node.get("data_tests", []):
+            if isinstance(test, dict) and "unique_combination" in test:
+                columns = test["unique_combination"]["arguments"]["combination_of_columns"]
+                rules.add(("key", *sorted(columns)))
+            if isinstance(test, dict) and "column_rules" in test:  # macros/test_column_rules.sql
+                arguments = test["column_rules"]["arguments"]
+                rules.update(("not_null", name) for name in arguments.get("not_null", []))
+                vocabularies = arguments.get("accepted_values", [])
+                rules.update(("accepted_values", rule["column"]) for rule in vocabularies)
+        for column in node.get("columns", []):
+            name = column["name"]
+            if {"type": "not_null"} in column.get("constraints", []):
+                rules.add(("not_null", name))
+            for test in column.get("data_tests", []):
+                kind = test if isinstance(test, str) else next(iter(test))
+                rules.add((kind, name))
+                if kind == "unique":
+                    rules.add(("key", name))
     return rules
 
 
