@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -249,58 +250,61 @@ def test_rendering_runs_outside_the_writer_pool(dagbag) -> None:
     assert render.upstream_task_ids == {"check_and_publish"}
 
 
+# Hand-made DAG files for the probe's own test: the probe must be able to fail.
+PROBE_SELF_TEST = {
+    "bad_dag.py": "open(__file__).read()\n",  # reads a file at parse time
+    "heavy_dag.py": "import duckdb\n",  # a heavy module (not seen by the next file)
+    "clean_dag.py": "import json\n",
+    "raising_dag.py": "raise RuntimeError('no DAG here')\n",
+}
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    returncode: int
+    stderr: str
+    reports: dict[str, dict]  # by file name
+
+
 @pytest.fixture(scope="module")
-def probe_reports() -> dict[str, dict]:
-    """The probe's report of every DAG file, from one probe process (Airflow imported once, a
-    forked child per file), by file name."""
+def probe_run(tmp_path_factory: pytest.TempPathFactory) -> ProbeRun:
+    """One probe process (Airflow imported once, a forked child per file) over every DAG file and
+    the hand-made files of PROBE_SELF_TEST (in a folder of their own, watched like dags/)."""
+    folder = tmp_path_factory.mktemp("probe-self-test")
+    for name, text in PROBE_SELF_TEST.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    files = [*DAG_FILES, *(folder / name for name in PROBE_SELF_TEST)]
     probe = Path(__file__).with_name("dag_io_probe.py")
     proc = subprocess.run(
-        [sys.executable, str(probe), *map(str, DAG_FILES)],
+        [sys.executable, str(probe), *map(str, files)],
         capture_output=True,
         text=True,
+        env={**os.environ, "DAG_IO_PROBE_EXTRA_ROOT": str(folder)},
         timeout=600,
         check=False,
     )
     reports = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert [Path(r["file"]).name for r in reports] == [p.name for p in DAG_FILES], proc.stderr[-3000:]
-    return {Path(r["file"]).name: r for r in reports}
+    assert [Path(r["file"]).name for r in reports] == [p.name for p in files], proc.stderr[-3000:]
+    return ProbeRun(proc.returncode, proc.stderr, {Path(r["file"]).name: r for r in reports})
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
-def test_dag_file_parses_without_io_or_heavy_imports(dag_file: Path, probe_reports: dict[str, dict]) -> None:
+def test_dag_file_parses_without_io_or_heavy_imports(dag_file: Path, probe_run: ProbeRun) -> None:
     # What keeps parsing fast is asserted (no I/O, none of the heavy modules); the seconds are
     # printed, not asserted: a wall-clock bound fails on a loaded machine, not on slow code.
-    report = probe_reports[dag_file.name]
+    report = probe_run.reports[dag_file.name]
     assert "error" not in report, report.get("error")
     assert report["io"] == [], report["io"]
     assert report["heavy_modules"] == [], report["heavy_modules"]
     print(f"{dag_file.name}: {report['seconds'] * 1000:.0f} ms own (after importing Airflow)")
 
 
-def test_probe_catches_top_level_io(tmp_path: Path) -> None:
+def test_probe_catches_top_level_io(probe_run: ProbeRun) -> None:
     """The I/O probe itself must be able to fail: a DAG file reading a file at parse time, one
     importing a heavy module (not seen by the next file: each is probed in its own child), and
-    one that raises."""
-    files = {
-        "bad_dag.py": "open(__file__).read()\n",
-        "heavy_dag.py": "import duckdb\n",
-        "clean_dag.py": "import json\n",
-        "raising_dag.py": "raise RuntimeError('no DAG here')\n",
-    }
-    for name, text in files.items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-    probe = Path(__file__).with_name("dag_io_probe.py")
-    env = {**os.environ, "DAG_IO_PROBE_EXTRA_ROOT": str(tmp_path)}
-    proc = subprocess.run(
-        [sys.executable, str(probe), *(str(tmp_path / name) for name in files)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 1, proc.stderr[-3000:]  # a file raised
-    bad, heavy, clean, raising = (json.loads(line) for line in proc.stdout.strip().splitlines())
+    one that raises (the probe exits 1)."""
+    bad, heavy, clean, raising = (probe_run.reports[name] for name in PROBE_SELF_TEST)
+    assert probe_run.returncode == 1, probe_run.stderr[-3000:]
     assert bad["io"] and bad["io"][0].startswith("open "), bad
     assert heavy["heavy_modules"] == ["duckdb"] and heavy["io"] == [], heavy
     assert clean["heavy_modules"] == [] and clean["io"] == [], clean
