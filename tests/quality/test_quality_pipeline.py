@@ -1,6 +1,10 @@
-"""``scorecard run`` end to end on generated data (generate -> ingest -> build -> check -> publish -> alert).
+"""``scorecard run`` on generated data (build -> check -> publish -> alert, then further runs).
 
 These are the issue's acceptance tests; they need the whole project (generator, loader, models).
+They start from the session's sample build (tests/conftest.py: the default generated set, loaded
+by the real loader and fully built by dbt), so the pipeline's own run here builds incrementally;
+the run from an empty data directory (ingest and a full build inside ``run_pipeline``) is
+tests/api/test_api_end_to_end.py's, through Airflow tests/airflow/test_dag_chain.py's.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ import csv
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -21,32 +26,29 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
-def generated_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """One clean generated data set, run through the pipeline once: (home, files)."""
-    from samples.generate import generate
+def generated_run(sample_build, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's sample build run through the pipeline once, in a copy of its data directory:
+    no new file, an incremental build, the gate, publication, rendering and alerts (its home)."""
     from scorecard.pipeline import run_pipeline
 
+    assert sample_build.build_ok, sample_build.build_output[-3000:]
     work = tmp_path_factory.mktemp("quality-e2e")
+    home = sample_build.copy_home(work / "home")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SCORECARD_HOME", str(work / "home"))
-        mp.setenv("SCORECARD_AS_OF", "2026-01-15")
-        mp.setenv("DBT_TARGET_PATH", str(work / "dbt-target"))
-        mp.setenv("DBT_LOG_PATH", str(work / "dbt-logs"))
         mp.delenv("SCORECARD_ALERT_WEBHOOK_URL", raising=False)
-        settings = get_settings()
-        files = work / "files"
-        generate(files, settings=settings)
-        result = run_pipeline([files], settings)
+        settings = sample_build.environment(mp, home, work)
+        result = run_pipeline([], settings)
         assert result.ok, [(s.name, s.summary) for s in result.steps] + [
             (r.dataset, r.check, r.diagnostic) for r in (result.gate.failures if result.gate else [])
         ]
-    return work / "home", files
+        assert result.published
+    return home
 
 
 @pytest.fixture
 def e2e_settings(generated_run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     home = tmp_path / "home"
-    shutil.copytree(generated_run[0], home, symlinks=True)
+    shutil.copytree(generated_run, home, symlinks=True)
     monkeypatch.setenv("SCORECARD_HOME", str(home))
     monkeypatch.setenv("SCORECARD_AS_OF", "2026-01-15")
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "dbt-target"))
@@ -76,12 +78,14 @@ def test_clean_generated_data_is_published(e2e_settings: Settings) -> None:
     assert "精准保障指数" in (e2e_settings.publish / "report.html").read_text(encoding="utf-8")
 
 
-def test_reader_reads_every_mart_while_another_run_is_in_progress(
-    e2e_settings: Settings, generated_run
-) -> None:
+def test_reader_reads_every_mart_while_another_run_is_in_progress(e2e_settings: Settings) -> None:
+    """A whole ``scorecard run`` (no new file: build, gate, publication, rendering, alerts) while a
+    reader opens the published snapshot again and again and reads every mart."""
     snapshot = snapshot_path(e2e_settings)
+    with duckdb.connect(str(snapshot), read_only=True) as con:
+        (before,) = con.execute("select run_id from meta.publication").fetchone()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "scorecard.cli", "run", str(generated_run[1])],
+        [sys.executable, "-m", "scorecard.cli", "run"],
         cwd=REPO_ROOT,
         env=e2e_settings.subprocess_env(),
         stdout=subprocess.PIPE,
@@ -96,10 +100,13 @@ def test_reader_reads_every_mart_while_another_run_is_in_progress(
                 ).fetchall():
                     con.execute(f'select * from marts."{mart}" limit 1').fetchall()
             reads += 1
+            time.sleep(0.05)  # a 2-core machine: leave the run some CPU
     finally:
         out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out.decode()[-3000:]
     assert reads > 0
+    with duckdb.connect(str(snapshot), read_only=True) as con:  # the run published meanwhile
+        assert con.execute("select run_id from meta.publication").fetchone()[0] != before
 
 
 def _inject(target: Path) -> None:
