@@ -244,20 +244,25 @@ def test_without_a_worker_dbt_runs_in_a_subprocess(settings: Settings, tmp_path:
     assert result.ok and "dim_zone" in result.stdout
 
 
-def test_a_second_worker_on_the_same_socket_refuses_and_an_idle_worker_stops(tmp_path: Path) -> None:
-    idle = start_worker(tmp_path, idle_timeout=15)
+def test_a_second_worker_on_the_same_socket_refuses(worker: dbt_worker.WorkerProcess) -> None:
+    second = subprocess.run(
+        [sys.executable, "-m", "warehouse.dbt_worker", "--socket", str(worker.socket_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 1
+    assert "already serving" in second.stderr
+    assert worker.proc is not None and worker.proc.poll() is None  # the first one serves on
+    assert worker.socket_path.exists()
+
+
+def test_an_idle_worker_stops(tmp_path: Path) -> None:
+    idle = start_worker(tmp_path, idle_timeout=1)
     try:
-        second = subprocess.run(
-            [sys.executable, "-m", "warehouse.dbt_worker", "--socket", str(idle.socket_path)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert second.returncode == 1
-        assert "already serving" in second.stderr
         assert idle.proc is not None and idle.proc.wait(timeout=60) == 0
-        assert "idle for 15 s; stopping" in idle.log_tail()
+        assert "idle for 1 s; stopping" in idle.log_tail()
         assert not idle.socket_path.exists()
     finally:
         idle.stop()
