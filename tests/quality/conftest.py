@@ -5,12 +5,15 @@ different kinds x 2021-2025, with a little noise), through the real dbt project 
 anomaly model and what it depends on, plus a small ``marts.fct_alerts``. Tests that mutate get a
 copy of it in their own SCORECARD_HOME. The fixtures themselves (``built_home``, ``home_settings``)
 are in tests/conftest.py, so the quality and alerts suites share one build per session.
+``injected_settings`` is a copy of it published clean, then with the three anomalies injected and
+the anomaly model rebuilt (once per session, not once per test that needs it).
 """
 
 from __future__ import annotations
 
 import csv
 import random
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -160,3 +163,32 @@ def _set_env(mp: pytest.MonkeyPatch, home: Path, work: Path) -> Settings:
     settings = get_settings()
     settings.ensure_dirs()
     return settings
+
+
+@pytest.fixture(scope="session")
+def injected_home(built_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``built_home`` published (its gate passed), then a later file with the three anomalies
+    (``inject_anomalies``) and the anomaly model rebuilt: the warehouse the gate must now refuse,
+    beside the clean snapshot still published. Built once per session; tests take a copy."""
+    from quality.gate import run_gate
+    from warehouse.publish import publish
+
+    work = tmp_path_factory.mktemp("quality-injected")
+    home = work / "home"
+    shutil.copytree(built_home, home, symlinks=True)
+    with pytest.MonkeyPatch.context() as mp:
+        settings = _set_env(mp, home, work)
+        gate = run_gate(settings, only=GATE_ONLY)
+        assert gate.ok, [(r.dataset, r.check, r.outcome) for r in gate.failures]
+        assert publish(settings, gate=gate).published
+        inject_anomalies(settings.warehouse_path)
+        build_anomalies(settings)
+    return home
+
+
+@pytest.fixture
+def injected_settings(injected_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A private copy of ``injected_home``, with the environment pointing at it."""
+    home = tmp_path / "home"
+    shutil.copytree(injected_home, home, symlinks=True)
+    return _set_env(monkeypatch, home, tmp_path)

@@ -8,7 +8,7 @@ import duckdb
 
 from quality.gate import contract_files, latest_results, run_gate
 from scorecard.core.settings import Settings
-from tests.quality.conftest import GATE_ONLY, INJECTED, build_anomalies, inject_anomalies
+from tests.quality.conftest import GATE_ONLY, INJECTED
 
 
 def test_every_raw_table_has_a_contract() -> None:
@@ -29,10 +29,8 @@ def test_clean_data_passes_and_nothing_is_severe(home_settings: Settings) -> Non
     assert stored is not None and stored.run_id == gate.run_id and stored.ok
 
 
-def test_injected_anomalies_fail_the_gate_and_are_named(home_settings: Settings) -> None:
-    inject_anomalies(home_settings.warehouse_path)
-    build_anomalies(home_settings)
-    gate = run_gate(home_settings, only=GATE_ONLY)
+def test_injected_anomalies_fail_the_gate_and_are_named(injected_settings: Settings) -> None:
+    gate = run_gate(injected_settings, only=GATE_ONLY)
     assert not gate.ok
     failed = {(r.dataset, r.check) for r in gate.failures}
     assert ("marts.fct_value_anomalies", "no severe anomaly (10x jumps, collapses, far from peers)") in failed
@@ -45,10 +43,8 @@ def test_injected_anomalies_fail_the_gate_and_are_named(home_settings: Settings)
     assert "robust z" in severe[("PP01", "330106", "2025")].reason_en
 
 
-def test_anomaly_scores_explain_each_rule(home_settings: Settings) -> None:
-    inject_anomalies(home_settings.warehouse_path)
-    build_anomalies(home_settings)
-    with duckdb.connect(str(home_settings.warehouse_path), read_only=True) as con:
+def test_anomaly_scores_explain_each_rule(injected_settings: Settings) -> None:
+    with duckdb.connect(str(injected_settings.warehouse_path), read_only=True) as con:
         row = con.execute(
             "select change_ratio, change_level, change_points, robust_z, peer_level, severity "
             "from marts.fct_value_anomalies where measure_code = 'CH01A' and region_code = '330102' "
@@ -94,14 +90,17 @@ def test_late_department_warns_without_failing(home_settings: Settings) -> None:
     assert gate.ok
 
 
-def test_check_cli_prints_table_and_exits_non_zero_on_failure(home_settings: Settings, capsys) -> None:
+def test_check_cli_prints_table_and_exits_zero_when_the_gate_passes(home_settings: Settings, capsys) -> None:
     from scorecard.cli import main
 
     assert main(["check", *[arg for c in GATE_ONLY for arg in ("--contract", c)]]) == 0
     out = capsys.readouterr().out
     assert "check 检查" in out and "Quality gate PASSED" in out
-    inject_anomalies(home_settings.warehouse_path)
-    build_anomalies(home_settings)
+
+
+def test_check_cli_exits_non_zero_on_failure(injected_settings: Settings, capsys) -> None:
+    from scorecard.cli import main
+
     assert main(["check", "--contract", "marts/fct_value_anomalies"]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "330102" in out and "Quality gate FAILED" in out

@@ -20,7 +20,7 @@ from alerts.engine import DeliveryReport, deliver_alerts
 from alerts.sources import publication_alerts, quality_alert_list
 from quality.gate import run_gate
 from scorecard.core.settings import REPO_ROOT, Settings
-from tests.quality.conftest import GATE_ONLY, build_anomalies, inject_anomalies
+from tests.quality.conftest import GATE_ONLY
 from warehouse.publish import manifest_path, open_snapshot, publish, sha256_of, snapshot_path
 
 
@@ -61,27 +61,28 @@ def test_publish_writes_snapshot_parquet_and_manifest(home_settings: Settings) -
     assert not [p for p in home_settings.publish.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_publish_refuses_without_a_passing_gate(home_settings: Settings) -> None:
-    first = _publish_clean(home_settings)
-    snapshot = snapshot_path(home_settings)
+def test_publish_refuses_without_a_passing_gate(injected_settings: Settings) -> None:
+    """Published clean, then anomalies injected and built (``injected_settings``): the gate fails
+    and publication refuses, the clean snapshot stays."""
+    settings = injected_settings
+    first_run = json.loads(manifest_path(settings).read_text(encoding="utf-8"))["run_id"]
+    snapshot = snapshot_path(settings)
     before = (
         sha256_of(snapshot),
         snapshot.stat().st_mtime_ns,
-        os.readlink(home_settings.publish / "current"),
+        os.readlink(settings.publish / "current"),
     )
-    inject_anomalies(home_settings.warehouse_path)
-    build_anomalies(home_settings)
-    gate = run_gate(home_settings, only=GATE_ONLY)
+    gate = run_gate(settings, only=GATE_ONLY)
     assert not gate.ok
-    result = publish(home_settings, gate=gate)
+    result = publish(settings, gate=gate)
     assert not result.published and "quality gate failed" in result.reason
     assert (
         sha256_of(snapshot),
         snapshot.stat().st_mtime_ns,
-        os.readlink(home_settings.publish / "current"),
+        os.readlink(settings.publish / "current"),
     ) == before
-    with open_snapshot(settings=home_settings) as con:  # still readable, still the old data
-        assert con.execute("select run_id from meta.publication").fetchone()[0] == first.run_id
+    with open_snapshot(settings=settings) as con:  # still readable, still the old data
+        assert con.execute("select run_id from meta.publication").fetchone()[0] == first_run
         assert (
             con.execute(
                 "select count(*) from marts.fct_value_anomalies where severity = 'severe'"
@@ -90,7 +91,7 @@ def test_publish_refuses_without_a_passing_gate(home_settings: Settings) -> None
         )
     # The gate's result is passed to publication, never run by it: no gate, no call.
     with pytest.raises(TypeError):
-        publish(home_settings)  # type: ignore[call-arg]
+        publish(settings)  # type: ignore[call-arg]
 
 
 def test_publication_renders_nothing_rendering_follows_from_the_release(home_settings: Settings) -> None:
@@ -240,10 +241,10 @@ def test_failed_delivery_is_retried_on_the_next_run(home_settings: Settings, mon
     assert first.channels["jsonl"].sent == first.changes  # other channels are unaffected
 
 
-def test_quality_failures_and_anomalies_become_alerts(home_settings: Settings) -> None:
-    _publish_clean(home_settings)
-    inject_anomalies(home_settings.warehouse_path)
-    build_anomalies(home_settings)
+def test_quality_failures_and_anomalies_become_alerts(injected_settings: Settings) -> None:
+    """Published clean, then anomalies injected and built (``injected_settings``): the published
+    marts' alerts, the failed checks and the flagged values all become alerts."""
+    home_settings = injected_settings
     assert not run_gate(home_settings, only=GATE_ONLY).ok
     alerts = publication_alerts(home_settings).alerts + quality_alert_list(home_settings).alerts
     kinds = {a.kind for a in alerts}
