@@ -59,11 +59,19 @@ check: install  ## the fast loop (< 60 s): lint, and the tests that need no dbt 
 	$(MAKE) --no-print-directory lint SQL_MODELS="$(CHANGED_MODELS)"
 	$(BIN)/pytest -q -m "not slow and not distributed and not bi" --hypothesis-profile=check
 
+# The whole suite on two pytest-xdist workers: much of it waits on child processes (dbt, Airflow,
+# Chromium, LibreOffice, the API server), and two workers overlap that waiting. --dist worksteal:
+# tests take from milliseconds to minutes, and a worker that runs dry takes half of the other's
+# queue, so one long test near the end does not leave a worker idle (--dist load sends fixed
+# chunks; no test here needs --dist loadgroup). The shared builds are made once for both workers
+# (build_once in tests/conftest.py). PYTEST_WORKERS= (empty) runs the suite in one process.
+PYTEST_WORKERS ?= -n 2 --dist worksteal
+
 unit: install  ## the test suite only
-	$(BIN)/pytest -m "not distributed and not bi"
+	$(BIN)/pytest $(PYTEST_WORKERS) -m "not distributed and not bi"
 
 test: install browser alertmanager office lint  ## install, lint and run the whole suite (no external services needed)
-	$(BIN)/pytest -m "not distributed and not bi"
+	$(BIN)/pytest $(PYTEST_WORKERS) -m "not distributed and not bi"
 
 test-distributed: install  ## the distributed profile (Celery, PostgreSQL, Redis) against the loopback services
 	$(BIN)/pytest -m distributed tests/distributed

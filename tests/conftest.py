@@ -3,16 +3,19 @@ generated sample is loaded and built once per session for every suite that reads
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from filelock import FileLock
 
 from scorecard.core.settings import Settings, get_settings
 from tests.hypothesis_profiles import register_profiles
@@ -56,10 +59,44 @@ HEAVY_PROGRAMS = frozenset(
 _fast_only = False
 
 
+#: The builds the workers of a parallel run (`pytest -n 2`, pytest-xdist) share: made once per run
+#: by the first worker that needs one (`build_once`), read by the others.
+SHARED_BUILDS = frozenset({"sample_build", "built_home", "airflow_db"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if BUILD_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+    if xdist_worker() is not None:
+        items[:] = worksteal_order(items)
+
+
+def worksteal_order(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The collection in the order that keeps two workers from waiting on the same build.
+
+    `--dist worksteal` sends the first half of the collection to one worker and the second half to
+    the other (a worker that runs dry steals from the end of the other's queue). The modules that
+    read a shared build go first, up to half of the tests, and the modules that need none start
+    the second half: one worker builds while the other runs tests that need no build (in file
+    order, both would reach the same build at once and one would wait for it). Whole modules move,
+    in their order, so a module's fixtures are set up once. Every worker sorts the same way
+    (pytest-xdist requires the same collection on every worker)."""
+    modules: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.path, []).append(item)
+    reads = {
+        path
+        for path, group in modules.items()
+        if any(SHARED_BUILDS.intersection(getattr(item, "fixturenames", ())) for item in group)
+    }
+    readers = [group for path, group in modules.items() if path in reads]
+    others = [group for path, group in modules.items() if path not in reads]
+    first: list[pytest.Item] = []
+    rest: list[pytest.Item] = []
+    for group in readers:
+        (first if len(first) < len(items) // 2 else rest).extend(group)
+    return first + [item for group in others for item in group] + rest
 
 
 #: `scorecard` subcommands that build (or serve builds) with dbt.
@@ -116,6 +153,49 @@ def settings(scorecard_home: Path) -> Settings:
     return s
 
 
+# --- builds shared by the workers of a parallel run -------------------------------------------
+
+
+def xdist_worker() -> str | None:
+    """This process's pytest-xdist worker id (gw0, gw1, ...), or None when pytest runs alone."""
+    return os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def build_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], dict[str, Any]]
+) -> tuple[Path, dict[str, Any], bool]:
+    """``build(directory)`` once per test run: (directory, what it returned, built by this process).
+
+    Alone, pytest builds in a new directory of its session. Under pytest-xdist the workers share
+    one directory of the run (``getbasetemp().parent``: this run's numbered directory, the parent
+    of every worker's own basetemp), and a file lock in it: the first worker to ask builds and
+    records ``build``'s JSON result (or its failure) beside it; the others wait for the lock and
+    read the record (pytest-xdist's documented pattern for a session fixture run once)."""
+    worker = xdist_worker()
+    if worker is None:
+        work = tmp_path_factory.mktemp(name)
+        return work, build(work), True
+    root = tmp_path_factory.getbasetemp().parent
+    work, record_file = root / name, root / f"{name}.json"
+    with FileLock(root / f"{name}.lock"):
+        if record_file.is_file():
+            record = json.loads(record_file.read_text(encoding="utf-8"))
+            built_here = False
+        else:
+            work.mkdir()
+            try:
+                record = {"result": build(work)}
+            except Exception as error:
+                failure = {"failed": f"{type(error).__name__}: {error}", "worker": worker}
+                record_file.write_text(json.dumps(failure), encoding="utf-8")
+                raise
+            record_file.write_text(json.dumps(record), encoding="utf-8")
+            built_here = True
+    if "failed" in record:
+        raise RuntimeError(f"{name} failed in worker {record['worker']}: {record['failed']}")
+    return work, record["result"], built_here
+
+
 # --- the sample warehouse, built once per session ----------------------------------------------
 
 
@@ -167,18 +247,11 @@ class SampleBuild:
         return sample_env(mp, home, work)
 
 
-@pytest.fixture(scope="session")
-def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleBuild]:
-    """Generate the sample, load it and run a full ``dbt build``, once per session.
-
-    The build's outcome is reported, not asserted: the dbt suite asserts it with dbt's output,
-    and every other user asserts it before relying on the warehouse. At the end of the session the
-    data directory must be as the build left it (a test that changed it should have copied it)."""
+def _build_sample(work: Path) -> dict[str, Any]:
     from ingest.loader import load_paths
     from samples.generate import generate
     from warehouse.dbt import dbt_build
 
-    work = tmp_path_factory.mktemp("sample-build")
     generated = work / "generated"
     with pytest.MonkeyPatch.context() as mp:
         settings = sample_env(mp, work / "home", work)
@@ -190,8 +263,34 @@ def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleBui
         started = time.perf_counter()
         built = dbt_build(settings)
         seconds = time.perf_counter() - started
-    sample = SampleBuild(work, generated, settings.home, built.ok, built.stdout + built.stderr, seconds)
-    before = _file_states(sample.home)
+    return {
+        "home": str(settings.home),
+        "build_ok": built.ok,
+        "build_output": built.stdout + built.stderr,
+        "build_seconds": seconds,
+        "files": _file_states(settings.home),
+    }
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleBuild]:
+    """Generate the sample, load it and run a full ``dbt build``, once per test run (once for all
+    workers of ``pytest -n``: ``build_once``).
+
+    The build's outcome is reported, not asserted: the dbt suite asserts it with dbt's output,
+    and every other user asserts it before relying on the warehouse. At the end of the session the
+    data directory must be as the build left it (a test that changed it should have copied it):
+    every worker compares it with the build's record when its own tests are done."""
+    work, built, _ = build_once(tmp_path_factory, "sample-build", _build_sample)
+    sample = SampleBuild(
+        work,
+        work / "generated",
+        Path(built["home"]),
+        built["build_ok"],
+        built["build_output"],
+        built["build_seconds"],
+    )
+    before = {name: tuple(state) for name, state in built["files"].items()}
     yield sample
     after = _file_states(sample.home)
     changed = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
@@ -204,19 +303,23 @@ def sample_build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SampleBui
 # built_home set up twice).
 
 
-@pytest.fixture(scope="session")
-def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SCORECARD_HOME with clean raw rows and the anomaly mart built (tests/quality/conftest.py)."""
+def _build_quality_home(work: Path) -> dict[str, Any]:
     from tests.quality.conftest import _set_env, add_alerts_mart, build_anomalies, write_clean_raw
 
-    work = tmp_path_factory.mktemp("quality-built")
-    home = work / "home"
     with pytest.MonkeyPatch.context() as mp:
-        settings = _set_env(mp, home, work)
+        settings = _set_env(mp, work / "home", work)
         write_clean_raw(settings.warehouse_path)
         build_anomalies(settings, seeds=True)
         add_alerts_mart(settings.warehouse_path)
-    return home
+    return {"home": str(settings.home)}
+
+
+@pytest.fixture(scope="session")
+def built_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SCORECARD_HOME with clean raw rows and the anomaly mart built (tests/quality/conftest.py),
+    once per test run (once for all workers of ``pytest -n``: ``build_once``); tests copy it."""
+    _, built, _ = build_once(tmp_path_factory, "quality-built", _build_quality_home)
+    return Path(built["home"])
 
 
 @pytest.fixture
