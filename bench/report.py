@@ -445,7 +445,8 @@ def render() -> str:
         "the analysis at the end comes from bench/notes.md. Do not edit by hand. -->",
         "",
         "`make bench` runs the quick sizes (about 20 minutes on the machine of these results: ~8 for "
-        "the Airflow latency run, ~12 for dbt at three scales, most of that publication; `python -m "
+        "the Airflow latency run, ~12 for dbt at three scales, most of that publication, and the "
+        "`make demo` probe on a fresh clone, 4 minutes at load average 9-12; `python -m "
         "bench.run --only ingest --only dbt --scales province` takes about 3); `make bench FULL=1` the "
         "full ones (the national scale with 60 months alone, `--full --only dbt --scales national`, "
         "about 11). "

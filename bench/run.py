@@ -30,7 +30,9 @@ Benchmarks (``--only`` takes any of them; default: all):
     seconds. The demo runs at one size (the sample set); ``--full`` does not change it.
 
 Quick sizes (default; ~12-23 minutes on an idle 2-core machine: ~6.5-11 for the Airflow run,
-~5-11 for dbt at three scales, most of it publication): the ingest comparison on one
+~5-11 for dbt at three scales, most of it publication; the demo probe adds a fresh clone's
+``make install`` and one ``make demo``: 4 minutes at load average 9-12, 50 s and 189 s of it): the
+ingest comparison on one
 department's province-scale file (70,200 rows, 60 monthly periods), the dbt benchmark at the
 three scales with 5 periods (December of each programme year). ``--full``: the ingest comparison
 on a township-scale file (1.06 M rows, 38 MB), the dbt benchmark with 60 monthly periods
