@@ -57,7 +57,7 @@ CHANGED_MODELS = $(shell base=$$(git merge-base HEAD main 2>/dev/null || echo HE
 
 check: install  ## the fast loop (< 60 s): lint, and the tests that need no dbt build, Airflow DB, browser or office
 	$(MAKE) --no-print-directory lint SQL_MODELS="$(CHANGED_MODELS)"
-	$(BIN)/pytest -q -m "not slow and not distributed and not bi" --hypothesis-profile=check
+	$(BIN)/pytest $(PYTEST_WORKERS) -q -m "not slow and not distributed and not bi" --hypothesis-profile=check
 
 # The whole suite on two pytest-xdist workers: much of it waits on child processes (dbt, Airflow,
 # Chromium, LibreOffice, the API server), and two workers overlap that waiting. --dist worksteal:
