@@ -39,8 +39,10 @@ class Settings:
         monitor_from: deadlines are enforced for reporting periods whose deadline falls on or
             after this date (``SCORECARD_MONITOR_FROM``, default 2026-01-01, the platform's
             go-live): history loaded afterwards as a backfill is not "late".
-        duckdb_memory_limit: DuckDB's memory limit when loading, in a dbt build and in publication
-            (``SCORECARD_DUCKDB_MEMORY_LIMIT``, default ``1GB``); past it DuckDB spills to disk.
+        duckdb_memory_limit: DuckDB's memory limit when loading, in the gate and in publication
+            (``SCORECARD_DUCKDB_MEMORY_LIMIT``, default ``1GB``); past it DuckDB spills to disk. A
+            dbt build has its own (``SCORECARD_DBT_MEMORY_LIMIT``, default ``640MB``, read by
+            dbt_project/profiles.yml from the environment).
         dbt_worker: the Unix socket of a warm dbt worker (``SCORECARD_DBT_WORKER``, default none:
             every dbt command in a fresh subprocess); see ``warehouse.dbt_worker``.
     """
