@@ -297,7 +297,10 @@ def test_changing_one_dimension_weight_changes_only_that_index(built_warehouse, 
     the project and rebuild: only the precise-protection index scores (and so its ranks) move;
     the other four indices, the dimension scores and the indicator facts are unchanged.
     The seed's own check that a zone's weights sum to 1 is left out of this rebuild: the index
-    divides by the weight available, so one weight alone is a meaningful change."""
+    divides by the weight available, so one weight alone is a meaningful change. The rebuild is
+    the seed and everything downstream of it (``index_dimensions+``: the five index tables, the
+    dimension scores and the models between them), not the whole project: the indicator facts do
+    not read the seed (an incremental model, which a whole build left as it was too)."""
     from warehouse.dbt import run_dbt
 
     assert built_warehouse.build_ok
@@ -321,7 +324,18 @@ def test_changing_one_dimension_weight_changes_only_that_index(built_warehouse, 
     monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
     settings = get_settings()
-    result = run_dbt(["build", "--exclude", "test_name:group_sum_equals"], settings)
+    result = run_dbt(
+        [
+            "build",
+            "--select",
+            "index_dimensions+",
+            "--exclude",
+            "test_name:group_sum_equals",
+            "--exclude-resource-type",
+            "unit_test",
+        ],
+        settings,
+    )
     assert result.ok, (result.stdout + result.stderr)[-4000:]
 
     with duckdb.connect(str(source.warehouse_path), read_only=True) as con:
