@@ -38,7 +38,7 @@ browser:  ## Debian's headless Chromium and a CJK font, for the report's browser
 alertmanager:  ## Debian's Prometheus Alertmanager, for the alert lifecycle's end-to-end test
 	bash tests/alerts/ensure_alertmanager.sh
 
-office:  ## Debian's LibreOffice Calc (headless), for the workbook's print test
+office:  ## Debian's LibreOffice Calc (headless) and poppler's pdftotext, for the workbook's print test
 	bash tests/report/ensure_libreoffice.sh
 
 lint: install  ## ruff, the import contract (lint-imports), mypy on core and ingest, sqlfluff
