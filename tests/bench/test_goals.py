@@ -82,3 +82,15 @@ def test_the_demo_goal_is_judged_from_the_demo_probe() -> None:
     assert demo_row({**probe, "total_s": 90.5})["verdict"] == goals.NOT_MET
     failed = demo_row({"error": "make demo failed (exit 1)"})
     assert failed["verdict"] == "not measured (make demo failed (exit 1))"
+
+
+def test_the_limit_peer_is_not_a_stage_of_the_pipeline_for_the_memory_goal() -> None:
+    # the peer is bench-only (DuckDB's default memory limit): its peak does not judge the pipeline
+    scale = _scale("national", 60, 58.0, 6.0, 25.0, 900)
+    scale["stages"][2]["peak_mib"] = 1260
+    memory = {row["goal"].split(",")[0]: row for row in goals.evaluate({"scales": [scale]}, None)}[
+        "peak memory of any stage"
+    ]
+    assert memory["verdict"] == goals.MET, memory
+    assert memory["figure"].startswith("0.88 GiB (dbt build (cold))")
+    assert "the limit peer: 1.23 GiB" in memory["figure"]
