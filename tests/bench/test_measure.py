@@ -77,11 +77,14 @@ def test_a_command_past_its_timeout_is_killed_with_its_children(tmp_path: Path) 
     pid_file = tmp_path / "grandchild.pid"
     code = (
         "import subprocess, sys, time; "
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+        "child = subprocess.Popen([sys.executable, '-I', '-S', '-c', 'import time; time.sleep(600)']); "
         f"open({str(pid_file)!r}, 'w').write(str(child.pid)); time.sleep(600)"
     )
-    measured = run_measured([sys.executable, "-c", code], timeout=5)
+    # -I -S: an interpreter without site starts in a fraction of a second even on a loaded machine,
+    # well inside the timeout, so the command has spawned its child and written its pid when killed
+    measured = run_measured([sys.executable, "-I", "-S", "-c", code], timeout=10)
     assert measured.returncode != 0
+    assert pid_file.is_file(), "the command was killed before it started its child: raise the timeout"
     grandchild = int(pid_file.read_text())
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
