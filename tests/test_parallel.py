@@ -1,5 +1,5 @@
 """The suite on two pytest-xdist workers (`make test`: ``pytest -n 2``): a shared build is made once
-for all workers (``build_once`` in tests/conftest.py), and `make check`'s refusal of heavy programs
+for all workers (``build_once`` in tests/shared_builds.py), and `make check`'s refusal of heavy programs
 holds in every worker. Each test runs a small pytest of its own, with two workers."""
 
 from __future__ import annotations

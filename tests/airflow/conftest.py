@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scorecard.core.settings import REPO_ROOT
-from tests.conftest import build_once
+from tests.shared_builds import build_once
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="scorecard-airflow-test-"))
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
