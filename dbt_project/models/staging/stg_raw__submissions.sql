@@ -23,11 +23,6 @@ typed as (
         cast(region_code as varchar) as region_code,
         cast(measure_code as varchar) as measure_code,
         cast(period as varchar) as period,
-        {{ period_kind('period') }} as period_kind,
-        {{ period_year('period') }} as period_year,
-        {{ period_start_date('period') }} as period_start_date,
-        {{ period_end_date('period') }} as period_end_date,
-        {{ period_grain_rank('period') }} as period_grain_rank,
         {{ sc_safe_double('value') }} as value,
         {{ sc_safe_double('numerator', 1e12) }} as numerator,
         {{ sc_safe_double('denominator', 1e12) }} as denominator,
@@ -47,13 +42,40 @@ plausible as (
     where
         typed.value between coalesce(ranges.min_value, 0) and coalesce(ranges.max_value, 1e12)
         and not typed.has_unsafe_part
+),
+
+-- The version in force per key. The window carries only the submitted columns: the md5 and the
+-- period's parts are computed after it, so a reader of the rows in force (where is_latest) computes
+-- them for those rows only (national 60 months: the model of the rows in force 12.2-13.2 s -> ~11 s).
+ranked as (
+    select
+        * exclude (has_unsafe_part),
+        row_number() over (
+            partition by measure_code, region_code, period
+            order by file_id desc, loaded_at desc
+        ) = 1 as is_latest
+    from plausible
 )
 
 select
     {{ sc_hash(sc_concat(["cast(file_id as varchar)", "'|'", "row_ref", "'|'", "measure_code", "'|'", "region_code", "'|'", "period"])) }} as submission_id,
-    * exclude (has_unsafe_part),
-    row_number() over (
-        partition by measure_code, region_code, period
-        order by file_id desc, loaded_at desc
-    ) = 1 as is_latest
-from plausible
+    file_id,
+    row_ref,
+    department_code,
+    region_code,
+    measure_code,
+    period,
+    {{ period_kind('period') }} as period_kind,
+    {{ period_year('period') }} as period_year,
+    {{ period_start_date('period') }} as period_start_date,
+    {{ period_end_date('period') }} as period_end_date,
+    {{ period_grain_rank('period') }} as period_grain_rank,
+    value,
+    numerator,
+    denominator,
+    unit_submitted,
+    value_text,
+    note,
+    loaded_at,
+    is_latest
+from ranked
