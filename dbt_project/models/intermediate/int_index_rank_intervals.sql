@@ -207,21 +207,32 @@ draw_indices as (
         cast(draw as integer) as draw,
         cast(index_id as integer) as index_id,
         cast(ranking_id as integer) as ranking_id,
-        list_sum(
-            list_transform(
-                range(1, len(weights) + 1),
-                lambda i: weights[i] * case
-                    when not uses_alternative
-                        then least(100.0, greatest(0.0, 100.0 * (
-                            (values_drawn[i] - goalposts_worst[i]) / (goalposts_best[i] - goalposts_worst[i])
-                        )))
-                    when goalposts_best[i] >= goalposts_worst[i]
-                        then least(100.0, greatest(0.0, 100.0 * (values_drawn[i] / goalposts_best[i])))
-                    when values_drawn[i] <= 0 then 100.0
-                    else least(100.0, greatest(0.0, 100.0 * (goalposts_best[i] / values_drawn[i])))
-                end
+        -- The draw's normaliser picked once per row, not once per dimension inside the lambda: the
+        -- same terms summed in the same order (national 60 months, the model's SQL alone: 25.5-27.4
+        -- -> 22.5-22.9 s CPU; the same 79,600 rows).
+        case
+            when not uses_alternative
+                then
+                    list_sum(
+                        list_transform(
+                            range(1, len(weights) + 1),
+                            lambda i: weights[i] * least(100.0, greatest(0.0, 100.0 * (
+                                (values_drawn[i] - goalposts_worst[i]) / (goalposts_best[i] - goalposts_worst[i])
+                            )))
+                        )
+                    )
+            else list_sum(
+                list_transform(
+                    range(1, len(weights) + 1),
+                    lambda i: weights[i] * case
+                        when goalposts_best[i] >= goalposts_worst[i]
+                            then least(100.0, greatest(0.0, 100.0 * (values_drawn[i] / goalposts_best[i])))
+                        when values_drawn[i] <= 0 then 100.0
+                        else least(100.0, greatest(0.0, 100.0 * (goalposts_best[i] / values_drawn[i])))
+                    end
+                )
             )
-        ) / nullif(list_sum(weights), 0) as index_drawn
+        end / nullif(list_sum(weights), 0) as index_drawn
     from perturbed
 ),
 
