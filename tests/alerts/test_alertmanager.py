@@ -11,7 +11,7 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,10 +29,63 @@ BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 DEADLINE = 300.0
 
 
+PORT_ATTEMPTS = 5
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _wait_until_ready(proc: subprocess.Popen, url: str, log_path: Path) -> bool:
+    """True once Alertmanager answers ready; False if it exited first."""
+    deadline = time.monotonic() + DEADLINE
+    while proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, (
+            "Alertmanager did not become ready: " + log_path.read_text(errors="replace")[-2000:]
+        )
+        time.sleep(0.2)
+    return False
+
+
+def start_alertmanager(config: Path, tmp_path: Path, ports: Iterable[int]) -> tuple[subprocess.Popen, str]:
+    """Alertmanager on the first of ``ports`` it can bind, ready. A port is free when free_port()
+    returns it, but another process may take it before Alertmanager binds it: Alertmanager then
+    exits saying so, and the next port is tried (the run waits on events, never on time)."""
+    log_path = tmp_path / "alertmanager.log"
+    for port in ports:
+        with log_path.open("ab") as log:
+            start = log_path.stat().st_size
+            proc = subprocess.Popen(
+                [
+                    BINARY,
+                    f"--config.file={config}",
+                    f"--storage.path={tmp_path / 'am-data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--cluster.listen-address=",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            if _wait_until_ready(proc, url, log_path):
+                return proc, url
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        output = log_path.read_bytes()[start:].decode(errors="replace")
+        if "address already in use" not in output:
+            raise AssertionError(f"Alertmanager exited: {output[-2000:]}")
+    raise AssertionError("Alertmanager found no free port: " + log_path.read_text(errors="replace")[-2000:])
 
 
 @pytest.fixture
@@ -56,32 +109,8 @@ receivers:
 """,
         encoding="utf-8",
     )
-    port = free_port()
-    log = (tmp_path / "alertmanager.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            BINARY,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = start_alertmanager(config, tmp_path, (free_port() for _ in range(PORT_ATTEMPTS)))
     try:
-        deadline = time.monotonic() + DEADLINE
-        while True:
-            assert proc.poll() is None, (tmp_path / "alertmanager.log").read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "Alertmanager did not become ready"
-            time.sleep(0.2)
         yield url, notified
     finally:
         proc.terminate()
@@ -90,7 +119,6 @@ receivers:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        log.close()
         notified.close()
 
 
@@ -184,3 +212,24 @@ def _changes(settings: Settings):
         return store.changes()
     finally:
         store.close()
+
+
+def test_alertmanager_moves_to_another_port_when_its_port_was_taken(tmp_path: Path) -> None:
+    """The race free_port() leaves open, made certain: the first port is held by another socket
+    when Alertmanager starts; it exits saying so, and the next port is used."""
+    assert BINARY, "prometheus-alertmanager is not installed: run `make alertmanager` (part of `make test`)"
+    config = tmp_path / "alertmanager.yml"
+    config.write_text("route:\n  receiver: none\nreceivers:\n  - name: none\n", encoding="utf-8")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        proc, url = start_alertmanager(config, tmp_path, iter([taken_port, free_port()]))
+        try:
+            assert not url.endswith(f":{taken_port}")
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=30) as response:
+                assert response.status == 200
+            assert "address already in use" in (tmp_path / "alertmanager.log").read_text(errors="replace")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
