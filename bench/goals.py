@@ -220,14 +220,14 @@ def split_lines(dbt: dict[str, Any] | None) -> list[str]:
         return []
     out = [
         "| scale | wall s | dbt start-up s | between nodes s | models: n, s (compile / execute / other) "
-        "| tests: n, s (compile / execute / other) | other nodes: n, s | mean s per node |",
-        "|---|---|---|---|---|---|---|---|",
+        "| tests: n, s (compile / execute / other) | other nodes: n, s | mean s per node | nodes at once |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for scale in dbt["scales"]:
         build = _stage(scale, "dbt build (cold)")
         split = ((build or {}).get("figures") or {}).get("stage_split")
         if not split:
-            out.append(f"| {scale['scale']} | - | - | - | - | - | - | - |")
+            out.append(f"| {scale['scale']} | - | - | - | - | - | - | - | - |")
             continue
         by_type = split["by_type"]
 
@@ -245,6 +245,6 @@ def split_lines(dbt: dict[str, Any] | None) -> list[str]:
         out.append(
             f"| {scale['scale']} | {split.get('wall_s', '-')} | {split.get('startup_s', '-')} | "
             f"{split['scheduling_s']} | {group('model')} | {group('test')} | {other} | "
-            f"{split['mean_node_s']} |"
+            f"{split['mean_node_s']} | {split.get('concurrency', '-')} |"
         )
     return out

@@ -258,7 +258,7 @@ def _say_limit_and_split(stages: list[dict[str, Any]]) -> None:
         )
         say(
             f"  stage split: start-up {split.get('startup_s')} s, between nodes {split['scheduling_s']} s, "
-            f"{parts} (mean {split['mean_node_s']} s per node)"
+            f"{parts} (mean {split['mean_node_s']} s per node, {split.get('concurrency')} at once)"
         )
 
 

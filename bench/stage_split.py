@@ -9,8 +9,12 @@ process that ran dbt:
 - per resource type (model, test, seed, ...): the node count, the seconds in ``compile``, in
   ``execute`` (the materialisation: the node's SQL with dbt's statements around it: create,
   rename, drop, hooks) and the rest of ``execution_time`` (dbt's bookkeeping per node);
-- ``scheduling_s``: ``elapsed_time`` minus the nodes' ``execution_time`` (with one thread, the
-  time between nodes: the graph queue, events, writing results);
+- ``busy_s``: the time at least one node ran (the union of the nodes' spans, each span ending
+  at its last phase's end and lasting its ``execution_time``); with one thread the nodes' total;
+- ``scheduling_s``: ``elapsed_time`` minus ``busy_s``, the time between nodes (the graph queue,
+  events, writing results);
+- ``concurrency``: the nodes' total over ``busy_s``, how many nodes ran at once on average (dbt's
+  ``threads``: 1.0 with one thread);
 - ``sql_floor_s`` for the nodes of the type "model": the limit peer measures the same SQL work
   without dbt in one script, so per-node overhead is best judged beside it.
 """
@@ -32,6 +36,36 @@ def _seconds(phase: dict[str, Any]) -> float:
     begin = datetime.fromisoformat(str(started).replace("Z", "+00:00"))
     end = datetime.fromisoformat(str(completed).replace("Z", "+00:00"))
     return max(0.0, (end - begin).total_seconds())
+
+
+def _span(node: dict[str, Any]) -> tuple[float, float] | None:
+    """(start, end) in epoch seconds: the node's last phase end minus its execution_time."""
+    ends = [
+        datetime.fromisoformat(str(phase["completed_at"]).replace("Z", "+00:00")).timestamp()
+        for phase in node.get("timing") or []
+        if phase.get("completed_at")
+    ]
+    if not ends:
+        return None
+    end = max(ends)
+    return end - float(node.get("execution_time") or 0.0), end
+
+
+def _busy_seconds(nodes: list[dict[str, Any]]) -> float:
+    """Length of the union of the nodes' spans; a node without timing counts on its own."""
+    spans = sorted(span for node in nodes if (span := _span(node)) is not None)
+    busy = sum(float(node.get("execution_time") or 0.0) for node in nodes if _span(node) is None)
+    current_start, current_end = None, None
+    for start, end in spans:
+        if current_end is None or start > current_end:
+            if current_end is not None:
+                busy += current_end - current_start
+            current_start, current_end = start, end
+        else:
+            current_end = max(current_end, end)
+    if current_end is not None:
+        busy += current_end - current_start
+    return busy
 
 
 def _resource_type(unique_id: str) -> str:
@@ -69,11 +103,14 @@ def split(run_results: dict[str, Any], wall_seconds: float | None = None) -> dic
             "median_node_s": round(median(times), 4) if times else 0.0,
         }
     nodes = sum(group["nodes"] for group in by_type.values())
+    busy = _busy_seconds(list(run_results.get("results", [])))
     result: dict[str, Any] = {
         "nodes": nodes,
         "elapsed_s": round(elapsed, 3),
         "node_seconds": round(node_seconds, 3),
-        "scheduling_s": round(max(0.0, elapsed - node_seconds), 3),
+        "busy_s": round(busy, 3),
+        "concurrency": round(node_seconds / busy, 2) if busy > 0 else 0.0,
+        "scheduling_s": round(max(0.0, elapsed - busy), 3),
         "by_type": by_type,
         "mean_node_s": round(node_seconds / nodes, 4) if nodes else 0.0,
     }

@@ -152,31 +152,40 @@ def test_stage_split_of_the_sample_build(sample: Sample) -> None:
     assert by_type["model"]["nodes"] > 20 and by_type["test"]["nodes"] > 50
     assert split["nodes"] == sum(group["nodes"] for group in by_type.values())
     assert split["startup_s"] >= 0 and split["elapsed_s"] > 0
-    assert split["node_seconds"] <= split["elapsed_s"] * 1.01  # one thread: nodes run one at a time
+    # dbt_project/profiles.yml: two threads, so at most two nodes at a time
+    assert split["busy_s"] <= split["elapsed_s"] * 1.01
+    assert 1.0 <= split["concurrency"] <= 2.01
+    assert split["node_seconds"] <= split["busy_s"] * 2.01
     for group in by_type.values():
         assert group["compile_s"] + group["execute_s"] <= group["seconds"] + 0.01
 
 
 def test_stage_split_of_a_hand_written_run_results() -> None:
-    def phase(name: str, seconds: float) -> dict:
-        start = "2026-01-01T00:00:00Z"
-        return {"name": name, "started_at": start, "completed_at": start.replace("00Z", f"0{seconds}Z")}
+    def at(seconds: float) -> str:
+        return f"2026-01-01T00:00:{seconds:06.3f}Z"
 
-    def node(unique_id: str, total: float, compile_s: float, execute_s: float) -> dict:
-        timing = [phase("compile", compile_s), phase("execute", execute_s)]
+    def node(unique_id: str, begin: float, total: float, compile_s: float, execute_s: float) -> dict:
+        # dbt's bookkeeping (total minus the two phases) first, then compile, then execute
+        start = begin + total - compile_s - execute_s
+        timing = [
+            {"name": "compile", "started_at": at(start), "completed_at": at(start + compile_s)},
+            {"name": "execute", "started_at": at(start + compile_s), "completed_at": at(begin + total)},
+        ]
         return {"unique_id": unique_id, "execution_time": total, "timing": timing}
 
+    # One thread: the nodes one after another, 4 s between them in all.
     run_results = {
         "elapsed_time": 10.0,
         "results": [
-            node("model.scorecard.a", 3.0, 0.5, 2.0),
-            node("test.scorecard.t1", 1.0, 0.25, 0.5),
-            node("test.scorecard.t2", 2.0, 0.5, 1.0),
+            node("model.scorecard.a", 0.0, 3.0, 0.5, 2.0),
+            node("test.scorecard.t1", 5.0, 1.0, 0.25, 0.5),
+            node("test.scorecard.t2", 8.0, 2.0, 0.5, 1.0),
         ],
     }
     split = stage_split.split(run_results, wall_seconds=14.0)
     assert split["nodes"] == 3
     assert split["startup_s"] == 4.0
+    assert split["busy_s"] == 6.0 and split["concurrency"] == 1.0
     assert split["scheduling_s"] == 4.0
     assert split["by_type"]["test"] == {
         "nodes": 2,
@@ -186,4 +195,11 @@ def test_stage_split_of_a_hand_written_run_results() -> None:
         "other_s": 0.75,
         "median_node_s": 1.5,
     }
+    # Two threads: t1 and t2 run beside a (0-3 s and 1-3 s), so 3 s busy, 6 s of nodes.
+    run_results["results"][1] = node("test.scorecard.t1", 2.0, 1.0, 0.25, 0.5)
+    run_results["results"][2] = node("test.scorecard.t2", 1.0, 2.0, 0.5, 1.0)
+    split = stage_split.split(run_results, wall_seconds=14.0)
+    assert split["node_seconds"] == 6.0
+    assert split["busy_s"] == 3.0 and split["concurrency"] == 2.0
+    assert split["scheduling_s"] == 7.0
     assert split["by_type"]["model"]["other_s"] == 0.5
