@@ -165,6 +165,31 @@ def test_a_few_small_files_are_parsed_by_the_claiming_task(monkeypatch) -> None:
         tasks.plan_parse([])
 
 
+def test_a_parse_that_raises_in_the_claiming_task_fails_it_and_keeps_the_files(monkeypatch, tmp_path) -> None:
+    """An infrastructure error while claimed_files parses a small file (bad content is refused,
+    not raised) fails the claiming task, naming the file, after the other files were staged; the
+    claimed files stay where they are for the task's retry (parsing is idempotent)."""
+    import scorecard.airflow.tasks as tasks
+
+    files = [tmp_path / "a.csv", tmp_path / "b.csv"]
+    for path in files:
+        path.write_text("region_code,measure_code,period,value\n", encoding="utf-8")
+    claims = [{"path": str(p), "size": p.stat().st_size, "original_name": p.name} for p in files]
+    staged: list[str] = []
+
+    def parse_claim(claim: dict) -> dict:
+        if claim["original_name"] == "a.csv":
+            raise OSError("disk full")
+        staged.append(claim["original_name"])
+        return {**claim, "staged": 1}
+
+    monkeypatch.setattr(tasks, "parse_claim", parse_claim)
+    with pytest.raises(RuntimeError, match=r"1 of 2 files failed to parse: \['a.csv: OSError: disk full'\]"):
+        tasks.plan_parse(claims)
+    assert staged == ["b.csv"]
+    assert all(path.exists() for path in files)
+
+
 def test_parse_batches_keep_order_and_spread_the_files() -> None:
     from scorecard.airflow.tasks import parse_batches
 
