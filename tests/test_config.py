@@ -59,6 +59,33 @@ def test_dbt_and_publication_get_their_duckdb_memory_limits(
     assert "memory_limit: \"{{ env_var('SCORECARD_DBT_MEMORY_LIMIT', '640MB') }}\"" in profile
 
 
+def test_dbt_threads_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One dbt thread unless SCORECARD_DBT_THREADS says otherwise (bench/notes.md, issue #22: two
+    cut a national build after a file by ~1.4 s but cost ~1 s a drop under Airflow on two cores)."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("SCORECARD_HOME", str(tmp_path))
+    settings = get_settings()
+    project = settings.dbt_project_dir
+    dbt = Path(sys.executable).with_name("dbt")
+    for value in (None, "", "2"):
+        env = settings.subprocess_env()
+        env.pop("SCORECARD_DBT_THREADS", None)
+        if value is not None:  # unset, empty (a compose file's ${VAR:-}) or a number
+            env["SCORECARD_DBT_THREADS"] = value
+        out = subprocess.run(
+            [str(dbt), "debug", "--profiles-dir", str(project), "--project-dir", str(project)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr  # the profile renders and connects
+    profile = (project / "profiles.yml").read_text(encoding="utf-8")
+    assert "threads: \"{{ (env_var('SCORECARD_DBT_THREADS', '') or '1') | as_number }}\"" in profile
+
+
 def test_the_pipeline_clock_follows_as_of(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SCORECARD_AS_OF", "2023-03-01")
     settings = get_settings()
