@@ -152,7 +152,7 @@ def test_stage_split_of_the_sample_build(sample: Sample) -> None:
     assert by_type["model"]["nodes"] > 20 and by_type["test"]["nodes"] > 50
     assert split["nodes"] == sum(group["nodes"] for group in by_type.values())
     assert split["startup_s"] >= 0 and split["elapsed_s"] > 0
-    # dbt_project/profiles.yml: two threads, so at most two nodes at a time
+    # dbt_project/profiles.yml: SCORECARD_DBT_THREADS nodes at a time (1 unless set; at most 2 here)
     assert split["busy_s"] <= split["elapsed_s"] * 1.01
     assert 1.0 <= split["concurrency"] <= 2.01
     assert split["node_seconds"] <= split["busy_s"] * 2.01
