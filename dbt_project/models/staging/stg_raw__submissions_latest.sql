@@ -9,25 +9,7 @@
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
 
-select
-    submission_id,
-    file_id,
-    row_ref,
-    department_code,
-    region_code,
-    measure_code,
-    period,
-    period_kind,
-    period_year,
-    period_start_date,
-    period_end_date,
-    period_grain_rank,
-    value,
-    numerator,
-    denominator,
-    unit_submitted,
-    value_text,
-    note,
-    loaded_at
+-- every column of the all-versions view but its flag
+select * exclude (is_latest)
 from {{ ref('stg_raw__submissions') }}
 where is_latest and {{ sc_measure_filter('measure_code', changed_measures) }}
