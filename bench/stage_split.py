@@ -53,18 +53,18 @@ def _span(node: dict[str, Any]) -> tuple[float, float] | None:
 
 def _busy_seconds(nodes: list[dict[str, Any]]) -> float:
     """Length of the union of the nodes' spans; a node without timing counts on its own."""
-    spans = sorted(span for node in nodes if (span := _span(node)) is not None)
-    busy = sum(float(node.get("execution_time") or 0.0) for node in nodes if _span(node) is None)
-    current_start, current_end = None, None
-    for start, end in spans:
-        if current_end is None or start > current_end:
-            if current_end is not None:
-                busy += current_end - current_start
-            current_start, current_end = start, end
+    busy, spans = 0.0, []
+    for node in nodes:
+        span = _span(node)
+        if span is None:
+            busy += float(node.get("execution_time") or 0.0)
         else:
-            current_end = max(current_end, end)
-    if current_end is not None:
-        busy += current_end - current_start
+            spans.append(span)
+    merged_end = float("-inf")
+    for start, end in sorted(spans):
+        # only the part of a span past everything before it adds to the union
+        busy += max(0.0, end - max(start, merged_end))
+        merged_end = max(merged_end, end)
     return busy
 
 
