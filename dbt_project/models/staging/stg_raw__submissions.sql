@@ -46,7 +46,7 @@ plausible as (
 
 -- The version in force per key. The window carries only the submitted columns: the md5 and the
 -- period's parts are computed after it, so a reader of the rows in force (where is_latest) computes
--- them for those rows only (national 60 months: the model of the rows in force 12.2-13.2 s -> ~11 s).
+-- them for those rows only (national 60 months, the latest rows' SQL alone: 10.7-10.8 -> 10.0 s).
 ranked as (
     select
         * exclude (has_unsafe_part),
