@@ -214,6 +214,7 @@ def _changes(settings: Settings):
         store.close()
 
 
+@pytest.mark.slow  # starts Alertmanager
 def test_alertmanager_moves_to_another_port_when_its_port_was_taken(tmp_path: Path) -> None:
     """The race free_port() leaves open, made certain: the first port is held by another socket
     when Alertmanager starts; it exits saying so, and the next port is used."""
