@@ -4,9 +4,10 @@
 Starting from the session build, one department (charity_social_work) resubmits its 2025 file
 with values changed, rows and a whole region dropped and a new period (2025-Q4) added; another
 department (elderly_care) sends a file whose every row is rejected (quarantined); and one row
-set of an earlier charity file is retracted from the raw layer, so that values vanish. The
+set of the charity file of 2023 is retracted from the raw layer, so that values vanish. The
 incremental build must give exactly the marts (and incremental tables) of a full rebuild, and
-must have recomputed only the resubmitted department's measures.
+must have recomputed only the resubmitted department's measures, and of those only the years
+from 2023 on: 2021 and 2022 were not touched and stand as they were.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ AS_OF = "2026-01-15"
 DEPARTMENT = "charity_social_work"
 REJECTED_DEPARTMENT = "elderly_care"
 NEW_PERIOD = "2025-Q4"
+RETRACTED_YEAR = 2023  # the earliest year the scenario changes
 INCREMENTAL_TABLES = [
     "staging.stg_raw__submissions_latest",
     "intermediate.int_measure_values_annualised",
@@ -118,15 +120,17 @@ def write_resubmission(generated: Path, inbox: Path) -> set[str]:
 
 
 def retract_rows(settings: Settings, measures: set[str]) -> int:
-    """Rows of the department's first file for one county withdrawn from the raw layer (only of
-    the resubmitted measures): values that had a single version vanish from the latest values."""
+    """Rows of the department's file of RETRACTED_YEAR for one county withdrawn from the raw layer
+    (only of the resubmitted measures): values that had a single version vanish from the latest
+    values."""
     with duckdb.connect(str(settings.warehouse_path)) as con:
         deleted = con.execute(
             """delete from raw.submissions
-               where file_id = (select min(file_id) from raw.submissions where department_code = $1)
+               where file_id = (select min(file_id) from raw.submissions
+                                where department_code = $1 and period like $3 || '%')
                  and region_code = (select min(region_code) from raw.submissions where department_code = $1)
                  and list_contains($2, measure_code)""",
-            [DEPARTMENT, sorted(measures)],
+            [DEPARTMENT, sorted(measures), str(RETRACTED_YEAR)],
         ).fetchone()[0]
         con.execute("checkpoint")
     return int(deleted)
@@ -269,34 +273,42 @@ def test_the_resubmission_changed_the_department_and_nothing_else(attached, rebu
 
 
 def test_incremental_build_recomputed_only_the_resubmitted_measures(attached, rebuilt):
-    """Every incremental model records, per measure, the run that last recomputed it: after the
-    file-triggered build only the resubmitted department's measures carry the new run; the other
+    """Every incremental model records, per measure and year, the run that last recomputed it:
+    after the file-triggered build only the resubmitted department's measures carry the new run,
+    and only from the earliest year the scenario changed; the earlier years and the other
     departments' measures (also the one whose file was rejected) keep the session build's run."""
     owners = dict(
         attached.execute("select measure_code, department_code from rebuilt.reference.measures").fetchall()
     )
-    before = attached.execute(
-        f"select model_name, measure_code, invocation_id, input_version from before.{STATE_TABLE}"
-    ).fetchall()
-    after = attached.execute(
-        f"select model_name, measure_code, invocation_id, input_version from inc.{STATE_TABLE}"
-    ).fetchall()
-    old_runs = {row[2] for row in before}
+    columns = "model_name, measure_code, year, invocation_id, input_version"
+    before = attached.execute(f"select {columns} from before.{STATE_TABLE}").fetchall()
+    after = attached.execute(f"select {columns} from inc.{STATE_TABLE}").fetchall()
+    old_runs = {row[3] for row in before}
     assert len(old_runs) == 1
-    before_by_key = {(row[0], row[1]): row for row in before}
+    before_by_key = {(row[0], row[1], row[2]): row for row in before}
     recomputed: dict[str, set[str]] = {}
-    for model, measure, run, version in after:
-        if run in old_runs:
-            assert before_by_key[(model, measure)][3] == version
+    years: dict[tuple[str, str], dict[bool, set[int]]] = {}  # (model, measure) -> kept? -> years
+    for model, measure, year, run, version in after:
+        kept = run in old_runs
+        if kept:
+            assert before_by_key[(model, measure, year)][4] == version
         else:
             recomputed.setdefault(model, set()).add(measure)
+        years.setdefault((model, measure), {True: set(), False: set()})[kept].add(year)
     assert set(recomputed) == {name.split(".")[1] for name in INCREMENTAL_TABLES}
     for model, measures in recomputed.items():
         assert measures == set(rebuilt.resubmitted_measures), model
         assert {owners[m] for m in measures} == {DEPARTMENT}
     assert REJECTED_DEPARTMENT not in {owners[m] for ms in recomputed.values() for m in ms}
-    # Every model holds a version for every submitted measure, before and after.
-    assert {key for key in before_by_key} == {(row[0], row[1]) for row in after}
+    # A measure was recomputed from its earliest changed year on, never before it: 2021 and 2022
+    # stand as the session build left them; the earliest year recomputed is the retracted one.
+    for (model, measure), by_kept in years.items():
+        if measure in rebuilt.resubmitted_measures:
+            assert {2021, 2022} <= by_kept[True], (model, measure)
+            assert max(by_kept[True]) < min(by_kept[False]), (model, measure)
+    assert min(min(y[False]) for y in years.values() if y[False]) == RETRACTED_YEAR
+    # Every model holds a version for every submitted measure and year, before and after.
+    assert {key for key in before_by_key} == {(row[0], row[1], row[2]) for row in after}
 
 
 RANK_INTERVALS = "intermediate.int_index_rank_intervals"
@@ -348,9 +360,10 @@ def _compiled_test(rebuilt: Rebuilt, prefix: str) -> tuple[str, str]:
     return result["unique_id"], result["compiled_code"]
 
 
-def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tmp_path):
-    """After a submission the data tests of a per-measure incremental table read the measures it
-    rebuilt in that build (macros/incremental/generic_test_scope.sql); tests of other tables read all."""
+def test_tests_of_incremental_tables_check_only_the_rows_rebuilt(rebuilt, tmp_path):
+    """After a submission the data tests of a per-measure incremental table read the rows it
+    rebuilt in that build: the measures it recomputed, from the year it recomputed them from
+    (macros/incremental/generic_test_scope.sql); tests of other tables read all."""
     _, unique_sql = _compiled_test(
         rebuilt, "unique_combination_stg_raw__submissions_latest_measure_code__region_code__period"
     )
@@ -362,7 +375,8 @@ def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tm
     assert "incremental_measure_versions" not in ledger_sql
     assert "incremental_measure_versions" not in ledger_rules_sql
     # Run the compiled test on a copy of the built warehouse with a duplicated latest value:
-    # a duplicate in a rebuilt measure fails it, one in a measure left alone does not.
+    # a duplicate in a rebuilt measure and year fails it; one in a measure left alone, or in a
+    # year of a rebuilt measure before the year it was rebuilt from, does not.
     copy = tmp_path / rebuilt.incremental.warehouse_path.name  # same catalog name as compiled
     shutil.copyfile(rebuilt.incremental.warehouse_path, copy)
     resubmitted = sorted(rebuilt.resubmitted_measures)
@@ -374,14 +388,15 @@ def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tm
         ).fetchone()[0]
         assert other is not None
         failing = {}
-        for measure in (other, resubmitted[0]):
+        for measure, year in ((other, 2025), (resubmitted[0], 2021), (resubmitted[0], 2025)):
             con.execute(
                 "insert into staging.stg_raw__submissions_latest "
-                "select * from staging.stg_raw__submissions_latest where measure_code = $1 limit 1",
-                [measure],
+                "select * from staging.stg_raw__submissions_latest where measure_code = $1 "
+                "and period_year = $2 limit 1",
+                [measure, year],
             )
-            failing[measure] = len(con.execute(unique_sql).fetchall())
-    assert failing == {other: 0, resubmitted[0]: 1}
+            failing[(measure, year)] = len(con.execute(unique_sql).fetchall())
+    assert failing == {(other, 2025): 0, (resubmitted[0], 2021): 0, (resubmitted[0], 2025): 1}
 
 
 NEW_AS_OF = "2025-06-30"  # another year of "today": 2025 in progress, not over

@@ -1,4 +1,4 @@
-{#- Incremental rebuilds of the per-value chain, measure by measure (issue #8).
+{#- Incremental rebuilds of the per-value chain, by measure and year (issues #8, #22).
 
     A department's file carries the measures that department owns, and every per-value model
     (the latest values, the year values, the roll-ups, the reconciled spine, the anomaly scores)
@@ -9,19 +9,27 @@
     the departments that (re)submitted, and leaves every other measure's rows untouched. Models
     that compare or combine measures (dimension scores, indices, alerts) stay full tables.
 
-    "Changed" is read from the raw tables, per measure, as a version string
+    A row of year Y is computed from that measure's rows of year Y and earlier years only (a year
+    value, its roll-up, its target, a trajectory over the values up to Y, the change against the
+    year before): never from a later year. So when the earliest changed year of a measure is Y,
+    its rows of the years before Y stand as they are, and only its rows of Y and later are
+    recomputed (a department's 2025 file recomputes 2025, not 2021-2024).
+
+    "Changed" is read from the raw tables, per measure and year, as a version string
     `rows:max file_id:sum of file_ids` of raw.submissions (the raw layer is append-only and
     file_id grows with every file, so any new, superseding or added row moves it; a file rejected
     as a whole writes no row and moves nothing). Each incremental model records, in the state
-    table intermediate.incremental_measure_versions, the version of every measure it was built
-    from, in the same transaction as its rows (post-hook). The first model of the chain compares
+    table intermediate.incremental_measure_versions, the version of every measure and year it was
+    built from, in the same transaction as its rows (post-hook). The first model of the chain compares
     the live raw versions with its record; every model after it compares the record of its
     upstream model(s) with its own (config measure_versions_from), so a model never marks a
     measure done from inputs that were themselves out of date.
 
-    On an incremental run a model deletes the rows of the changed measures (all of them, so
-    shrinking or vanishing rows are handled) and inserts them recomputed from the full history of
-    those measures (custom strategy replace_measures). With --full-refresh, on the first build, or
+    On an incremental run a model deletes the rows of the changed measures from their earliest
+    changed year on (all of them, so shrinking or vanishing rows are handled) and inserts them
+    recomputed from the history of those measures (custom strategy replace_measures; the model's
+    config measure_year_column names its year column, 'year' by default, or measure_period_column
+    its period text when it has no year column). With --full-refresh, on the first build, or
     when the state holds nothing for the model, the whole table is rebuilt and the state rewritten.
     Seed or code changes are not detected: they need dbt build --full-refresh (the daily build). -#}
 
@@ -41,13 +49,19 @@
     create table if not exists {{ state }} (
         model_name varchar not null,
         measure_code varchar not null,
+        year integer not null,
         input_version varchar not null,
         invocation_id varchar not null,
+        rebuilt_from_year integer not null,
         built_at timestamp not null
-    )
+    );
+    {#- A state table written before versions were kept per year: its rows get year 0, which no
+        input has, so each of its measures is recomputed once in full and recorded per year. -#}
+    alter table {{ state }} add column if not exists year integer default 0;
+    alter table {{ state }} add column if not exists rebuilt_from_year integer default 0
 {%- endmacro %}
 
-{#- SQL (measure_code, input_version) of the inputs of the current model, per its config
+{#- SQL (measure_code, year, input_version) of the inputs of the current model, per its config
     measure_versions_from: 'raw' (live versions of raw.submissions, read from the raw table itself:
     only the staging model stg_raw__submissions_latest sets it) or a list of upstream incremental models (their recorded
     versions; the distinct versions of several upstreams joined, so any disagreement counts).
@@ -59,6 +73,7 @@
     {%- if config.get('measure_versions_as_of', false) -%}
         select
             measure_code,
+            year,
             concat_ws(
                 '|', input_version, 'as_of_year:' || cast({{ scorecard_as_of_year() }} as varchar)
             ) as input_version
@@ -71,27 +86,33 @@
 {% macro sc_upstream_measure_versions_sql() -%}
     {%- set upstreams = config.get('measure_versions_from') -%}
     {%- if upstreams == 'raw' -%}
-        {#- Straight from the raw table's two columns, not through the typed staging view: its
+        {#- Straight from the raw table's columns, not through the typed staging view: its
             casts and plausibility join cost ~0.2 s a read at national size, and a build reads the
             versions up to four times (bench/notes.md). A row the view leaves out still moves the
-            version: the measure is recomputed, with the same result. -#}
+            version: the measure is recomputed, with the same result. The year is the period's
+            first four characters, as period_year() reads it; a period without one counts as
+            year 0, i.e. before every year. -#}
         select
             cast(measure_code as varchar) as measure_code,
+            coalesce(try_cast(substring(cast(period as varchar), 1, 4) as integer), 0) as year,
             concat_ws(':', count(*), max(file_id), sum(file_id)) as input_version
         from {{ source('raw', 'submissions') }}
-        group by 1
+        group by 1, 2
     {%- else -%}
         select
             measure_code,
+            year,
             string_agg(distinct input_version, '|' order by input_version) as input_version
         from {{ sc_measure_versions_relation() }}
         where model_name in ('{{ upstreams | join("', '") }}')
-        group by measure_code
+        group by measure_code, year
     {%- endif -%}
 {%- endmacro %}
 
-{#- The measures the current model must recompute on an incremental run: a list of codes, or
-    none for "all of them" (no state recorded for the model). Evaluated only when is_incremental(). -#}
+{#- What the current model must recompute on an incremental run: a list of [measure_code,
+    from_year] pairs, the measures whose inputs changed and the earliest year whose version
+    differs, or none for "all of them" (no state recorded for the model). Evaluated only when
+    is_incremental(). -#}
 {% macro sc_changed_measures() -%}
     {%- if not execute -%}
         {{ return(none) }}
@@ -109,51 +130,94 @@
         ),
 
         built_versions as (
-            select measure_code, input_version
+            select measure_code, year, input_version
             from {{ state }}
             where model_name = '{{ this.identifier }}'
         )
 
-        select coalesce(c.measure_code, b.measure_code) as measure_code
+        select
+            coalesce(c.measure_code, b.measure_code) as measure_code,
+            min(coalesce(c.year, b.year)) as from_year
         from current_versions as c
-        full outer join built_versions as b on c.measure_code = b.measure_code
+        full outer join built_versions as b on c.measure_code = b.measure_code and c.year = b.year
         where c.input_version is distinct from b.input_version
+        group by 1
         order by 1
     {%- endset -%}
-    {{ return(run_query(changed_sql).columns[0].values() | list) }}
+    {%- set changed = [] -%}
+    {%- for row in run_query(changed_sql).rows -%}
+        {%- do changed.append([row[0], row[1] | int]) -%}
+    {%- endfor -%}
+    {{ return(changed) }}
 {%- endmacro %}
 
-{#- What a model's SQL rebuilds: on an incremental run the changed measures (sc_changed_measures),
-    otherwise (first build, --full-refresh) none, i.e. all of them. -#}
+{#- What a model's SQL rebuilds: on an incremental run the changed measures and years
+    (sc_changed_measures), otherwise (first build, --full-refresh) none, i.e. all of them. -#}
 {% macro sc_measures_to_rebuild() -%}
     {{ return(sc_changed_measures() if is_incremental() else none) }}
 {%- endmacro %}
 
-{#- A predicate restricting a model to the changed measures (true when all are rebuilt). -#}
+{#- A predicate restricting a model to the changed measures, every year of them (true when all
+    are rebuilt): for reading the history a recomputed year stands on. -#}
 {% macro sc_measure_filter(column, changed_measures) -%}
     {%- if changed_measures is none -%}
         true
     {%- elif changed_measures | length == 0 -%}
         false
     {%- else -%}
-        {{ column }} in ('{{ changed_measures | join("', '") }}')
+        {%- set codes = [] -%}
+        {%- for pair in changed_measures -%}
+            {%- do codes.append(pair[0]) -%}
+        {%- endfor -%}
+        {{ column }} in ('{{ codes | join("', '") }}')
     {%- endif -%}
 {%- endmacro %}
 
-{#- Incremental strategy replace_measures: delete every row of the changed measures, insert the
-    recomputed ones (the temp relation holds exactly those). -#}
+{#- A predicate restricting a model to the rows it rebuilds: the changed measures from their
+    earliest changed year on (true when all are rebuilt). year_column is an integer year; or,
+    with period_column instead, a period text ('2025', '2025-Q2', '2025-06'), compared as text
+    ('2025-06' >= '2025'), which DuckDB can push below a window partitioned by the period. -#}
+{% macro sc_rebuild_filter(changed_measures, year_column='year', measure_column='measure_code', period_column=none) -%}
+    {%- if changed_measures is none -%}
+        true
+    {%- elif changed_measures | length == 0 -%}
+        false
+    {%- else -%}
+        {%- set by_year = {} -%}
+        {%- for pair in changed_measures -%}
+            {%- do by_year.setdefault(pair[1], []).append(pair[0]) -%}
+        {%- endfor -%}
+        (
+        {%- for from_year in by_year | sort %}
+            {% if not loop.first %}or {% endif -%}
+            ({{ measure_column }} in ('{{ by_year[from_year] | join("', '") }}')
+            {%- if from_year > 0 and period_column %} and {{ period_column }} >= '{{ "%04d" | format(from_year) }}'
+            {%- elif from_year > 0 %} and {{ year_column }} >= {{ from_year }}
+            {%- endif -%})
+        {%- endfor %}
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Incremental strategy replace_measures: delete the rows of the changed measures and years,
+    insert the recomputed ones (the temp relation holds exactly those). -#}
 {% macro get_incremental_replace_measures_sql(arg_dict) -%}
     {%- set target_relation = arg_dict['target_relation'] -%}
     {%- set temp_relation = arg_dict['temp_relation'] -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     {%- set changed = sc_changed_measures() -%}
-    delete from {{ target_relation }} where {{ sc_measure_filter('measure_code', changed) }};
+    delete from {{ target_relation }}
+    where {{ sc_rebuild_filter(
+        changed,
+        config.get('measure_year_column', 'year'),
+        period_column=config.get('measure_period_column')
+    ) }};
     insert into {{ target_relation }} ({{ columns }})
     select {{ columns }} from {{ temp_relation }}
 {%- endmacro %}
 
 {#- Post-hook of every incremental model: record the input versions it was built from, for the
-    measures it recomputed (all of them on a full build), in its own transaction. -#}
+    measures and years it recomputed (all of them on a full build), in its own transaction. -#}
 {% macro sc_record_measure_versions() -%}
     {%- if not execute -%}
         {{ return('') }}
@@ -162,14 +226,27 @@
     {%- set changed = none if should_full_refresh() else sc_changed_measures() -%}
     {%- set model_name = this.identifier -%}
     delete from {{ state }}
-    where model_name = '{{ model_name }}' and {{ sc_measure_filter('measure_code', changed) }};
-    insert into {{ state }} (model_name, measure_code, input_version, invocation_id, built_at)
+    where model_name = '{{ model_name }}' and {{ sc_rebuild_filter(changed) }};
+    insert into {{ state }} (
+        model_name, measure_code, year, input_version, invocation_id, rebuilt_from_year, built_at
+    )
     select
         '{{ model_name }}',
         measure_code,
+        year,
         input_version,
         '{{ invocation_id }}',
+        {#- the year this run rebuilt the measure from (0: every year), which its tests read from -#}
+        {%- if changed %}
+        case measure_code
+            {%- for pair in changed %}
+            when '{{ pair[0] }}' then {{ pair[1] }}
+            {%- endfor %}
+        end,
+        {%- else %}
+        0,
+        {%- endif %}
         cast(now() as timestamp)
     from ({{ sc_input_measure_versions_sql() }}) as v
-    where {{ sc_measure_filter('measure_code', changed) }}
+    where {{ sc_rebuild_filter(changed) }}
 {%- endmacro %}

@@ -16,15 +16,16 @@
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
-{#- Incremental per measure: a row reads only its own measure's spine, target and trajectory
-    (rows are keyed by measure_code, so an indicator with several measures is several independent
-    row sets), so only the measures whose inputs changed are recomputed; the year of as_of is part
+{#- Incremental per measure and year: a row reads only its own measure's spine, target and
+    trajectory of its year and the target of the year before (rows are keyed by measure_code, so an
+    indicator with several measures is several independent row sets), so only the measures whose
+    inputs changed are recomputed, from the earliest year they changed; the year of as_of is part
     of the versions, since year_status / progress_status depend on it
     (macros/incremental/measure_versions.sql). -#}
 
 with spine as (
     select * from {{ ref('int_measure_values_reconciled') }}
-    where {{ sc_measure_filter('measure_code', changed_measures) }}
+    where {{ sc_rebuild_filter(changed_measures) }}
 ),
 
 measures as (
@@ -32,6 +33,7 @@ measures as (
     where {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
+-- every year of the measures: a part-year value's plan starts from the year before's target
 targets as (
     select * from {{ ref('int_targets_scoped') }}
     where {{ sc_measure_filter('measure_code', changed_measures) }}
@@ -74,7 +76,7 @@ planned as (
 
 trajectories as (
     select * from {{ ref('int_measure_trajectories_projected') }}
-    where {{ sc_measure_filter('measure_code', changed_measures) }}
+    where {{ sc_rebuild_filter(changed_measures) }}
 ),
 
 assessed as (

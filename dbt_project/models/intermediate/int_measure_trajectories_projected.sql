@@ -18,8 +18,9 @@
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
-{#- Incremental per measure: a trajectory reads only its own measure's values and targets, so
-    only the measures whose spine or targets changed are recomputed
+{#- Incremental per measure and year: a trajectory reads only its own measure's values up to its
+    year and targets (the final year's target comes from the seeds alone), so only the measures
+    whose spine or targets changed are recomputed, from the earliest year they changed
     (macros/incremental/measure_versions.sql). -#}
 
 with spine as (
@@ -95,6 +96,7 @@ observed_so_far as (
             s.measure_code = o.measure_code
             and s.region_code = o.region_code
             and s.year >= o.year
+    where {{ sc_rebuild_filter(changed_measures, 's.year', 's.measure_code') }}
     group by s.measure_code, s.region_code, s.year
 ),
 

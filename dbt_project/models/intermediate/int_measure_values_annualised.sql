@@ -14,14 +14,15 @@
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
-{#- Incremental per measure: only the measures whose latest values changed
-    are recomputed (macros/incremental/measure_versions.sql). -#}
+{#- Incremental per measure and year: only the measures whose latest values changed are
+    recomputed, from the earliest year they changed; a year's value reads that year's periods only
+    (macros/incremental/measure_versions.sql). -#}
 
 with latest as (
     select * from {{ ref('stg_raw__submissions_latest') }}
     where
         period_year between {{ var('first_year') }} and {{ var('last_year') }}
-        and {{ sc_measure_filter('measure_code', changed_measures) }}
+        and {{ sc_rebuild_filter(changed_measures, 'period_year') }}
 ),
 
 year_end as (

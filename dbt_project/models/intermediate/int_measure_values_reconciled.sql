@@ -14,8 +14,9 @@
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
-{#- Incremental per measure: only the measures whose year values or roll-ups changed
-    are recomputed (macros/incremental/measure_versions.sql). -#}
+{#- Incremental per measure and year: only the measures whose year values or roll-ups changed
+    are recomputed, from the earliest year they changed; a year reads that year's values only
+    (macros/incremental/measure_versions.sql). -#}
 
 with measures as (
     select * from {{ ref('int_measures_classified') }}
@@ -28,12 +29,12 @@ years as (
 
 submitted as (
     select * from {{ ref('int_measure_values_annualised') }}
-    where {{ sc_measure_filter('measure_code', changed_measures) }}
+    where {{ sc_rebuild_filter(changed_measures) }}
 ),
 
 rolled_up as (
     select * from {{ ref('int_measure_values_rolled_up') }}
-    where {{ sc_measure_filter('measure_code', changed_measures) }}
+    where {{ sc_rebuild_filter(changed_measures) }}
 ),
 
 spine as (
@@ -55,6 +56,7 @@ spine as (
                 like {{ sc_concat(["'%|'", "r.region_level", "'|%'"]) }}
             )
     cross join years as y
+    where {{ sc_rebuild_filter(changed_measures, 'y.year', 'm.measure_code') }}
 )
 
 select

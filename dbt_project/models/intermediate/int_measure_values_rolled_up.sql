@@ -15,8 +15,9 @@
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
-{#- Incremental per measure: only the measures whose year values changed
-    are recomputed (macros/incremental/measure_versions.sql). -#}
+{#- Incremental per measure and year: only the measures whose year values changed are
+    recomputed, from the earliest year they changed; a year rolls up that year's values only
+    (macros/incremental/measure_versions.sql). -#}
 
 with measures as (
     select * from {{ ref('int_measures_classified') }}
@@ -47,7 +48,7 @@ base_values as (
         on
             v.measure_code = m.measure_code
             and v.region_level = m.base_level
-    where {{ sc_measure_filter('v.measure_code', changed_measures) }}
+    where {{ sc_rebuild_filter(changed_measures, 'v.year', 'v.measure_code') }}
 ),
 
 -- Which higher regions each rule rolls up to directly from the base level.
@@ -181,7 +182,7 @@ select
     rolled_up_min_value,
     children_period_end
 from rolled_from_base
-where children_reporting > 0
+where children_reporting > 0 and {{ sc_rebuild_filter(changed_measures) }}
 
 union all
 
@@ -200,3 +201,4 @@ select
     rolled_up_min_value,
     children_period_end
 from counted_above_condition
+where {{ sc_rebuild_filter(changed_measures) }}

@@ -22,8 +22,9 @@
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
-{#- Incremental per measure: a measure's targets depend only on its own spine and the seeds, so
-    only the measures whose spine changed are recomputed (macros/incremental/measure_versions.sql). -#}
+{#- Incremental per measure and year: a measure's targets of a year depend only on its own spine
+    of that year and the seeds, so only the measures and years whose spine changed are recomputed
+    (macros/incremental/measure_versions.sql). -#}
 
 with measures as (
     select * from {{ ref('int_measures_classified') }}
@@ -75,7 +76,7 @@ spine as (
         s.region_level,
         s.year
     from {{ ref('int_measure_values_reconciled') }} as s
-    where {{ sc_measure_filter('s.measure_code', changed_measures) }}
+    where {{ sc_rebuild_filter(changed_measures, 's.year', 's.measure_code') }}
 ),
 
 scoped as (

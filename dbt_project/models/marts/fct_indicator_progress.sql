@@ -13,8 +13,8 @@
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
-{#- Incremental per measure, like the model it publishes: only the measures recomputed there are
-    replaced here (macros/incremental/measure_versions.sql). The contract (columns, types) is unchanged;
+{#- Incremental per measure and year, like the model it publishes: only the measures and years
+    recomputed there are replaced here (macros/incremental/measure_versions.sql). The contract (columns, types) is unchanged;
     an incremental run onto a table with other columns fails (on_schema_change='fail', which dbt
     requires of a contracted incremental model): column changes need a full refresh. -#}
 
@@ -62,4 +62,4 @@ select
     cast(projected_attainment_pct as double) as projected_attainment_pct,
     cast(projected_status as varchar) as trajectory_status
 from {{ ref('int_indicator_progress_assessed') }}
-where {{ sc_measure_filter('measure_code', changed_measures) }}
+where {{ sc_rebuild_filter(changed_measures) }}

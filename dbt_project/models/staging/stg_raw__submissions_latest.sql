@@ -1,10 +1,12 @@
 {#- The value in force for each measure x region x period: the latest version (highest file_id).
-    A table, rebuilt incrementally per measure: only the measures with new raw rows since the
-    last build are recomputed (macros/incremental/measure_versions.sql). -#}
+    A table, rebuilt incrementally per measure and year: only the measures with new raw rows since
+    the last build are recomputed, from the earliest year those rows changed
+    (macros/incremental/measure_versions.sql). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='replace_measures',
     measure_versions_from='raw',
+    measure_year_column='period_year',
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
@@ -12,4 +14,6 @@
 -- every column of the all-versions view but its flag
 select * exclude (is_latest)
 from {{ ref('stg_raw__submissions') }}
-where is_latest and {{ sc_measure_filter('measure_code', changed_measures) }}
+-- the years as period text: a filter on the window's partition columns only, which DuckDB applies
+-- before the window (a 2025 file ranks the 2025 versions, not every year's: national, 0.47 -> 0.17 s)
+where is_latest and {{ sc_rebuild_filter(changed_measures, period_column='period') }}

@@ -37,11 +37,16 @@
     materialized='incremental',
     incremental_strategy='replace_measures',
     measure_versions_from=['int_measure_values_annualised'],
+    measure_period_column='period',
     post_hook="{{ sc_record_measure_versions() }}"
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() -%}
-{#- Incremental per measure: only the measures whose year values changed are recomputed (history
-    and peers are per measure; macros/incremental/measure_versions.sql). -#}
+{#- Incremental per measure and year: only the measures whose year values changed are recomputed,
+    from the earliest year they changed (history and peers are per measure; a year is screened
+    against its peers of that year and its own earlier years, never a later one; the offsets
+    count from the series' first year, which a change from a later year leaves where it was;
+    macros/incremental/measure_versions.sql). The rows have no year column: the rebuilt years are
+    told by the period text ('2025-12' >= '2025'). -#}
 
 with
 
@@ -416,3 +421,4 @@ select
     nullif(reason_zh, '') as reason_zh,
     nullif(reason_en, '') as reason_en
 from explained
+where {{ sc_rebuild_filter(changed_measures, period_column='period') }}
