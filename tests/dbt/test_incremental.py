@@ -360,10 +360,9 @@ def _compiled_test(rebuilt: Rebuilt, prefix: str) -> tuple[str, str]:
     return result["unique_id"], result["compiled_code"]
 
 
-def test_tests_of_incremental_tables_check_only_the_rows_rebuilt(rebuilt, tmp_path):
-    """After a submission the data tests of a per-measure incremental table read the rows it
-    rebuilt in that build: the measures it recomputed, from the year it recomputed them from
-    (macros/incremental/generic_test_scope.sql); tests of other tables read all."""
+def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tmp_path):
+    """After a submission the data tests of a per-measure incremental table read the measures it
+    rebuilt in that build (macros/incremental/generic_test_scope.sql); tests of other tables read all."""
     _, unique_sql = _compiled_test(
         rebuilt, "unique_combination_stg_raw__submissions_latest_measure_code__region_code__period"
     )
@@ -375,8 +374,7 @@ def test_tests_of_incremental_tables_check_only_the_rows_rebuilt(rebuilt, tmp_pa
     assert "incremental_measure_versions" not in ledger_sql
     assert "incremental_measure_versions" not in ledger_rules_sql
     # Run the compiled test on a copy of the built warehouse with a duplicated latest value:
-    # a duplicate in a rebuilt measure and year fails it; one in a measure left alone, or in a
-    # year of a rebuilt measure before the year it was rebuilt from, does not.
+    # a duplicate in a rebuilt measure fails it, one in a measure left alone does not.
     copy = tmp_path / rebuilt.incremental.warehouse_path.name  # same catalog name as compiled
     shutil.copyfile(rebuilt.incremental.warehouse_path, copy)
     resubmitted = sorted(rebuilt.resubmitted_measures)
@@ -388,15 +386,14 @@ def test_tests_of_incremental_tables_check_only_the_rows_rebuilt(rebuilt, tmp_pa
         ).fetchone()[0]
         assert other is not None
         failing = {}
-        for measure, year in ((other, 2025), (resubmitted[0], 2021), (resubmitted[0], 2025)):
+        for measure in (other, resubmitted[0]):
             con.execute(
                 "insert into staging.stg_raw__submissions_latest "
-                "select * from staging.stg_raw__submissions_latest where measure_code = $1 "
-                "and period_year = $2 limit 1",
-                [measure, year],
+                "select * from staging.stg_raw__submissions_latest where measure_code = $1 limit 1",
+                [measure],
             )
-            failing[(measure, year)] = len(con.execute(unique_sql).fetchall())
-    assert failing == {(other, 2025): 0, (resubmitted[0], 2021): 0, (resubmitted[0], 2025): 1}
+            failing[measure] = len(con.execute(unique_sql).fetchall())
+    assert failing == {other: 0, resubmitted[0]: 1}
 
 
 NEW_AS_OF = "2025-06-30"  # another year of "today": 2025 in progress, not over

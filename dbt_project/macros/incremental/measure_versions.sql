@@ -52,13 +52,11 @@
         year integer not null,
         input_version varchar not null,
         invocation_id varchar not null,
-        rebuilt_from_year integer not null,
         built_at timestamp not null
     );
     {#- A state table written before versions were kept per year: its rows get year 0, which no
         input has, so each of its measures is recomputed once in full and recorded per year. -#}
-    alter table {{ state }} add column if not exists year integer default 0;
-    alter table {{ state }} add column if not exists rebuilt_from_year integer default 0
+    alter table {{ state }} add column if not exists year integer default 0
 {%- endmacro %}
 
 {#- SQL (measure_code, year, input_version) of the inputs of the current model, per its config
@@ -227,25 +225,13 @@
     {%- set model_name = this.identifier -%}
     delete from {{ state }}
     where model_name = '{{ model_name }}' and {{ sc_rebuild_filter(changed) }};
-    insert into {{ state }} (
-        model_name, measure_code, year, input_version, invocation_id, rebuilt_from_year, built_at
-    )
+    insert into {{ state }} (model_name, measure_code, year, input_version, invocation_id, built_at)
     select
         '{{ model_name }}',
         measure_code,
         year,
         input_version,
         '{{ invocation_id }}',
-        {#- the year this run rebuilt the measure from (0: every year), which its tests read from -#}
-        {%- if changed %}
-        case measure_code
-            {%- for pair in changed %}
-            when '{{ pair[0] }}' then {{ pair[1] }}
-            {%- endfor %}
-        end,
-        {%- else %}
-        0,
-        {%- endif %}
         cast(now() as timestamp)
     from ({{ sc_input_measure_versions_sql() }}) as v
     where {{ sc_rebuild_filter(changed) }}
