@@ -40,6 +40,8 @@ INCREMENTAL_TABLES = [
     "intermediate.int_indicator_progress_assessed",
     "marts.fct_indicator_progress",
     "marts.fct_value_anomalies",
+    "intermediate.int_dimension_scores_scored",
+    "marts.fct_index_dimension_scores",
 ]
 STATE_TABLE = "intermediate.incremental_measure_versions"
 
@@ -398,6 +400,8 @@ def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tm
 
 NEW_AS_OF = "2025-06-30"  # another year of "today": 2025 in progress, not over
 AS_OF_MODELS = ["intermediate.int_indicator_progress_assessed", "marts.fct_indicator_progress"]
+# the incremental models that read them, recomputed with them (through the recorded versions)
+READ_AS_OF_MODELS = ["intermediate.int_dimension_scores_scored", "marts.fct_index_dimension_scores"]
 
 
 @pytest.fixture(scope="module")
@@ -436,6 +440,8 @@ def test_a_new_year_of_as_of_recomputes_every_measure_of_the_progress_models(mov
     for table in AS_OF_MODELS:
         assert _differences(moved_clock, f"inc.{table}", f"rebuilt.{table}") == (0, 0), table
         assert _differences(moved_clock, f"before.{table}", f"inc.{table}") != (0, 0), table
+    for table in READ_AS_OF_MODELS:
+        assert _differences(moved_clock, f"inc.{table}", f"rebuilt.{table}") == (0, 0), table
     runs = dict(
         moved_clock.execute(
             f"select model_name, count(distinct invocation_id) from inc.{STATE_TABLE} group by model_name"
@@ -453,4 +459,4 @@ def test_a_new_year_of_as_of_recomputes_every_measure_of_the_progress_models(mov
     for table in INCREMENTAL_TABLES:
         model = table.split(".")[1]
         assert runs[model] == 1, model
-        assert fresh[model] == (table in AS_OF_MODELS), model
+        assert fresh[model] == (table in AS_OF_MODELS + READ_AS_OF_MODELS), model

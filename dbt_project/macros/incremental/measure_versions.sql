@@ -6,8 +6,9 @@
     assessed progress and its mart fct_indicator_progress) is computed independently per
     measure_code (from that measure's rows and the seeds). So an incremental run recomputes only
     the measures whose submissions changed since the model was last built, i.e. the measures of
-    the departments that (re)submitted, and leaves every other measure's rows untouched. Models
-    that compare or combine measures (dimension scores, indices, alerts) stay full tables.
+    the departments that (re)submitted, and leaves every other measure's rows untouched. So are the
+    dimension scores (a dimension scores one measure: int_dimension_scores_scored and its mart
+    fct_index_dimension_scores). Models that combine measures (indices, alerts) stay full tables.
 
     A row of year Y is computed from that measure's rows of year Y and earlier years only (a year
     value, its roll-up, its target, a trajectory over the values up to Y, the change against the

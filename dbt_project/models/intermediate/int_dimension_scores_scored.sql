@@ -15,6 +15,17 @@
                        distance to the best goalpost, 100 x scored_value / best (best / scored_value
                        where lower is better), within 0-100.
     A region without a value has no score (null): the index reweights what remains. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_indicator_progress_assessed'],
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_measures_to_rebuild() %}
+{#- Incremental per measure and year: a dimension scores one measure, and a year's score reads that
+    measure's progress of that year (and the seeds) only, so a file recomputes the scores of its
+    measures from the earliest year it changed (macros/incremental/measure_versions.sql). -#}
+
 with dimensions as (
     select
         zone_code,
@@ -28,6 +39,7 @@ with dimensions as (
         cast(goalpost_worst as double) as goalpost_worst,
         cast(goalpost_best as double) as goalpost_best
     from {{ ref('index_dimensions') }}
+    where {{ sc_measure_filter('measure_code', changed_measures) }}
 ),
 
 years as (
@@ -45,6 +57,7 @@ progress as (
         final_target_value,
         is_complete
     from {{ ref('int_indicator_progress_assessed') }}
+    where {{ sc_rebuild_filter(changed_measures) }}
 ),
 
 -- share_meeting: each region's units at the condition level (itself, or those below it) that
@@ -116,6 +129,7 @@ joined as (
         on
             r.region_code = pop.region_code
             and y.year = pop.year
+    where {{ sc_rebuild_filter(changed_measures, 'y.year', 'd.measure_code') }}
 )
 
 select

@@ -1,6 +1,16 @@
 {#- The dimension scores behind the five indices, long form (one row per dimension x region x
     year) 指数分项得分: the value, the value on the dimension's fixed scale, its goalposts and the 0-100 score, for
     drilling down from an index to what drives it (docs/methodology.md §6). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_dimension_scores_scored'],
+    on_schema_change='fail',
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_measures_to_rebuild() %}
+{#- Incremental per measure and year, like the model it publishes (macros/incremental/measure_versions.sql);
+    column changes need a full refresh (on_schema_change='fail', as for fct_indicator_progress). -#}
 select
     cast(s.zone_code as varchar) as zone_code,
     cast(s.dimension_code as varchar) as dimension_code,
@@ -26,3 +36,4 @@ select
     cast(s.dimension_score as double) as dimension_score
 from {{ ref('int_dimension_scores_scored') }} as s
 inner join {{ ref('index_dimensions') }} as d on s.dimension_code = d.dimension_code
+where {{ sc_rebuild_filter(changed_measures, 's.year', 's.measure_code') }}
