@@ -42,16 +42,7 @@ INCREMENTAL_TABLES = [
     "marts.fct_value_anomalies",
     "intermediate.int_dimension_scores_scored",
     "marts.fct_index_dimension_scores",
-    "intermediate.int_index_scores_aggregated",
-    "intermediate.int_index_score_changes_decomposed",
-    "marts.fct_index_score_changes",
 ]
-# incremental per zone (the zones of the measures' dimensions), not per measure
-ZONE_TABLES = {
-    "intermediate.int_index_scores_aggregated",
-    "intermediate.int_index_score_changes_decomposed",
-    "marts.fct_index_score_changes",
-}
 STATE_TABLE = "intermediate.incremental_measure_versions"
 
 
@@ -252,22 +243,14 @@ def test_incremental_build_gives_the_marts_of_a_full_rebuild(attached):
     assert mismatched == {}
 
 
-def _zones_of(con: duckdb.DuckDBPyConnection, measures: frozenset[str]) -> set[str]:
-    """The zones whose index has a dimension scoring one of the measures."""
-    sql = "select distinct zone_code from rebuilt.reference.index_dimensions where list_contains($1, measure_code)"
-    return {row[0] for row in con.execute(sql, [sorted(measures)]).fetchall()}
-
-
 def test_the_resubmission_changed_the_department_and_nothing_else(attached, rebuilt):
     """Against the warehouse before the resubmission: the department's measures moved (values,
     a new period, vanished rows), every other department's rows are exactly as they were."""
     measures = "', '".join(sorted(rebuilt.resubmitted_measures))
     other = f"measure_code not in ('{measures}')"
     own = f"measure_code in ('{measures}')"
-    zones = "', '".join(sorted(_zones_of(attached, rebuilt.resubmitted_measures)))
     for table in INCREMENTAL_TABLES:
-        others = f"zone_code not in ('{zones}')" if table in ZONE_TABLES else other
-        assert _differences(attached, f"before.{table}", f"inc.{table}", others) == (0, 0), table
+        assert _differences(attached, f"before.{table}", f"inc.{table}", other) == (0, 0), table
     old, new = _differences(
         attached, "before.staging.stg_raw__submissions_latest", "inc.staging.stg_raw__submissions_latest", own
     )
@@ -315,22 +298,14 @@ def test_incremental_build_recomputed_only_the_resubmitted_measures(attached, re
             recomputed.setdefault(model, set()).add(measure)
         years.setdefault((model, measure), {True: set(), False: set()})[kept].add(year)
     assert set(recomputed) == {name.split(".")[1] for name in INCREMENTAL_TABLES}
-    zone_models = {name.split(".")[1] for name in ZONE_TABLES}
-    zones = _zones_of(attached, rebuilt.resubmitted_measures)
-    assert zones
-    for model, keys in recomputed.items():
-        if model in zone_models:
-            assert keys == zones, model
-            continue
-        assert keys == set(rebuilt.resubmitted_measures), model
-        assert {owners[m] for m in keys} == {DEPARTMENT}
-    assert REJECTED_DEPARTMENT not in {
-        owners[m] for model, ms in recomputed.items() if model not in zone_models for m in ms
-    }
+    for model, measures in recomputed.items():
+        assert measures == set(rebuilt.resubmitted_measures), model
+        assert {owners[m] for m in measures} == {DEPARTMENT}
+    assert REJECTED_DEPARTMENT not in {owners[m] for ms in recomputed.values() for m in ms}
     # A measure was recomputed from its earliest changed year on, never before it: 2021 and 2022
     # stand as the session build left them; the earliest year recomputed is the retracted one.
     for (model, measure), by_kept in years.items():
-        if measure in rebuilt.resubmitted_measures or (model in zone_models and measure in zones):
+        if measure in rebuilt.resubmitted_measures:
             assert {2021, 2022} <= by_kept[True], (model, measure)
             assert max(by_kept[True]) < min(by_kept[False]), (model, measure)
     assert min(min(y[False]) for y in years.values() if y[False]) == RETRACTED_YEAR
@@ -426,11 +401,7 @@ def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tm
 NEW_AS_OF = "2025-06-30"  # another year of "today": 2025 in progress, not over
 AS_OF_MODELS = ["intermediate.int_indicator_progress_assessed", "marts.fct_indicator_progress"]
 # the incremental models that read them, recomputed with them (through the recorded versions)
-READ_AS_OF_MODELS = [
-    "intermediate.int_dimension_scores_scored",
-    "marts.fct_index_dimension_scores",
-    *sorted(ZONE_TABLES),
-]
+READ_AS_OF_MODELS = ["intermediate.int_dimension_scores_scored", "marts.fct_index_dimension_scores"]
 
 
 @pytest.fixture(scope="module")

@@ -29,8 +29,7 @@
         where state.model_name = '{{ relation.identifier }}'
         and state.invocation_id = '{{ invocation_id }}')
     {%- endset -%}
-    {%- set key_column = sc_measure_incremental_key(relation) -%}
-    {%- do conditions.append('(' ~ key_column ~ ' in ' ~ rebuilt ~ ' or not exists ' ~ rebuilt ~ ')') -%}
+    {%- do conditions.append('(measure_code in ' ~ rebuilt ~ ' or not exists ' ~ rebuilt ~ ')') -%}
     {{ return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') }}
 {%- endmacro %}
 
@@ -49,16 +48,4 @@
         {%- endif -%}
     {%- endfor -%}
     {{ return(false) }}
-{%- endmacro %}
-
-{#- The key column of relation's replace_measures model: measure_code, or its measure_key_column
-    (zone_code for the per-zone models). -#}
-{% macro sc_measure_incremental_key(relation) -%}
-    {%- for unique_id in model.get('depends_on', {}).get('nodes', []) -%}
-        {%- set node = graph.nodes.get(unique_id) -%}
-        {%- if node and node.resource_type == 'model' and (node.alias or node.name) == relation.identifier -%}
-            {{ return(node.config.get('measure_key_column') or 'measure_code') }}
-        {%- endif -%}
-    {%- endfor -%}
-    {{ return('measure_code') }}
 {%- endmacro %}

@@ -8,11 +8,7 @@
     the measures whose submissions changed since the model was last built, i.e. the measures of
     the departments that (re)submitted, and leaves every other measure's rows untouched. So are the
     dimension scores (a dimension scores one measure: int_dimension_scores_scored and its mart
-    fct_index_dimension_scores). The models that combine the measures of a zone (its index, the
-    index's changes) are incremental the same way per zone and year (config
-    measure_key_column='zone_code': a zone's version is those of its dimensions' measures, per
-    seeds/index_dimensions.csv); the state table keeps the zone code as the key. The index marts
-    and the alerts stay full tables.
+    fct_index_dimension_scores). Models that combine measures (indices, alerts) stay full tables.
 
     A row of year Y is computed from that measure's rows of year Y and earlier years only (a year
     value, its roll-up, its target, a trajectory over the values up to Y, the change against the
@@ -102,19 +98,6 @@
         from {{ source('raw', 'submissions') }}
         group by 1, 2
     {%- else -%}
-        {%- if config.get('measure_key_column', 'measure_code') == 'zone_code' -%}
-            {#- a zone's version: its measures' (per-measure upstreams) or its own (per-zone ones) -#}
-            select
-                coalesce(d.zone_code, v.measure_code) as measure_code,
-                v.year,
-                string_agg(distinct v.input_version, '|' order by v.input_version) as input_version
-            from {{ sc_measure_versions_relation() }} as v
-            left join {{ ref('index_dimensions') }} as d on v.measure_code = d.measure_code
-            where
-                v.model_name in ('{{ upstreams | join("', '") }}')
-                and (d.zone_code is not null or v.measure_code in (select z.zone_code from {{ ref('zones') }} as z))
-            group by 1, 2
-        {%- else -%}
         select
             measure_code,
             year,
@@ -122,7 +105,6 @@
         from {{ sc_measure_versions_relation() }}
         where model_name in ('{{ upstreams | join("', '") }}')
         group by measure_code, year
-        {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
 
@@ -227,7 +209,6 @@
     where {{ sc_rebuild_filter(
         changed,
         config.get('measure_year_column', 'year'),
-        config.get('measure_key_column', 'measure_code'),
         period_column=config.get('measure_period_column')
     ) }};
     insert into {{ target_relation }} ({{ columns }})

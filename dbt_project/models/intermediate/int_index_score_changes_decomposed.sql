@@ -7,19 +7,6 @@
     The last two are the coverage terms: a dimension that appears or vanishes moves the index
     by how far its score is from last year's index. Only years where the region has an index
     in both years are decomposed. -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_measures',
-    measure_key_column='zone_code',
-    measure_versions_from=['int_index_scores_aggregated', 'int_dimension_scores_scored'],
-    post_hook="{{ sc_record_measure_versions() }}"
-) }}
-{%- set changed_zones = sc_measures_to_rebuild() %}
-{#- Incremental per zone and year: a year's change reads that year and the year before (never a
-    later one), so a zone is recomputed from the earliest year its inputs changed
-    (macros/incremental/measure_versions.sql). -#}
-
--- depends_on: {{ ref('index_dimensions') }}, {{ ref('zones') }}
 with indices as (
     select
         zone_code,
@@ -28,7 +15,6 @@ with indices as (
         year,
         index_score
     from {{ ref('int_index_scores_aggregated') }}
-    where {{ sc_measure_filter('zone_code', changed_zones) }}
 ),
 
 changes as (
@@ -46,9 +32,7 @@ changes as (
             t.zone_code = l.zone_code
             and t.region_code = l.region_code
             and t.year = l.year + 1
-    where
-        t.index_score is not null and l.index_score is not null
-        and {{ sc_rebuild_filter(changed_zones, 't.year', 't.zone_code') }}
+    where t.index_score is not null and l.index_score is not null
 ),
 
 dimension_pairs as (

@@ -4,18 +4,7 @@
     zone's dimension weight that is scored; where more than var max_missing_weight_share of the
     weight is missing there is no index. Ranks compare regions of the same level in the same
     year (rank 1 = highest index; scores equal to 6 decimals share a rank). -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_measures',
-    measure_key_column='zone_code',
-    measure_versions_from=['int_dimension_scores_scored'],
-    post_hook="{{ sc_record_measure_versions() }}"
-) }}
-{%- set changed_zones = sc_measures_to_rebuild() %}
-{#- Incremental per zone and year: a zone's index of a year reads its dimensions' scores of that
-    year only, and ranks regions within the year (macros/incremental/measure_versions.sql). -#}
-{%- set max_missing = var('max_missing_weight_share') | float %}
--- depends_on: {{ ref('index_dimensions') }}, {{ ref('zones') }}
+{%- set max_missing = var('max_missing_weight_share') | float -%}
 with aggregated as (
     select
         zone_code,
@@ -29,7 +18,6 @@ with aggregated as (
         {{ exact_sum('weight * dimension_score') }}
         / nullif({{ exact_sum('case when dimension_score is not null then weight end') }}, 0) as weighted_mean_score
     from {{ ref('int_dimension_scores_scored') }}
-    where {{ sc_rebuild_filter(changed_zones, 'year', 'zone_code') }}
     group by zone_code, region_code, region_level, year
 ),
 

@@ -3,19 +3,6 @@
     a dimension appears or vanishes); the contributions of a region, zone and year add up to
     index_change (docs/methodology.md §7b). mover_rank orders them by absolute size
     (1 = moved the index most). -#}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_measures',
-    measure_key_column='zone_code',
-    measure_versions_from=['int_index_score_changes_decomposed'],
-    on_schema_change='fail',
-    post_hook="{{ sc_record_measure_versions() }}"
-) }}
-{%- set changed_zones = sc_measures_to_rebuild() %}
-{#- Incremental per zone and year, like the model it publishes (macros/incremental/measure_versions.sql);
-    column changes need a full refresh (on_schema_change='fail'). -#}
-
--- depends_on: {{ ref('zones') }}
 select
     cast(c.zone_code as varchar) as zone_code,
     cast(c.region_code as varchar) as region_code,
@@ -42,4 +29,3 @@ select
 from {{ ref('int_index_score_changes_decomposed') }} as c
 inner join {{ ref('regions') }} as r on c.region_code = r.region_code
 inner join {{ ref('index_dimensions') }} as d on c.dimension_code = d.dimension_code
-where {{ sc_rebuild_filter(changed_zones, 'c.year', 'c.zone_code') }}
