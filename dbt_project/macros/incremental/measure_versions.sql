@@ -164,11 +164,7 @@
     {%- elif changed_measures | length == 0 -%}
         false
     {%- else -%}
-        {%- set codes = [] -%}
-        {%- for pair in changed_measures -%}
-            {%- do codes.append(pair[0]) -%}
-        {%- endfor -%}
-        {{ column }} in ('{{ codes | join("', '") }}')
+        {{ column }} in ('{{ changed_measures | map('first') | join("', '") }}')
     {%- endif -%}
 {%- endmacro %}
 
