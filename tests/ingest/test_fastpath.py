@@ -174,6 +174,13 @@ def long_files(draw: st.DrawFn) -> list[list[str]]:
 FAST = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def _read_column_wise(parsed: parsing.ParsedFile, data: bytes) -> bool:
+    """Whether the columnar path reads the file: one that loads, needs no CSV quoting ("1,200"
+    does) and has no form lines (a total row, a footer, which it declines; an odd cell can make
+    one). Refused as a whole (personal data...) or any of those: the general path."""
+    return parsed.file_issue is None and b'"' not in data and parsed.lines_skipped == 0
+
+
 @FAST
 @given(rows=long_files(), with_department=st.sampled_from([None, DEPARTMENT, "elderly_care", "儿童福利", ""]))
 def test_long_csv_same_outcome_both_ways(rows: list[list[str]], with_department: str | None) -> None:
@@ -183,11 +190,7 @@ def test_long_csv_same_outcome_both_ways(rows: list[list[str]], with_department:
         rows = [[*row, with_department] for row in rows]
     data = csv_bytes(header, rows)
     parsed, _ = assert_equivalent(data, "values.csv", DEPARTMENT)
-    # Every file that loads, needs no CSV quoting ("1,200" does) and has no form lines (a total
-    # row, a footer: an odd cell can make one) is read column-wise.
-    assert fastpath.last_stats.columnar == (
-        parsed.file_issue is None and b'"' not in data and parsed.lines_skipped == 0
-    )
+    assert fastpath.last_stats.columnar == _read_column_wise(parsed, data)
 
 
 @FAST
@@ -401,11 +404,7 @@ def framed_long_csv(draw: st.DrawFn) -> bytes:
 )
 def test_columnar_csv_same_outcome_both_ways(data: bytes, reference: Reference) -> None:
     parsed, _ = assert_equivalent(data, "values.csv", DEPARTMENT, reference)
-    # Refused as a whole (personal data...), quoted, or with form lines (a total row, a footer,
-    # which the columnar path declines): the general path; else the columnar one.
-    assert fastpath.last_stats.columnar == (
-        parsed.file_issue is None and b'"' not in data and parsed.lines_skipped == 0
-    )
+    assert fastpath.last_stats.columnar == _read_column_wise(parsed, data)
 
 
 def _rows(*rows: list[str], header: list[str] = LONG_HEADER) -> list[list[str]]:
