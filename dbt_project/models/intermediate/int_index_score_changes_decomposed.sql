@@ -6,7 +6,11 @@
       scored last year only -w / W x (s_last - I_last)                (dimension_dropped)
     The last two are the coverage terms: a dimension that appears or vanishes moves the index
     by how far its score is from last year's index. Only years where the region has an index
-    in both years are decomposed. -#}
+    in both years are decomposed.
+    A view: fct_index_score_changes is its only reader, so a table would write its ~370,000 rows
+    (national) twice on every build, once here and once in the mart (bench/notes.md, issue #22).
+    Its key is tested on the mart (zone, region, period = year, dimension). -#}
+{{ config(materialized='view') }}
 with indices as (
     select
         zone_code,
