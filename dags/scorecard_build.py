@@ -24,7 +24,8 @@ DOC_MD = """
 ### 数据仓库构建 Build the warehouse
 
 **中文：** 任一处室的报送资产（`submissions_<处室代码>`）更新，或每日截止期检查发出 `deadline_tick` 时运行。
-以子进程执行 `dbt build`：报送触发时为增量构建（选择器 `after_submission`，仅重算有变化的指标），
+以子进程执行 `dbt build`：报送触发时为增量构建（选择器 `after_submission`，
+或按上次构建以来变动的原始表收窄，如 `after_values`；仅重算有变化的指标），
 截止期检查触发、或项目与设置变更后为全量构建（`--full-refresh`，含种子与全部数据测试；
 单元测试只在 CI 中运行）。
 成功后发出 `warehouse_built` 资产事件，
@@ -33,7 +34,8 @@ DOC_MD = """
 
 **English:** runs when any department's `submissions_<department>` asset changes, or when the daily
 deadline check emits `deadline_tick`. Runs `dbt build` in a subprocess (or in the warm dbt worker,
-`SCORECARD_DBT_WORKER`): incremental after submissions (selector `after_submission`: only the
+`SCORECARD_DBT_WORKER`): incremental after submissions (selector `after_submission`, or
+narrowed to the raw tables that moved since the last build, e.g. `after_values`: only the
 measures whose data changed), full (`--full-refresh`, with seeds and every data test; unit tests
 run in CI, not here) after the deadline tick or when the project or the settings changed since the
 last full build. On success it emits `warehouse_built`, which starts the quality gate and

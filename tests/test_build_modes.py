@@ -5,10 +5,12 @@ incremental build is compared with a full one in tests/dbt."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from scorecard.core.settings import Settings
@@ -22,6 +24,7 @@ from warehouse.dbt import (
     full_build_state_path,
     resolve_mode,
     shadow_path,
+    sources_built_path,
     unfinished_build,
     unfinished_build_path,
 )
@@ -70,7 +73,8 @@ def test_auto_is_full_until_a_full_build_has_succeeded(
     assert (first.mode, second.mode) == ("full", "incremental")
     assert recorded_dbt.calls == [
         ["build", "--full-refresh", *WITHOUT_UNIT_TESTS],
-        ["build", "--selector", INCREMENTAL_SELECTOR, *WITHOUT_UNIT_TESTS],
+        # no raw data moved since the full build: only the file ledger's models
+        ["build", "--selector", "after_ledger", *WITHOUT_UNIT_TESTS],
     ]
 
 
@@ -176,6 +180,93 @@ def test_an_unfinished_incremental_build_means_full_builds_and_no_publication_un
         "--full-refresh",
         "--full-refresh",
     ]
+
+
+# One row of each raw table, as the loader writes them (the columns that may not be null).
+RAW_ROWS = {
+    "file_ledger": (
+        "(file_id, file_name, sha256, size_bytes, received_at, status, rows_input, rows_loaded,"
+        " rows_rejected)",
+        "($1, 'f.csv', 'x', 1, timestamp '2026-01-15 09:00:00', 'loaded', 1, 1, 0)",
+    ),
+    "submissions": (
+        "(file_id, row_ref, department_code, region_code, measure_code, period, value, loaded_at)",
+        "($1, 'row 2', 'social_assistance', '330000', 'PP01', '2025', 1.0, timestamp '2026-01-15 09:00:00')",
+    ),
+    "status_reports": (
+        "(file_id, row_ref, department_code, item_code, region_code, period, status, loaded_at)",
+        "($1, 'row 2', 'elderly_care', 'EC02', '330000', '2025', 'done', timestamp '2026-01-15 09:00:00')",
+    ),
+    "quarantine": (
+        "(file_id, row_ref, reason_code, reason_zh, reason_en, quarantined_at)",
+        "($1, 'row 2', 'bad_value', '值无效', 'bad value', timestamp '2026-01-15 09:00:00')",
+    ),
+}
+
+
+def _receive(settings: Settings, file_id: int, *tables: str) -> None:
+    """A file arrives: a ledger row, and a row in each of ``tables``."""
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        for table in ("file_ledger", *tables):
+            columns, values = RAW_ROWS[table]
+            con.execute(f"insert into raw.{table} {columns} values {values}", [file_id])
+
+
+def _selectors(recorded: RecordedDbt) -> list[str]:
+    return [call[call.index("--selector") + 1] for call in recorded.calls if "--selector" in call]
+
+
+def test_a_build_after_a_file_runs_what_the_raw_tables_it_moved_feed(
+    project_copy: Settings, recorded_dbt: RecordedDbt
+) -> None:
+    """The file-triggered build selects the models downstream of the raw tables that changed since
+    the last build that passed: a values file leaves the status-report chain alone and the other
+    way round (dbt_project/selectors.yml; tests/dbt/test_selectors.py checks their node sets)."""
+    dbt_build(project_copy, mode="full")
+    _receive(project_copy, 1, "submissions")
+    _receive(project_copy, 2, "submissions", "quarantine")  # a values file with a row refused
+    dbt_build(project_copy, mode="auto")
+    _receive(project_copy, 3, "status_reports")
+    dbt_build(project_copy, mode="auto")
+    _receive(project_copy, 4, "quarantine")  # a file refused as a whole
+    dbt_build(project_copy, mode="auto")
+    _receive(project_copy, 5, "submissions")
+    _receive(project_copy, 6, "status_reports")
+    dbt_build(project_copy, mode="auto")
+    dbt_build(project_copy, mode="auto")  # nothing new
+    assert _selectors(recorded_dbt) == [
+        "after_values",
+        "after_status_reports",
+        "after_ledger",
+        "after_submission",
+        "after_ledger",
+    ]
+
+
+def test_without_a_record_of_what_was_built_every_raw_table_counts_as_moved(
+    project_copy: Settings, recorded_dbt: RecordedDbt
+) -> None:
+    """A warehouse built before the record existed, or a build that failed: the next build selects
+    everything a file can change; only a build that passed records the raw tables it read."""
+    dbt_build(project_copy, mode="full")
+    recorded = json.loads(sources_built_path(project_copy).read_text(encoding="utf-8"))
+    assert set(recorded["sources"]) == {"submissions", "status_reports", "quarantine", "file_ledger"}
+    sources_built_path(project_copy).unlink()
+    _receive(project_copy, 1, "submissions")
+    dbt_build(project_copy, mode="incremental")
+    assert _selectors(recorded_dbt) == ["after_submission"]
+
+    _receive(project_copy, 2, "status_reports")
+    recorded_dbt.fail = True
+    dbt_build(project_copy, mode="incremental")  # fails: the record stays as the last good build left it
+    recorded_dbt.fail = False
+    _receive(project_copy, 3, "quarantine")
+    dbt_build(project_copy, mode="incremental")
+    assert _selectors(recorded_dbt) == ["after_submission", "after_status_reports", "after_status_reports"]
+    dbt_build(project_copy, select="dim_zone", mode="full")  # a selected build records nothing
+    _receive(project_copy, 4, "submissions")
+    dbt_build(project_copy, mode="incremental")
+    assert _selectors(recorded_dbt)[-1] == "after_values"
 
 
 def test_fingerprint_ignores_dbt_target_and_logs(project_copy: Settings) -> None:

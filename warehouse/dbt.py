@@ -28,7 +28,10 @@ Two build modes (see docs/architecture.md, "Incremental builds"):
 - ``full``: ``dbt build --full-refresh`` - seeds, every model rebuilt from scratch, every data
   test. After code or seed changes, daily (the deadline tick) and by default on the CLI.
 - ``incremental``: ``dbt build --selector after_submission`` - only what new submissions can
-  change; the incremental models recompute only the departments whose files changed.
+  change; the incremental models recompute only the departments whose files changed. When the
+  raw tables' versions that the last build that passed read are recorded beside the warehouse
+  (:func:`sources_built_path`), a narrower selector: only what the tables that moved since feed
+  (:func:`incremental_selector`: a values file leaves the status-report chain alone).
 
 Neither runs dbt's unit tests (:data:`WITHOUT_UNIT_TESTS`): they test the SQL, not the data, and
 the test suite runs them (``dbt test --select test_type:unit``, tests/dbt/test_unit_tests.py).
@@ -56,18 +59,34 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from scorecard.core.durable import write_atomic
 from scorecard.core.settings import Settings, get_settings
 from warehouse import dbt_worker
 
+if TYPE_CHECKING:
+    import duckdb
+
 log = logging.getLogger(__name__)
 
 BuildMode = Literal["full", "incremental", "auto"]
 BUILD_MODES: tuple[str, ...] = ("full", "incremental", "auto")
-# The selector (dbt_project/selectors.yml) of a build after new submissions.
+# The selector (dbt_project/selectors.yml) of a build after new submissions: everything a file
+# can change, the build when it is not known which raw tables moved since the last build.
 INCREMENTAL_SELECTOR = "after_submission"
+# The raw tables the loader writes (dbt's sources raw.*), whose versions a build records.
+RAW_SOURCES: tuple[str, ...] = ("submissions", "status_reports", "quarantine", "file_ledger")
+# The file-triggered build's selector by (raw.submissions moved, raw.status_reports moved) since
+# the last build that passed: each of the narrower ones is after_submission less the models fed
+# only by the data tables that did not move (a values file leaves the status-report chain alone).
+# The file ledger and the quarantine move with nearly every file and feed little: always in.
+INCREMENTAL_SELECTORS: dict[tuple[bool, bool], str] = {
+    (True, True): INCREMENTAL_SELECTOR,
+    (True, False): "after_values",
+    (False, True): "after_status_reports",
+    (False, False): "after_ledger",
+}
 # Every build of the pipeline leaves out dbt's unit tests: they test the models' SQL, not the data,
 # and change only with the project (dbt's docs: run them in development and CI, exclude them in
 # production). tests/dbt/test_unit_tests.py runs every one of them against the sample build.
@@ -124,9 +143,10 @@ def unfinished_build(settings: Settings) -> dict[str, str] | None:
         return {"started_at": "?", "mode": "?"}  # unreadable: still unfinished
 
 
-def prepare_warehouse(settings: Settings) -> None:
+def prepare_warehouse(settings: Settings) -> dict[str, str]:
     """Create the raw schema (so sources resolve on an empty warehouse) and checkpoint, so that
-    the database file alone holds everything (no write-ahead log to lose when it is copied)."""
+    the database file alone holds everything (no write-ahead log to lose when it is copied).
+    Returns the version of each raw table as the build will read it (:func:`raw_source_versions`)."""
     import duckdb
 
     from scorecard.core.raw_layer import ensure_raw_schema
@@ -135,6 +155,41 @@ def prepare_warehouse(settings: Settings) -> None:
     with duckdb.connect(str(settings.warehouse_path)) as con:
         ensure_raw_schema(con)
         con.execute("CHECKPOINT")
+        return raw_source_versions(con)
+
+
+def raw_source_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """``rows:max file_id:sum of file_ids`` of each raw table: the raw layer is append-only and
+    file ids grow, so any row added or withdrawn moves it (as the per-measure versions of
+    dbt_project/macros/incremental/measure_versions.sql). Read under the writer's lock, before
+    dbt opens the file, so a build never records more than it read."""
+    union = " union all ".join(
+        f"select '{table}', concat_ws(':', count(*), max(file_id), sum(file_id)) from raw.{table}"
+        for table in RAW_SOURCES
+    )
+    return {str(table): str(version) for table, version in con.execute(union).fetchall()}
+
+
+def sources_built_path(settings: Settings) -> Path:
+    """Beside the warehouse: the raw tables' versions that the last build that passed read."""
+    live = settings.warehouse_path
+    return live.with_name(live.stem + ".sources-built.json")
+
+
+def incremental_selector(settings: Settings, versions: dict[str, str]) -> str:
+    """The file-triggered build's selector: what the raw tables that moved since the last build
+    that passed can change; everything (:data:`INCREMENTAL_SELECTOR`) without a readable record."""
+    try:
+        recorded = json.loads(sources_built_path(settings).read_text(encoding="utf-8"))["sources"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return INCREMENTAL_SELECTOR
+    moved = {table for table in RAW_SOURCES if recorded.get(table) != versions.get(table)}
+    return INCREMENTAL_SELECTORS[("submissions" in moved, "status_reports" in moved)]
+
+
+def record_sources_built(settings: Settings, versions: dict[str, str]) -> None:
+    """After a build that passed: every model of it reflects these raw versions."""
+    write_atomic(sources_built_path(settings), json.dumps({"sources": versions}, sort_keys=True))
 
 
 def run_dbt(
@@ -323,6 +378,8 @@ def dbt_build(
     if mode not in BUILD_MODES:
         raise ValueError(f"unknown build mode {mode!r}; expected one of {', '.join(BUILD_MODES)}")
     effective = resolve_mode(settings, mode)
+    if effective == "incremental" and not select:
+        return dataclasses.replace(_build_in_place(settings, echo=echo, on_line=on_line), mode=effective)
     args = ["build"]
     if select:
         args += ["--select", select]
@@ -331,12 +388,8 @@ def dbt_build(
     if effective == "full":
         args.append("--full-refresh")
     args += WITHOUT_UNIT_TESTS
-    if effective == "incremental" and not select:
-        return dataclasses.replace(
-            _build_in_place(args, settings, echo=echo, on_line=on_line), mode=effective
-        )
     fingerprint = build_fingerprint(settings) if effective == "full" and not select else None
-    prepare_warehouse(settings)
+    versions = prepare_warehouse(settings)
     live = settings.warehouse_path
     shadow = shadow_path(settings)
     for leftover in (shadow, shadow.with_name(shadow.name + ".wal")):
@@ -351,6 +404,7 @@ def dbt_build(
         os.replace(shadow, live)
         if fingerprint is not None:
             write_atomic(state_path, json.dumps({"fingerprint": fingerprint}))
+            record_sources_built(settings, versions)
             # everything rebuilt from scratch and tested: nothing left of an unfinished build
             unfinished_build_path(settings).unlink(missing_ok=True)
     else:
@@ -360,19 +414,24 @@ def dbt_build(
 
 
 def _build_in_place(
-    args: list[str], settings: Settings, *, echo: bool, on_line: Callable[[str], None] | None = None
+    settings: Settings, *, echo: bool, on_line: Callable[[str], None] | None = None
 ) -> DbtResult:
     """Run an incremental build on the live warehouse, marked unfinished until it passed. A
-    marker left by an earlier build stays whatever this one does: only a full build clears it."""
-    prepare_warehouse(settings)
+    marker left by an earlier build stays whatever this one does: only a full build clears it.
+    It builds what the raw tables that moved since the last build can change
+    (:func:`incremental_selector`), and records them when it passed."""
+    versions = prepare_warehouse(settings)
+    args = ["build", "--selector", incremental_selector(settings, versions), *WITHOUT_UNIT_TESTS]
     marker = unfinished_build_path(settings)
     earlier = unfinished_build(settings)
     if earlier is None:
         started = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "mode": "incremental"}
         write_atomic(marker, json.dumps(started))
     result = run_dbt(args, settings, echo=echo, warehouse=settings.warehouse_path, on_line=on_line)
-    if result.ok and earlier is None:
-        marker.unlink()
+    if result.ok:
+        record_sources_built(settings, versions)
+        if earlier is None:
+            marker.unlink()
     return result
 
 

@@ -1,5 +1,6 @@
-"""The file-triggered incremental build (``dbt build --selector after_submission``) against a
-``--full-refresh`` rebuild of every model from the same raw data.
+"""The file-triggered incremental build (``dbt build`` with the selector of the raw tables that
+moved, here ``after_values``: warehouse/dbt.py) against a ``--full-refresh`` rebuild of every
+model from the same raw data.
 
 Starting from the session build, one department (charity_social_work) resubmits its 2025 file
 with values changed, rows and a whole region dropped and a new period (2025-Q4) added; another
@@ -51,6 +52,7 @@ class Rebuilt:
     incremental: Settings
     full: Settings
     incremental_output: str
+    incremental_command: list[str]
     full_output: str
     incremental_ok: bool
     full_ok: bool
@@ -141,7 +143,7 @@ def retract_rows(settings: Settings, measures: set[str]) -> int:
 @pytest.fixture(scope="module")
 def rebuilt(built_warehouse, tmp_path_factory: pytest.TempPathFactory) -> Rebuilt:
     from ingest.loader import load_paths
-    from warehouse.dbt import run_dbt
+    from warehouse.dbt import dbt_build, run_dbt, sources_built_path
 
     assert built_warehouse.build_ok, built_warehouse.build_stdout[-4000:]
     tmp = tmp_path_factory.mktemp("dbt-incremental")
@@ -150,11 +152,14 @@ def rebuilt(built_warehouse, tmp_path_factory: pytest.TempPathFactory) -> Rebuil
     with pytest.MonkeyPatch.context() as monkeypatch:
         incremental = _settings(monkeypatch, tmp / "incremental-home", tmp / "incremental")
         shutil.copyfile(before, incremental.warehouse_path)
+        # what the session's full build recorded of the raw tables it read, as beside a deployment
+        shutil.copyfile(sources_built_path(built_warehouse.settings), sources_built_path(incremental))
         measures = write_resubmission(built_warehouse.tmp / "generated", tmp / "inbox")
         results = load_paths([tmp / "inbox"], settings=incremental)
         statuses = {result.file_name: result.status for result in results}
         assert retract_rows(incremental, measures) > 0
-        inc = run_dbt(["build", "--selector", "after_submission"], incremental)
+        # as the pipeline builds after files: the selector of the raw tables that moved
+        inc = dbt_build(incremental, mode="incremental")
     # The reference: every model rebuilt from the same raw rows (dbt run, as moved_clock's: the
     # tables are the point; the data tests and unit tests of a full build change no table).
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -165,6 +170,7 @@ def rebuilt(built_warehouse, tmp_path_factory: pytest.TempPathFactory) -> Rebuil
         incremental=incremental,
         full=full,
         incremental_output=inc.stdout + inc.stderr,
+        incremental_command=inc.command,
         full_output=rebuilt_full.stdout + rebuilt_full.stderr,
         incremental_ok=inc.ok,
         full_ok=rebuilt_full.ok,
@@ -218,6 +224,13 @@ def test_the_scenario_loads_and_builds_as_intended(rebuilt):
     assert not {f"model.scorecard.{name}" for name in views} & ran
     view_tests = {uid.split(".")[2] for uid in ran if uid.startswith("test.")}
     assert {"unique_stg_raw__file_ledger_file_id", "column_rules_stg_raw__quarantine"} <= view_tests
+    # Values and a refused file, no status report: the build of a values file, which leaves the
+    # status-report chain as it was (warehouse/dbt.py, incremental_selector); the marts still
+    # equal a full rebuild's (below).
+    selector = rebuilt.incremental_command[rebuilt.incremental_command.index("--selector") + 1]
+    assert selector == "after_values"
+    assert "model.scorecard.int_status_reports_carried_forward" not in ran
+    assert "model.scorecard.fct_alerts" in ran
 
 
 def test_incremental_build_gives_the_marts_of_a_full_rebuild(attached):
