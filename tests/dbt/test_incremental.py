@@ -43,6 +43,7 @@ INCREMENTAL_TABLES = [
     "marts.fct_value_anomalies",
     "intermediate.int_dimension_scores_scored",
     "marts.fct_index_dimension_scores",
+    "marts.fct_alerts",
 ]
 STATE_TABLE = "intermediate.incremental_measure_versions"
 
@@ -411,10 +412,34 @@ def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tm
     assert failing == {other: 0, resubmitted[0]: 1}
 
 
+def test_tests_of_alerts_also_check_the_alerts_rebuilt_in_every_build(rebuilt, tmp_path):
+    """fct_alerts is incremental per measure and year for the alerts on progress, and rebuilds
+    its other rows (deadline alerts, which have no measure, and milestone alerts: config
+    rebuild_always) in every build; its tests read both: a duplicate milestone alert of a measure
+    the build left alone fails its key test."""
+    _, unique_sql = _compiled_test(rebuilt, "unique_fct_alerts_alert_id")
+    copy = tmp_path / rebuilt.incremental.warehouse_path.name
+    shutil.copyfile(rebuilt.incremental.warehouse_path, copy)
+    # a milestone alert of a measure the build did not recompute (the sample has no deadline alert)
+    always = "alert_kind = 'milestone_missed' and measure_code not in (select unnest($1::varchar[]))"
+    with duckdb.connect(str(copy)) as con:
+        resubmitted = sorted(rebuilt.resubmitted_measures)
+        count = f"select count(*) from marts.fct_alerts where {always}"
+        assert con.execute(count, [resubmitted]).fetchone()[0]
+        assert len(con.execute(unique_sql).fetchall()) == 0
+        duplicate = f"insert into marts.fct_alerts select * from marts.fct_alerts where {always} limit 1"
+        con.execute(duplicate, [resubmitted])
+        assert len(con.execute(unique_sql).fetchall()) == 1
+
+
 NEW_AS_OF = "2025-06-30"  # another year of "today": 2025 in progress, not over
 AS_OF_MODELS = ["intermediate.int_indicator_progress_assessed", "marts.fct_indicator_progress"]
 # the incremental models that read them, recomputed with them (through the recorded versions)
-READ_AS_OF_MODELS = ["intermediate.int_dimension_scores_scored", "marts.fct_index_dimension_scores"]
+READ_AS_OF_MODELS = [
+    "intermediate.int_dimension_scores_scored",
+    "marts.fct_index_dimension_scores",
+    "marts.fct_alerts",
+]
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@
     left them, and that build tested them (a build that did not pass marks the warehouse
     unfinished, and the next build is a full one: warehouse/dbt.py). So every generic test on a
     model with incremental_strategy 'replace_measures' reads only the rows of the measures the
-    model recorded in the state table in this dbt invocation. A full build records every
+    model recorded in the state table in this dbt invocation, and the rows its config
+    rebuild_always matches (rebuilt in every build). A full build records every
     measure, so it tests everything; an invocation that did not build the model (dbt test alone)
     or rebuilt none of its measures tests everything too. This is decided here, when the test
     runs, from the graph and the invocation_id: a test's where config is rendered when the
@@ -16,7 +17,8 @@
     own default__get_where_subquery, unchanged. -#}
 
 {% macro duckdb__get_where_subquery(relation) -%}
-    {%- if not sc_is_measure_incremental(relation) -%}
+    {%- set node_config = sc_measure_incremental_config(relation) -%}
+    {%- if node_config is none -%}
         {{ return(dbt.default__get_where_subquery(relation)) }}
     {%- endif -%}
     {%- set conditions = [] -%}
@@ -29,14 +31,19 @@
         where state.model_name = '{{ relation.identifier }}'
         and state.invocation_id = '{{ invocation_id }}')
     {%- endset -%}
-    {%- do conditions.append('(measure_code in ' ~ rebuilt ~ ' or not exists ' ~ rebuilt ~ ')') -%}
+    {%- set always = node_config.get('rebuild_always') -%}
+    {%- do conditions.append(
+        '(measure_code in ' ~ rebuilt ~ ' or not exists ' ~ rebuilt
+        ~ ((' or (' ~ always ~ ')') if always else '') ~ ')'
+    ) -%}
     {{ return('(select * from ' ~ relation ~ ' where ' ~ conditions | join(' and ') ~ ') dbt_subquery') }}
 {%- endmacro %}
 
-{#- Whether relation is one of the current test's models that is incremental per measure. -#}
-{% macro sc_is_measure_incremental(relation) -%}
+{#- The config of relation when it is one of the current test's models that is incremental per
+    measure, else none. -#}
+{% macro sc_measure_incremental_config(relation) -%}
     {%- if not execute or model is not mapping -%}
-        {{ return(false) }}
+        {{ return(none) }}
     {%- endif -%}
     {%- for unique_id in model.get('depends_on', {}).get('nodes', []) -%}
         {%- set node = graph.nodes.get(unique_id) -%}
@@ -44,8 +51,8 @@
             and (node.alias or node.name) == relation.identifier
             and node.config.materialized == 'incremental'
             and node.config.incremental_strategy == 'replace_measures' -%}
-            {{ return(true) }}
+            {{ return(node.config) }}
         {%- endif -%}
     {%- endfor -%}
-    {{ return(false) }}
+    {{ return(none) }}
 {%- endmacro %}

@@ -8,7 +8,9 @@
     the measures whose submissions changed since the model was last built, i.e. the measures of
     the departments that (re)submitted, and leaves every other measure's rows untouched. So are the
     dimension scores (a dimension scores one measure: int_dimension_scores_scored and its mart
-    fct_index_dimension_scores). Models that combine measures (indices, alerts) stay full tables.
+    fct_index_dimension_scores), and the alerts on progress (fct_alerts, whose other alerts are
+    rebuilt in every build: config rebuild_always). Models that combine measures (indices) stay
+    full tables.
 
     A row of year Y is computed from that measure's rows of year Y and earlier years only (a year
     value, its roll-up, its target, a trajectory over the values up to Y, the change against the
@@ -195,7 +197,10 @@
 {%- endmacro %}
 
 {#- Incremental strategy replace_measures: delete the rows of the changed measures and years,
-    insert the recomputed ones (the temp relation holds exactly those). -#}
+    insert the recomputed ones (the temp relation holds exactly those). A model whose config
+    rebuild_always holds a predicate also rebuilds the rows it matches in every build (its SQL
+    selects them whatever changed): fct_alerts' milestone and deadline alerts, which come from
+    full tables. -#}
 {% macro get_incremental_replace_measures_sql(arg_dict) -%}
     {%- set target_relation = arg_dict['target_relation'] -%}
     {%- set temp_relation = arg_dict['temp_relation'] -%}
@@ -206,7 +211,8 @@
         changed,
         config.get('measure_year_column', 'year'),
         period_column=config.get('measure_period_column')
-    ) }};
+    ) }}
+    {%- if config.get('rebuild_always') %} or ({{ config.get('rebuild_always') }}){% endif %};
     insert into {{ target_relation }} ({{ columns }})
     select {{ columns }} from {{ temp_relation }}
 {%- endmacro %}

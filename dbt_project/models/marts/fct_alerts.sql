@@ -9,10 +9,27 @@
       late_submission      a monitored reporting period whose first file came after the deadline.
     alert_id = md5(kind|measure|region|department|period): the same finding gets the same id on
     every run, so delivery can raise each alert once. Severity high / medium / low
-    (docs/methodology.md §8). -#}
+    (docs/methodology.md §8).
+    Incremental per measure and year for the alerts on progress (target_missed, projected_miss:
+    a row of a measure and year reads that measure's progress of that year only), like
+    fct_indicator_progress (macros/incremental/measure_versions.sql); the milestone and deadline
+    alerts come from full tables rebuilt in every build and are rebuilt with them
+    (rebuild_always). At national size a build after one department's file rewrote ~117,000
+    alerts with their messages; now the resubmitted measures' years. Column changes need a full
+    refresh (on_schema_change='fail', as for fct_indicator_progress). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_indicator_progress_assessed'],
+    rebuild_always="alert_kind in ('milestone_missed', 'missing_submission', 'late_submission')",
+    on_schema_change='fail',
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
+{%- set changed_measures = sc_measures_to_rebuild() %}
 {%- set high_below = var('alert_high_below_attainment_pct') -%}
 with progress as (
     select * from {{ ref('int_indicator_progress_assessed') }}
+    where {{ sc_rebuild_filter(changed_measures) }}
 ),
 
 -- The unit in words after a number: "12500 yuan per person per year", "85%", "826".
