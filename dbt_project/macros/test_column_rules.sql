@@ -14,13 +14,18 @@
                 - {column: level_rank, values: [1, 2, 3], quote: false}
               expressions:
                 - rank_p05 <= rank_median
-    A failing row per broken rule: rule ("not_null" / "accepted_values" / "expression"),
-    column_name (the expression, for an expression), and failing_rows (rows with a null; for
-    accepted values, rows with a value outside the list, as dbt's accepted_values test counts
-    them: a null is not outside the list; for an expression, rows where it is false or null, as
-    expression_is_true counts them). A rule with a where config, tags or another severity is not
-    folded into a model's test; rules sharing such a config may be a column_rules test with it. -#}
-{% test column_rules(model, not_null=[], accepted_values=[], expressions=[]) %}
+              unique_key: [measure_code, region_code, year]
+    A failing row per broken rule: rule ("not_null" / "accepted_values" / "expression" /
+    "unique_key"), column_name (the expression, for an expression; the key's columns, for the
+    key), and failing_rows (rows with a null; for accepted values, rows with a value outside the
+    list, as dbt's accepted_values test counts them: a null is not outside the list; for an
+    expression, rows where it is false or null, as expression_is_true counts them; for the key,
+    the key values held by more than one row, as unique_combination's failing rows: nulls are
+    values). A rule with a where config, tags or another severity is not folded into a model's
+    test; rules sharing such a config may be a column_rules test with it. A model's key is one of
+    its rules here when it has other rules (the key reads the model once more, in the same node);
+    a model with a key alone has a unique_combination test (macros/test_unique_combination.sql). -#}
+{% test column_rules(model, not_null=[], accepted_values=[], expressions=[], unique_key=[]) %}
     {%- set counts = [] -%}
     {%- for column in not_null -%}
         {%- do counts.append(("not_null", column, "count_if(" ~ column ~ " is null)")) -%}
@@ -39,6 +44,7 @@
     {%- for expression in expressions -%}
         {%- do counts.append(("expression", expression, "count_if(not coalesce((" ~ expression ~ "), false))")) -%}
     {%- endfor -%}
+    {%- if counts %}
     with counted as materialized (
         select
         {%- for rule, column, expression in counts %}
@@ -49,6 +55,16 @@
     {%- for rule, column, expression in counts %}
     select '{{ rule }}' as rule, '{{ column | replace("'", "''") }}' as column_name, rule_{{ loop.index }} as failing_rows
     from counted where rule_{{ loop.index }} > 0
-    {{ "union all" if not loop.last }}
+    {{ "union all" if not loop.last or unique_key }}
     {%- endfor %}
+    {%- endif %}
+    {%- if unique_key %}
+    select 'unique_key' as rule, '{{ unique_key | join(", ") }}' as column_name, count(*) as failing_rows
+    from (
+        select 1 from {{ model }}
+        group by {{ unique_key | join(", ") }}
+        having count(*) > 1
+    ) as duplicated_keys
+    having count(*) > 0
+    {%- endif %}
 {% endtest %}

@@ -224,7 +224,7 @@ def test_the_scenario_loads_and_builds_as_intended(rebuilt):
     views = {"stg_raw__submissions", "stg_raw__file_ledger", "stg_raw__quarantine", "stg_raw__status_reports"}
     assert not {f"model.scorecard.{name}" for name in views} & ran
     view_tests = {uid.split(".")[2] for uid in ran if uid.startswith("test.")}
-    assert {"unique_stg_raw__file_ledger_file_id", "column_rules_stg_raw__quarantine"} <= view_tests
+    assert {"column_rules_stg_raw__file_ledger", "column_rules_stg_raw__quarantine"} <= view_tests
     # Values and a refused file, no status report: the build of a values file, which leaves the
     # status-report chain as it was (warehouse/dbt.py, incremental_selector); the marts still
     # equal a full rebuild's (below).
@@ -378,16 +378,11 @@ def _compiled_test(rebuilt: Rebuilt, prefix: str) -> tuple[str, str]:
 
 def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tmp_path):
     """After a submission the data tests of a per-measure incremental table read the measures it
-    rebuilt in that build (macros/incremental/generic_test_scope.sql); tests of other tables read all."""
-    _, unique_sql = _compiled_test(
-        rebuilt, "unique_combination_stg_raw__submissions_latest_measure_code__region_code__period"
-    )
+    rebuilt in that build (macros/incremental/generic_test_scope.sql); tests of other tables read all.
+    A model's key is one of its column rules (macros/test_column_rules.sql, unique_key)."""
     _, rules_sql = _compiled_test(rebuilt, "column_rules_stg_raw__submissions_latest")
-    _, ledger_sql = _compiled_test(rebuilt, "unique_stg_raw__file_ledger_file_id")
     _, ledger_rules_sql = _compiled_test(rebuilt, "column_rules_stg_raw__file_ledger")
-    assert "incremental_measure_versions" in unique_sql
     assert "incremental_measure_versions" in rules_sql
-    assert "incremental_measure_versions" not in ledger_sql
     assert "incremental_measure_versions" not in ledger_rules_sql
     # Run the compiled test on a copy of the built warehouse with a duplicated latest value:
     # a duplicate in a rebuilt measure fails it, one in a measure left alone does not.
@@ -408,8 +403,8 @@ def test_tests_of_incremental_tables_check_only_the_measures_rebuilt(rebuilt, tm
                 "select * from staging.stg_raw__submissions_latest where measure_code = $1 limit 1",
                 [measure],
             )
-            failing[measure] = len(con.execute(unique_sql).fetchall())
-    assert failing == {other: 0, resubmitted[0]: 1}
+            failing[measure] = con.execute(rules_sql).fetchall()
+    assert failing == {other: [], resubmitted[0]: [("unique_key", "measure_code, region_code, period", 1)]}
 
 
 def test_tests_of_alerts_also_check_the_alerts_rebuilt_in_every_build(rebuilt, tmp_path):
@@ -417,7 +412,7 @@ def test_tests_of_alerts_also_check_the_alerts_rebuilt_in_every_build(rebuilt, t
     its other rows (deadline alerts, which have no measure, and milestone alerts: config
     rebuild_always) in every build; its tests read both: a duplicate milestone alert of a measure
     the build left alone fails its key test."""
-    _, unique_sql = _compiled_test(rebuilt, "unique_fct_alerts_alert_id")
+    _, unique_sql = _compiled_test(rebuilt, "column_rules_fct_alerts")
     copy = tmp_path / rebuilt.incremental.warehouse_path.name
     shutil.copyfile(rebuilt.incremental.warehouse_path, copy)
     # a milestone alert of a measure the build did not recompute (the sample has no deadline alert)

@@ -35,7 +35,8 @@ def _model_nodes() -> tuple[dict[str, Any], ...]:
 
 def _dbt_rules(model: str) -> set[tuple[str, ...]]:
     """(rule, column...) of a model: not_null, unique, accepted_values, relationships, key (a
-    column's own tests, and the model's column_rules test of its not-null columns and vocabularies)."""
+    column's own tests, and the model's column_rules test of its not-null columns, vocabularies and
+    key)."""
     rules: set[tuple[str, ...]] = set()
     for node in _model_nodes():
         if node["name"] != model:
@@ -46,6 +47,11 @@ def _dbt_rules(model: str) -> set[tuple[str, ...]]:
                 rules.add(("key", *sorted(columns)))
             if isinstance(test, dict) and "column_rules" in test:  # macros/test_column_rules.sql
                 arguments = test["column_rules"]["arguments"]
+                key = arguments.get("unique_key") or []
+                if key:  # the model's key, folded into its column rules
+                    rules.add(("key", *sorted(key)))
+                if len(key) == 1:
+                    rules.add(("unique", key[0]))
                 rules.update(("not_null", name) for name in arguments.get("not_null", []))
                 vocabularies = arguments.get("accepted_values", [])
                 rules.update(("accepted_values", rule["column"]) for rule in vocabularies)
