@@ -286,7 +286,8 @@ def render_dbt(document: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"Incremental: `dbt build --selector {f['incremental_selector']}` (what the pipeline runs after "
-        "a submission); full: `dbt build --full-refresh`. Both wall time, dbt start-up included. "
+        "one department's values file: warehouse/dbt.py picks the selector by the raw tables that "
+        "moved); full: `dbt build --full-refresh`. Both wall time, dbt start-up included. "
         '"warm dbt worker": the same pair after a second correction of the same file, each build '
         "sent to `scorecard dbt-worker` (dbt imported and the project parsed once; every build in a "
         "forked child), as a deployment with `SCORECARD_DBT_WORKER` runs them.",
