@@ -30,10 +30,16 @@ def _listed(settings: Settings, *args: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def graph(built_warehouse) -> dict[str, set[str]]:
+def nodes(built_warehouse) -> dict[str, dict]:
+    """unique_id -> dbt's listing (depends_on, config) of every model and test."""
+    listed = [json.loads(line) for line in _listed(built_warehouse.settings, *KINDS)]
+    return {node["unique_id"]: node for node in listed}
+
+
+@pytest.fixture(scope="module")
+def graph(nodes) -> dict[str, set[str]]:
     """unique_id -> the nodes and sources it depends on, for every model and test."""
-    nodes = [json.loads(line) for line in _listed(built_warehouse.settings, *KINDS)]
-    return {node["unique_id"]: set(node["depends_on"]["nodes"]) for node in nodes}
+    return {uid: set(node["depends_on"]["nodes"]) for uid, node in nodes.items()}
 
 
 def _downstream(graph: dict[str, set[str]], sources: set[str]) -> set[str]:
@@ -71,3 +77,24 @@ def test_each_selector_is_the_file_build_less_what_unmoved_tables_alone_feed(
     if selector == INCREMENTAL_SELECTORS[(False, True)]:  # a status-report file
         assert "model.scorecard.fct_milestone_status" in chosen
         assert "model.scorecard.stg_raw__submissions_latest" not in chosen
+
+
+def test_incremental_models_fed_by_other_raw_tables_rebuild_those_rows_in_every_build(nodes, graph) -> None:
+    """An incremental model recomputes the measures whose raw.submissions rows moved
+    (macros/incremental/measure_versions.sql). One that another raw table also feeds (fct_alerts:
+    the status reports through the milestones, the ledger through the deadlines) would keep stale
+    rows after a file of that table, unless it rebuilds them in every build (rebuild_always)."""
+    others = {"status_reports", "file_ledger", "quarantine"}
+    fed = {name: _downstream(graph, {name}) for name in others}
+    incremental = {
+        uid
+        for uid, node in nodes.items()
+        if node["resource_type"] == "model"
+        and node["config"].get("materialized") == "incremental"
+        and node["config"].get("incremental_strategy") == "replace_measures"
+    }
+    assert "model.scorecard.fct_alerts" in incremental
+    for uid in incremental:
+        feeding = {name for name in others if uid in fed[name]}
+        if feeding:
+            assert nodes[uid]["config"].get("rebuild_always"), (uid, feeding)
