@@ -277,9 +277,7 @@ def task_dbt(args: argparse.Namespace) -> dict[str, Any]:
         "dbt_elapsed_s": dbt_elapsed,
         "via": result.via,
         # the file-triggered build's selector (warehouse/dbt.py, incremental_selector); None when full
-        "selector": next(
-            (result.command[i + 1] for i, arg in enumerate(result.command[:-1]) if arg == "--selector"), None
-        ),
+        "selector": result.selector,
         # a build in the warm worker runs in the worker's child, not under this process
         "dbt_max_rss_kib": result.max_rss_kib,
         "slowest_nodes": slowest,

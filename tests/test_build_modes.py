@@ -213,7 +213,8 @@ def _receive(settings: Settings, file_id: int, *tables: str) -> None:
 
 
 def _selectors(recorded: RecordedDbt) -> list[str]:
-    return [call[call.index("--selector") + 1] for call in recorded.calls if "--selector" in call]
+    called = [DbtResult(["dbt", *call], 0, "", "").selector for call in recorded.calls]
+    return [selector for selector in called if selector is not None]
 
 
 def test_a_build_after_a_file_runs_what_the_raw_tables_it_moved_feed(

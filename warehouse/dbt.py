@@ -109,6 +109,12 @@ class DbtResult:
     def ok(self) -> bool:
         return self.returncode == 0
 
+    @property
+    def selector(self) -> str | None:
+        """The YAML selector the build ran (``--selector``), if any."""
+        args = self.command
+        return next((args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--selector"), None)
+
 
 def dbt_executable() -> str:
     """The dbt in this interpreter's environment (not whatever is first on PATH)."""
@@ -125,11 +131,16 @@ def shadow_path(settings: Settings) -> Path:
     return settings.warehouse_path.with_name(SHADOW_NAME)
 
 
+def _beside_warehouse(settings: Settings, suffix: str) -> Path:
+    """``warehouse<suffix>`` in the warehouse's folder: the build's records about that file."""
+    live = settings.warehouse_path
+    return live.with_name(live.stem + suffix)
+
+
 def unfinished_build_path(settings: Settings) -> Path:
     """Beside the warehouse while an incremental build runs in place, and after one that did not
     pass: the warehouse may hold a partial build until a full build passes."""
-    live = settings.warehouse_path
-    return live.with_name(live.stem + ".unfinished-build.json")
+    return _beside_warehouse(settings, ".unfinished-build.json")
 
 
 def unfinished_build(settings: Settings) -> dict[str, str] | None:
@@ -172,8 +183,7 @@ def raw_source_versions(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def sources_built_path(settings: Settings) -> Path:
     """Beside the warehouse: the raw tables' versions that the last build that passed read."""
-    live = settings.warehouse_path
-    return live.with_name(live.stem + ".sources-built.json")
+    return _beside_warehouse(settings, ".sources-built.json")
 
 
 def incremental_selector(settings: Settings, versions: dict[str, str]) -> str:
@@ -333,8 +343,7 @@ def build_fingerprint(settings: Settings) -> str:
 
 def full_build_state_path(settings: Settings) -> Path:
     """Beside the warehouse: the fingerprint of the last successful full build."""
-    live = settings.warehouse_path
-    return live.with_name(live.stem + ".full-build.json")
+    return _beside_warehouse(settings, ".full-build.json")
 
 
 def resolve_mode(settings: Settings, mode: BuildMode) -> str:
@@ -383,8 +392,6 @@ def dbt_build(
     args = ["build"]
     if select:
         args += ["--select", select]
-    elif effective == "incremental":
-        args += ["--selector", INCREMENTAL_SELECTOR]
     if effective == "full":
         args.append("--full-refresh")
     args += WITHOUT_UNIT_TESTS

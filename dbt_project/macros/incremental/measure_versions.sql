@@ -206,13 +206,14 @@
     {%- set temp_relation = arg_dict['temp_relation'] -%}
     {%- set columns = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     {%- set changed = sc_changed_measures() -%}
+    {%- set rebuild_always = config.get('rebuild_always') -%}
     delete from {{ target_relation }}
     where {{ sc_rebuild_filter(
         changed,
         config.get('measure_year_column', 'year'),
         period_column=config.get('measure_period_column')
     ) }}
-    {%- if config.get('rebuild_always') %} or ({{ config.get('rebuild_always') }}){% endif %};
+    {%- if rebuild_always %} or ({{ rebuild_always }}){% endif %};
     insert into {{ target_relation }} ({{ columns }})
     select {{ columns }} from {{ temp_relation }}
 {%- endmacro %}
