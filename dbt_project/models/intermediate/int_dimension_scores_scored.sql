@@ -165,3 +165,4 @@ select
         else least(100.0, greatest(0.0, 100.0 * (goalpost_best / scored_value)))
     end as dimension_score_alt
 from joined
+{{ sc_stored_in_measure_order() }}

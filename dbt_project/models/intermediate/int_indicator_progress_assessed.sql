@@ -147,3 +147,4 @@ select
         when not is_year_over and has_year_started and year <= final_target_year then projected_status
     end as progress_status
 from assessed
+{{ sc_stored_in_measure_order() }}

@@ -167,3 +167,4 @@ select
         else {{ progress_status('projected_final_value', 'final_target_value', 'direction') }}
     end as projected_status
 from with_final
+{{ sc_stored_in_measure_order() }}

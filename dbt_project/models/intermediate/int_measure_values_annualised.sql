@@ -121,3 +121,4 @@ select
         else submitted_value
     end as value
 from with_numerator
+{{ sc_stored_in_measure_order() }}

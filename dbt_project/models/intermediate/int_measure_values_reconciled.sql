@@ -100,3 +100,4 @@ left join rolled_up as u
         s.measure_code = u.measure_code
         and s.region_code = u.region_code
         and s.year = u.year
+{{ sc_stored_in_measure_order() }}

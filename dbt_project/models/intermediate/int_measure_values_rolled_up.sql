@@ -202,3 +202,4 @@ select
     children_period_end
 from counted_above_condition
 where {{ sc_rebuild_filter(changed_measures) }}
+{{ sc_stored_in_measure_order() }}

@@ -134,3 +134,4 @@ select
     target_basis
 from scoped
 where target_basis is not null
+{{ sc_stored_in_measure_order() }}

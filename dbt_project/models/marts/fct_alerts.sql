@@ -237,3 +237,4 @@ select
     cast(message_zh as varchar) as message_zh,
     cast(message_en as varchar) as message_en
 from alerts
+{{ sc_stored_in_measure_order() }}

@@ -37,3 +37,4 @@ select
 from {{ ref('int_dimension_scores_scored') }} as s
 inner join {{ ref('index_dimensions') }} as d on s.dimension_code = d.dimension_code
 where {{ sc_rebuild_filter(changed_measures, 's.year', 's.measure_code') }}
+{{ sc_stored_in_measure_order() }}

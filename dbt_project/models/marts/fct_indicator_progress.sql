@@ -63,3 +63,4 @@ select
     cast(projected_status as varchar) as trajectory_status
 from {{ ref('int_indicator_progress_assessed') }}
 where {{ sc_rebuild_filter(changed_measures) }}
+{{ sc_stored_in_measure_order() }}

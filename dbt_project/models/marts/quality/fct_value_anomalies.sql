@@ -422,3 +422,4 @@ select
     nullif(reason_en, '') as reason_en
 from explained
 where {{ sc_rebuild_filter(changed_measures, period_column='period') }}
+{{ sc_stored_in_measure_order('period') }}
