@@ -118,6 +118,21 @@
     {%- if not execute -%}
         {{ return(none) }}
     {%- endif -%}
+    {#- One answer per model and invocation: its SQL, the strategy and the post-hook each ask, and
+        what they read does not change in between (the model's own state is written after the
+        last asks). Kept in dbt's graph, the one dict every context of the invocation shares:
+        two queries fewer for every incremental model, two scans of raw.submissions fewer for the
+        rows in force (national: ~0.5 s of a build after a file; bench/notes.md). -#}
+    {%- set memo = graph.setdefault('sc_changed_measures', {}) -%}
+    {%- set memo_key = invocation_id ~ ':' ~ this.identifier -%}
+    {%- if memo_key not in memo -%}
+        {%- do memo.update({memo_key: sc_query_changed_measures()}) -%}
+    {%- endif -%}
+    {{ return(memo[memo_key]) }}
+{%- endmacro %}
+
+{#- sc_changed_measures, from the database. -#}
+{% macro sc_query_changed_measures() -%}
     {%- set state = sc_measure_versions_relation() -%}
     {%- set recorded = run_query(
         "select count(*) from " ~ state ~ " where model_name = '" ~ this.identifier ~ "'"
