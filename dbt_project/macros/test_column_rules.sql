@@ -15,17 +15,21 @@
               expressions:
                 - rank_p05 <= rank_median
               unique_key: [measure_code, region_code, year]
+              relationships:
+                - {column: region_code, to: "ref('dim_region')", field: region_code}
     A failing row per broken rule: rule ("not_null" / "accepted_values" / "expression" /
-    "unique_key"), column_name (the expression, for an expression; the key's columns, for the
-    key), and failing_rows (rows with a null; for accepted values, rows with a value outside the
-    list, as dbt's accepted_values test counts them: a null is not outside the list; for an
-    expression, rows where it is false or null, as expression_is_true counts them; for the key,
-    the key values held by more than one row, as unique_combination's failing rows: nulls are
-    values). A rule with a where config, tags or another severity is not folded into a model's
-    test; rules sharing such a config may be a column_rules test with it. A model's key is one of
-    its rules here when it has other rules (the key reads the model once more, in the same node);
-    a model with a key alone has a unique_combination test (macros/test_unique_combination.sql). -#}
-{% test column_rules(model, not_null=[], accepted_values=[], expressions=[], unique_key=[]) %}
+    "unique_key" / "relationships"), column_name (the expression, for an expression; the key's
+    columns, for the key; "column -> dimension.field", for a reference), and failing_rows (rows with
+    a null; for accepted values, rows with a value outside the list, as dbt's accepted_values test
+    counts them: a null is not outside the list; for an expression, rows where it is false or null,
+    as expression_is_true counts them; for the key, the key values held by more than one row, as
+    unique_combination's failing rows: nulls are values; for a reference, the rows whose non-null
+    value the referenced model does not hold, as dbt's relationships test counts them). A rule with
+    a where config, tags or another severity is not folded into a model's test; rules sharing such a
+    config may be a column_rules test with it. A model's key is one of its rules here when it has
+    other rules (the key reads the model once more, in the same node); a model with a key alone has
+    a unique_combination test (macros/test_unique_combination.sql). -#}
+{% test column_rules(model, not_null=[], accepted_values=[], expressions=[], unique_key=[], relationships=[]) %}
     {%- set counts = [] -%}
     {%- for column in not_null -%}
         {%- do counts.append(("not_null", column, "count_if(" ~ column ~ " is null)")) -%}
@@ -44,6 +48,31 @@
     {%- for expression in expressions -%}
         {%- do counts.append(("expression", expression, "count_if(not coalesce((" ~ expression ~ "), false))")) -%}
     {%- endfor -%}
+    {%- set parts = [] -%}
+    {%- for rule, column, expression in counts -%}
+        {%- do parts.append(
+            "select '" ~ rule ~ "' as rule, '" ~ column | replace("'", "''") ~ "' as column_name, rule_"
+            ~ loop.index ~ " as failing_rows from counted where rule_" ~ loop.index ~ " > 0"
+        ) -%}
+    {%- endfor -%}
+    {%- if unique_key -%}
+        {%- set key = unique_key | join(", ") -%}
+        {%- do parts.append(
+            "select 'unique_key' as rule, '" ~ key ~ "' as column_name, count(*) as failing_rows from ("
+            ~ " select 1 from " ~ model ~ " group by " ~ key ~ " having count(*) > 1"
+            ~ ") as duplicated_keys having count(*) > 0"
+        ) -%}
+    {%- endif -%}
+    {%- for rule in relationships -%}
+        {%- do parts.append(
+            "select 'relationships' as rule, '" ~ rule["column"] ~ " -> " ~ rule["to"].identifier ~ "."
+            ~ rule["field"] ~ "' as column_name, count(*) as failing_rows from ("
+            ~ " select " ~ rule["column"] ~ " as from_field from " ~ model
+            ~ " where " ~ rule["column"] ~ " is not null) as child"
+            ~ " where not exists (select 1 from " ~ rule["to"] ~ " as parent where parent."
+            ~ rule["field"] ~ " = child.from_field) having count(*) > 0"
+        ) -%}
+    {%- endfor -%}
     {%- if counts %}
     with counted as materialized (
         select
@@ -52,19 +81,9 @@
         {%- endfor %}
         from {{ model }}
     )
-    {%- for rule, column, expression in counts %}
-    select '{{ rule }}' as rule, '{{ column | replace("'", "''") }}' as column_name, rule_{{ loop.index }} as failing_rows
-    from counted where rule_{{ loop.index }} > 0
-    {{ "union all" if not loop.last or unique_key }}
+    {%- endif %}
+    {%- for part in parts %}
+    {{ part }}
+    {{ "union all" if not loop.last }}
     {%- endfor %}
-    {%- endif %}
-    {%- if unique_key %}
-    select 'unique_key' as rule, '{{ unique_key | join(", ") }}' as column_name, count(*) as failing_rows
-    from (
-        select 1 from {{ model }}
-        group by {{ unique_key | join(", ") }}
-        having count(*) > 1
-    ) as duplicated_keys
-    having count(*) > 0
-    {%- endif %}
 {% endtest %}

@@ -462,6 +462,28 @@ def test_tests_of_incremental_tables_check_only_the_rows_rebuilt(rebuilt, tmp_pa
     }
 
 
+def test_a_reference_to_an_unknown_dimension_code_fails_the_marts_column_rules(rebuilt, tmp_path):
+    """A mart's references to its dimensions are rules of its column_rules test
+    (macros/test_column_rules.sql, relationships): a rebuilt row naming a region that dim_region
+    does not hold fails it, counted as dbt's relationships test counts (nulls are not)."""
+    _, rules_sql = _compiled_test(rebuilt, "column_rules_fct_indicator_progress")
+    copy = tmp_path / rebuilt.incremental.warehouse_path.name
+    shutil.copyfile(rebuilt.incremental.warehouse_path, copy)
+    measure = sorted(rebuilt.resubmitted_measures)[0]
+    with duckdb.connect(str(copy)) as con:
+        assert con.execute(rules_sql).fetchall() == []
+        con.execute(
+            "insert into marts.fct_indicator_progress select * replace ('999999' as region_code) "
+            "from marts.fct_indicator_progress where measure_code = $1 and year = 2025 limit 2",
+            [measure],
+        )
+        failing = sorted(con.execute(rules_sql).fetchall())
+    assert failing == [
+        ("relationships", "region_code -> dim_region.region_code", 2),
+        ("unique_key", "measure_code, region_code, period", 1),
+    ]
+
+
 def test_tests_of_alerts_also_check_the_alerts_rebuilt_in_every_build(rebuilt, tmp_path):
     """fct_alerts is incremental per measure and year for the alerts on progress, and rebuilds
     its other rows (deadline alerts, which have no measure, and milestone alerts: config

@@ -35,8 +35,8 @@ def _model_nodes() -> tuple[dict[str, Any], ...]:
 
 def _dbt_rules(model: str) -> set[tuple[str, ...]]:
     """(rule, column...) of a model: not_null, unique, accepted_values, relationships, key (a
-    column's own tests, and the model's column_rules test of its not-null columns, vocabularies and
-    key)."""
+    column's own tests, and the model's column_rules test of its not-null columns, vocabularies,
+    references and key)."""
     rules: set[tuple[str, ...]] = set()
     for node in _model_nodes():
         if node["name"] != model:
@@ -55,6 +55,8 @@ def _dbt_rules(model: str) -> set[tuple[str, ...]]:
                 rules.update(("not_null", name) for name in arguments.get("not_null", []))
                 vocabularies = arguments.get("accepted_values", [])
                 rules.update(("accepted_values", rule["column"]) for rule in vocabularies)
+                references = arguments.get("relationships", [])
+                rules.update(("relationships", rule["column"]) for rule in references)
         for column in node.get("columns", []):
             name = column["name"]
             if {"type": "not_null"} in column.get("constraints", []):
