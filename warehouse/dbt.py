@@ -508,11 +508,7 @@ class BuildSummary:
 
 def run_results_path(settings: Settings) -> Path:
     """Where dbt wrote run_results.json: DBT_TARGET_PATH when set, else the project's target/."""
-    target = os.environ.get("DBT_TARGET_PATH")
-    base = Path(target) if target else settings.dbt_project_dir / "target"
-    if not base.is_absolute():
-        base = settings.dbt_project_dir / base
-    return base / "run_results.json"
+    return dbt_worker.run_results_path(settings.dbt_project_dir, os.environ)
 
 
 def read_run_results(path: Path) -> tuple[Counter, list[str]]:

@@ -45,6 +45,7 @@ import tempfile
 import time
 import traceback
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -193,6 +194,14 @@ def project_digest(project_dir: Path) -> str:
                 digest.update(path.relative_to(project_dir).as_posix().encode())
                 digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def run_results_path(project_dir: Path, env: Mapping[str, str], target_path: str | None = None) -> Path:
+    """Where a dbt command on ``project_dir`` writes run_results.json: its --target-path, else
+    DBT_TARGET_PATH, else the project's target/ (a relative one is the project's)."""
+    target = target_path or env.get("DBT_TARGET_PATH")
+    base = Path(target) if target else Path("target")
+    return (base if base.is_absolute() else project_dir / base) / "run_results.json"
 
 
 def _option(args: list[str], name: str) -> str | None:
@@ -425,7 +434,15 @@ def _child(manifest: Any, args: list[str], env: dict[str, str], cwd: str, out: P
         os.chdir(cwd)
         from dbt.cli.main import dbtRunner
 
-        result = dbtRunner(manifest=manifest).invoke(args)
+        # dbt's artefacts but the run results (which the pipeline reads) are not written: the
+        # manifest's dump (~1.8 MB of JSON of a project this worker holds parsed) and the graph's
+        # pickle cost every build after a file ~0.3-0.9 s (bench/notes.md, issue #22).
+        result = dbtRunner(manifest=manifest).invoke([*args, "--no-write-json"])
+        if hasattr(result.result, "write"):
+            project_dir = Path(_option(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or cwd)
+            results = run_results_path(project_dir, env, _option(args, "--target-path"))
+            results.parent.mkdir(parents=True, exist_ok=True)
+            result.result.write(str(results))
         # dbt's own exit codes: 0 success, 1 a node failed, 2 dbt itself failed
         code = 0 if result.success else (2 if result.exception is not None else 1)
         if result.exception is not None:

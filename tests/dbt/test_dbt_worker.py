@@ -76,10 +76,19 @@ def test_a_full_build_in_the_worker_equals_the_subprocess_build(
         con.execute("drop schema marts cascade")
         con.execute("checkpoint")
 
+    results = tmp_path / "target" / "run_results.json"
+    manifest = tmp_path / "target" / "manifest.json"
     result = dbt_build(settings, mode="full")
     assert result.via == "worker"
     assert result.ok, (result.stdout + result.stderr)[-4000:]
     assert "Completed successfully" in result.stdout
+    # The build's results are where the pipeline reads them.
+    from warehouse.dbt import read_run_results, run_results_path
+
+    assert run_results_path(settings) == results
+    by_status, failures = read_run_results(results)
+    assert failures == [] and by_status["success"] >= 15 and by_status["pass"] >= 50, by_status
+    assert json.loads(results.read_text(encoding="utf-8"))["args"]["which"] == "build"
     assert result.max_rss_kib and result.max_rss_kib > 50_000  # the child's memory, measured
 
     # The build's child has exited and checkpointed: the warehouse file holds everything (no
@@ -109,6 +118,14 @@ def test_a_full_build_in_the_worker_equals_the_subprocess_build(
     again = dbt_build(settings, mode="incremental")
     assert again.via == "worker" and again.ok, (again.stdout + again.stderr)[-4000:]
     assert "--selector" in again.command
+    assert json.loads(results.read_text(encoding="utf-8"))["args"]["selector"] == again.selector
+    # A build on a parsed manifest writes its results, not the manifest's dump (the worker's
+    # parse writes that, once per project and environment).
+    manifest.unlink()
+    results.unlink()
+    third = dbt_build(settings, mode="incremental")
+    assert third.via == "worker" and third.ok, (third.stdout + third.stderr)[-4000:]
+    assert results.exists() and not manifest.exists()
 
 
 def test_the_manifest_is_reused_until_a_project_file_changes(
