@@ -112,8 +112,7 @@ class DbtResult:
     @property
     def selector(self) -> str | None:
         """The YAML selector the build ran (``--selector``), if any."""
-        args = self.command
-        return next((args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--selector"), None)
+        return dbt_worker.option_value(self.command, "--selector")
 
 
 def dbt_executable() -> str:

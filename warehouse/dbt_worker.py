@@ -204,11 +204,17 @@ def run_results_path(project_dir: Path, env: Mapping[str, str], target_path: str
     return (base if base.is_absolute() else project_dir / base) / "run_results.json"
 
 
-def _option(args: list[str], name: str) -> str | None:
+def option_value(args: list[str], name: str) -> str | None:
+    """The value after ``name`` in a dbt command line (``--selector x`` -> ``x``), else None."""
     for index, arg in enumerate(args[:-1]):
         if arg == name:
             return args[index + 1]
     return None
+
+
+def _project_dir(args: list[str], env: Mapping[str, str], cwd: str) -> Path:
+    """The dbt project a request's command runs on."""
+    return Path(option_value(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or cwd)
 
 
 class _Server:
@@ -223,8 +229,8 @@ class _Server:
 
     # The parent process parses; it must never hold a DuckDB connection a child would inherit.
     def _manifest_for(self, args: list[str], env: dict[str, str], cwd: str) -> tuple[Any, bool]:
-        project_dir = Path(_option(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or cwd)
-        profiles_dir = _option(args, "--profiles-dir") or str(project_dir)
+        project_dir = _project_dir(args, env, cwd)
+        profiles_dir = option_value(args, "--profiles-dir") or str(project_dir)
         parse_env = {
             k: v
             for k, v in sorted(env.items())
@@ -439,8 +445,7 @@ def _child(manifest: Any, args: list[str], env: dict[str, str], cwd: str, out: P
         # pickle cost every build after a file ~0.3-0.9 s (bench/notes.md, issue #22).
         result = dbtRunner(manifest=manifest).invoke([*args, "--no-write-json"])
         if hasattr(result.result, "write"):
-            project_dir = Path(_option(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or cwd)
-            results = run_results_path(project_dir, env, _option(args, "--target-path"))
+            results = run_results_path(_project_dir(args, env, cwd), env, option_value(args, "--target-path"))
             results.parent.mkdir(parents=True, exist_ok=True)
             result.result.write(str(results))
         # dbt's own exit codes: 0 success, 1 a node failed, 2 dbt itself failed

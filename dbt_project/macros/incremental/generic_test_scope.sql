@@ -6,7 +6,7 @@
     build is a full one: warehouse/dbt.py). So every generic test on a model with
     incremental_strategy 'replace_measures' reads only the rows the model rebuilt in this dbt
     invocation: the measures it recorded in the state table, from the earliest year it recorded
-    for each (the strategy's own filter, sc_rebuild_filter), and the rows its config
+    for each (the strategy's own filter, sc_rebuild_filter_of), and the rows its config
     rebuild_always matches (rebuilt in every build). Every key of such a model holds its period or
     year (tests/dbt/test_generic_test_scope.py), so a duplicate of a rebuilt row is a rebuilt row too.
     A full build records every measure and year, so it tests everything; an invocation that did
@@ -35,11 +35,7 @@
     {%- if rebuilt -%}
         {%- set always = node_config.get('rebuild_always') -%}
         {%- do conditions.append(
-            '(' ~ sc_rebuild_filter(
-                rebuilt,
-                node_config.get('measure_year_column', 'year'),
-                period_column=node_config.get('measure_period_column')
-            ) ~ ((' or (' ~ always ~ ')') if always else '') ~ ')'
+            '(' ~ sc_rebuild_filter_of(rebuilt, node_config) ~ ((' or (' ~ always ~ ')') if always else '') ~ ')'
         ) -%}
     {%- endif -%}
     {%- if not conditions -%}

@@ -222,6 +222,17 @@
     order by measure_code, {{ year_column }}
 {%- endmacro %}
 
+{#- sc_rebuild_filter on a replace_measures model's own columns (its config
+    measure_year_column, default year, or measure_period_column): what its strategy deletes, and
+    what its generic tests read after a file (generic_test_scope.sql). -#}
+{% macro sc_rebuild_filter_of(changed_measures, model_config) -%}
+    {{ return(sc_rebuild_filter(
+        changed_measures,
+        model_config.get('measure_year_column', 'year'),
+        period_column=model_config.get('measure_period_column')
+    )) }}
+{%- endmacro %}
+
 {#- Incremental strategy replace_measures: delete the rows of the changed measures and years,
     insert the recomputed ones (the temp relation holds exactly those). A model whose config
     rebuild_always holds a predicate also rebuilds the rows it matches in every build (its SQL
@@ -234,11 +245,7 @@
     {%- set changed = sc_changed_measures() -%}
     {%- set rebuild_always = config.get('rebuild_always') -%}
     delete from {{ target_relation }}
-    where {{ sc_rebuild_filter(
-        changed,
-        config.get('measure_year_column', 'year'),
-        period_column=config.get('measure_period_column')
-    ) }}
+    where {{ sc_rebuild_filter_of(changed, config) }}
     {%- if rebuild_always %} or ({{ rebuild_always }}){% endif %};
     insert into {{ target_relation }} ({{ columns }})
     select {{ columns }} from {{ temp_relation }}
