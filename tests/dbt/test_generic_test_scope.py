@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 MODELS = REPO / "dbt_project" / "models"
 STRATEGY = re.compile(r"incremental_strategy\s*=\s*'replace_measures'")
 YEAR_COLUMN = re.compile(r"measure_(?:year|period)_column\s*=\s*'(\w+)'")
+ZONE_COLUMN = re.compile(r"measure_zone_column\s*=\s*'(\w+)'")
 
 
 def _per_measure_models() -> dict[str, tuple[Path, set[str]]]:
@@ -66,6 +67,19 @@ def test_every_key_of_a_per_measure_table_places_its_rows_in_a_year() -> None:
         for key in keys:
             if not year_columns & set(key) and not any(_hashed_from_period(sql, column) for column in key):
                 unplaced[model] = key
+    assert unplaced == {}
+
+
+def test_every_key_of_a_per_zone_table_holds_its_zone() -> None:
+    """A per-zone table (config measure_zone_column) is rebuilt, and its tests read, by zone and
+    year: its keys must hold the zone as well as the year."""
+    zoned = {}
+    for model, (path, _) in _per_measure_models().items():
+        found = ZONE_COLUMN.findall(path.read_text(encoding="utf-8"))
+        if found:
+            zoned[model] = found[0]
+    assert "fct_index_score_changes" in zoned
+    unplaced = {model: key for model, column in zoned.items() for key in _keys(model) if column not in key}
     assert unplaced == {}
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,9 @@ INCREMENTAL_TABLES = [
     "marts.fct_index_dimension_scores",
     "marts.fct_alerts",
 ]
+# Incremental per zone and year (config measure_zone_column): tables that combine a zone's
+# dimensions; a build after a file rebuilds the zones its measures feed (seeds/index_dimensions.csv).
+ZONE_TABLES = ["marts.fct_index_score_changes"]
 STATE_TABLE = "intermediate.incremental_measure_versions"
 
 
@@ -310,7 +314,7 @@ def test_incremental_build_recomputed_only_the_resubmitted_measures(attached, re
         else:
             recomputed.setdefault(model, set()).add(measure)
         years.setdefault((model, measure), {True: set(), False: set()})[kept].add(year)
-    assert set(recomputed) == {name.split(".")[1] for name in INCREMENTAL_TABLES}
+    assert set(recomputed) == {name.split(".")[1] for name in INCREMENTAL_TABLES + ZONE_TABLES}
     for model, measures in recomputed.items():
         assert measures == set(rebuilt.resubmitted_measures), model
         assert {owners[m] for m in measures} == {DEPARTMENT}
@@ -340,20 +344,57 @@ STORED_IN_MEASURE_ORDER = {
 
 def test_per_measure_tables_keep_each_measure_and_year_together(attached):
     """In the session's full build and after the file-triggered build, the rows of each measure
-    and year lie side by side (one unbroken run of row ids), so a build deletes them from one
-    place; the rebuilt rows are appended in the same order."""
+    (zone, in a per-zone table) and year lie side by side (one unbroken run of row ids), so a
+    build deletes them from one place; the rebuilt rows are appended in the same order."""
     scattered = {}
+    stored_in_order = {
+        **{table: ("measure_code", year) for table, year in STORED_IN_MEASURE_ORDER.items()},
+        **{table: ("zone_code", "year") for table in ZONE_TABLES},
+    }
     for database in ("before", "inc"):
-        for table, year_column in STORED_IN_MEASURE_ORDER.items():
+        for table, (key_column, year_column) in stored_in_order.items():
             broken, groups = attached.execute(
                 f"select count(*) filter (where span <> rows_held), count(*) from ("
-                f"select measure_code, {year_column}, max(rowid) - min(rowid) + 1 as span, "
+                f"select {key_column}, {year_column}, max(rowid) - min(rowid) + 1 as span, "
                 f"count(*) as rows_held from {database}.{table} group by all)"
             ).fetchone()
             assert groups > 0, (database, table)
             if broken:
                 scattered[f"{database}.{table}"] = f"{broken} of {groups}"
     assert scattered == {}
+
+
+def test_per_zone_tables_rebuilt_only_the_zones_and_years_the_file_fed(rebuilt, attached):
+    """A per-zone table (the index changes) is rebuilt after a file for the zones whose dimensions
+    score the file's measures, each from the earliest year its dimension scores were recomputed;
+    the other zones' rows and the earlier years are left as they were. Its data tests read the
+    same rows."""
+    invocation = json.loads(rebuilt.run_results.read_text(encoding="utf-8"))["metadata"]["invocation_id"]
+    fed = attached.execute(
+        f"select d.zone_code, min(s.year) from inc.{STATE_TABLE} as s "
+        "inner join rebuilt.reference.index_dimensions as d on s.measure_code = d.measure_code "
+        "where s.model_name = 'int_dimension_scores_scored' and s.invocation_id = $1 "
+        "and list_contains($2, s.measure_code) group by 1 order by 1",
+        [invocation, sorted(rebuilt.resubmitted_measures)],
+    ).fetchall()
+    assert 0 < len(fed) < 5
+    by_year: dict[int, list[str]] = {}
+    for zone, year in fed:
+        by_year.setdefault(year, []).append(f"'{zone}'")
+    expected = {(", ".join(zones), str(year)) for year, zones in by_year.items()}
+    left_alone = " and ".join(f"not (zone_code = '{zone}' and year >= {year})" for zone, year in fed)
+    rebuild_filter = re.compile(r"zone_code in \(([^)]*)\) and year >= (\d+)")
+    run_dir = rebuilt.run_results.parent / "run" / "scorecard" / "models" / "marts"
+    for table in ZONE_TABLES:
+        model = table.split(".")[1]
+        run_sql = (run_dir / f"{model}.sql").read_text(encoding="utf-8")
+        deleted = run_sql.split(";")[0]
+        assert deleted.lstrip().startswith("delete from"), run_sql[:300]
+        assert set(rebuild_filter.findall(deleted)) == expected, deleted
+        _, rules_sql = _compiled_test(rebuilt, f"column_rules_{model}")
+        assert set(rebuild_filter.findall(rules_sql)) == expected, rules_sql
+        assert _differences(attached, f"before.{table}", f"inc.{table}", left_alone) == (0, 0), table
+        assert _differences(attached, f"inc.{table}", f"rebuilt.{table}") == (0, 0), table
 
 
 RANK_INTERVALS = "intermediate.int_index_rank_intervals"
@@ -511,6 +552,7 @@ READ_AS_OF_MODELS = [
     "intermediate.int_dimension_scores_scored",
     "marts.fct_index_dimension_scores",
     "marts.fct_alerts",
+    *ZONE_TABLES,
 ]
 
 
@@ -566,7 +608,7 @@ def test_a_new_year_of_as_of_recomputes_every_measure_of_the_progress_models(mov
             [before_run],
         ).fetchall()
     )
-    for table in INCREMENTAL_TABLES:
+    for table in INCREMENTAL_TABLES + ZONE_TABLES:
         model = table.split(".")[1]
         assert runs[model] == 1, model
         assert fresh[model] == (table in AS_OF_MODELS + READ_AS_OF_MODELS), model

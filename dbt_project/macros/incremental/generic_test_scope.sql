@@ -6,9 +6,10 @@
     build is a full one: warehouse/dbt.py). So every generic test on a model with
     incremental_strategy 'replace_measures' reads only the rows the model rebuilt in this dbt
     invocation: the measures it recorded in the state table, from the earliest year it recorded
-    for each (the strategy's own filter, sc_rebuild_filter_of), and the rows its config
-    rebuild_always matches (rebuilt in every build). Every key of such a model holds its period or
-    year (tests/dbt/test_generic_test_scope.py), so a duplicate of a rebuilt row is a rebuilt row too.
+    for each (the strategy's own filter, sc_rebuild_filter_of: by zone for a per-zone table), and
+    the rows its config rebuild_always matches (rebuilt in every build). Every key of such a model
+    holds its period or year, and of a per-zone table its zone (tests/dbt/test_generic_test_scope.py),
+    so a duplicate of a rebuilt row is a rebuilt row too.
     A full build records every measure and year, so it tests everything; an invocation that did
     not build the model (dbt test alone) or rebuilt none of its measures tests everything too.
     This is decided here, when the test runs (dbt compiles a test just before it runs it, after

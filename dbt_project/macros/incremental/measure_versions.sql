@@ -224,13 +224,51 @@
 
 {#- sc_rebuild_filter on a replace_measures model's own columns (its config
     measure_year_column, default year, or measure_period_column): what its strategy deletes, and
-    what its generic tests read after a file (generic_test_scope.sql). -#}
+    what its generic tests read after a file (generic_test_scope.sql). A model whose rows combine
+    a zone's dimensions (config measure_zone_column, its zone column: the index changes) is
+    rebuilt by zone instead: the zones the changed measures feed, from their earliest year. -#}
 {% macro sc_rebuild_filter_of(changed_measures, model_config) -%}
+    {%- set zone_column = model_config.get('measure_zone_column') -%}
+    {%- if zone_column -%}
+        {{ return(sc_rebuild_filter(
+            sc_zones_fed_by(changed_measures),
+            model_config.get('measure_year_column', 'year'),
+            measure_column=zone_column
+        )) }}
+    {%- endif -%}
     {{ return(sc_rebuild_filter(
         changed_measures,
         model_config.get('measure_year_column', 'year'),
         period_column=model_config.get('measure_period_column')
     )) }}
+{%- endmacro %}
+
+{#- The [zone_code, from_year] pairs of the zones whose dimensions score the changed measures
+    (seeds/index_dimensions.csv: a dimension scores one measure), each from the earliest year of
+    its measures. A row of a zone and year reads that zone's dimension scores of that year and
+    the year before, so it stands as long as none of them moved. none (everything) stays none; a
+    measure no dimension scores feeds no zone. -#}
+{% macro sc_zones_fed_by(changed_measures) -%}
+    {%- if changed_measures is none or changed_measures | length == 0 -%}
+        {{ return(changed_measures) }}
+    {%- endif -%}
+    {%- set seed = graph.nodes['seed.' ~ project_name ~ '.index_dimensions'] -%}
+    {%- set dimensions = api.Relation.create(
+        database=seed.database, schema=seed.schema, identifier=seed.alias or seed.name
+    ) -%}
+    {%- set changed = [] -%}
+    {%- for pair in changed_measures -%}
+        {%- do changed.append("('" ~ pair[0] ~ "', " ~ (pair[1] | int) ~ ")") -%}
+    {%- endfor -%}
+    {%- set zones = [] -%}
+    {%- for row in run_query(
+        "select d.zone_code, min(c.from_year) from (values " ~ changed | join(', ')
+        ~ ") as c (measure_code, from_year) inner join " ~ dimensions
+        ~ " as d on c.measure_code = d.measure_code group by 1 order by 1"
+    ).rows -%}
+        {%- do zones.append([row[0], row[1] | int]) -%}
+    {%- endfor -%}
+    {{ return(zones) }}
 {%- endmacro %}
 
 {#- Incremental strategy replace_measures: delete the rows of the changed measures and years,

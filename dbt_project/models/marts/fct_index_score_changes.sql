@@ -2,7 +2,19 @@
     contribution per dimension (weight x change of the dimension score, or a coverage term when
     a dimension appears or vanishes); the contributions of a region, zone and year add up to
     index_change (docs/methodology.md §7b). mover_rank orders them by absolute size
-    (1 = moved the index most). -#}
+    (1 = moved the index most).
+    Incremental per zone and year (config measure_zone_column): after a file only the zones whose
+    dimensions score its measures are rebuilt, from the earliest year that changed
+    (macros/incremental/measure_versions.sql); national, one department's file: one zone in five.
+    Stored in zone and year order, so the rows a build replaces lie together. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_dimension_scores_scored'],
+    measure_zone_column='zone_code',
+    on_schema_change='fail',
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
 select
     cast(c.zone_code as varchar) as zone_code,
     cast(c.region_code as varchar) as region_code,
@@ -26,6 +38,10 @@ select
         partition by c.zone_code, c.region_code, c.year
         order by abs(c.contribution) desc, c.dimension_no
     ) as integer) as mover_rank
-from {{ ref('int_index_score_changes_decomposed') }} as c
+from (
+    select * from {{ ref('int_index_score_changes_decomposed') }}
+    where {{ sc_rebuild_filter(sc_zones_fed_by(sc_measures_to_rebuild()), measure_column='zone_code') }}
+) as c
 inner join {{ ref('regions') }} as r on c.region_code = r.region_code
 inner join {{ ref('index_dimensions') }} as d on c.dimension_code = d.dimension_code
+order by c.zone_code, c.year
