@@ -11,8 +11,9 @@
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
 
--- every column of the all-versions view but its flag
-select * exclude (is_latest)
+-- every column of the all-versions view but its flag and the version's md5 id: file_id and row_ref
+-- name the version, and the view computes the id when read (national full build: 10.2 -> 7.5 s)
+select * exclude (is_latest, submission_id)
 from {{ ref('stg_raw__submissions') }}
 -- the years as period text: a filter on the window's partition columns only, which DuckDB applies
 -- before the window (a 2025 file ranks the 2025 versions, not every year's: national, 0.47 -> 0.17 s)
