@@ -16,6 +16,20 @@ NATIONAL_MONTHS = 60
 ISSUE = 22
 
 
+def median_round(rounds: list[dict[str, float]]) -> int:
+    """The index of the round (``incremental_s``, ``full_s``) whose incremental / full ratio is the
+    median, the lower middle for an even count: the warm worker's pair is built several times, as
+    one build after a file swings by more than the goal's margin, and the two builds of a round
+    ran one after the other, so the machine's speed moves them together."""
+    order = sorted(range(len(rounds)), key=lambda i: rounds[i]["incremental_s"] / rounds[i]["full_s"])
+    return order[(len(order) - 1) // 2]
+
+
+def worker_round_suffix(number: int) -> str:
+    """The suffix of the warm worker's stage names in round ``number`` (1: ", worker")."""
+    return ", worker" if number == 1 else f", worker, round {number}"
+
+
 def _stage(scale: dict[str, Any], name: str) -> dict[str, Any] | None:
     stages = scale.get("stages", []) + scale.get("incremental", {}).get("stages", [])
     return next((stage for stage in stages if stage.get("stage") == name), None)

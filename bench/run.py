@@ -20,7 +20,8 @@ Benchmarks (``--only`` takes any of them; default: all):
     resubmission, the incremental rebuild the pipeline runs after it (``dbt build --selector
     after_submission``: incremental models recompute that department only) beside a full rebuild
     (``--full-refresh``) of the same state; then the same pair through a warm dbt worker
-    (``warehouse.dbt_worker``) after a second correction.
+    (``warehouse.dbt_worker``), three times, each after another correction (the median round
+    stands for it).
 ``airflow``
     :mod:`bench.airflow_latency`: 10 drops into the inbox under ``airflow standalone``, file
     landing to published snapshot, p50/p95 and per stage.
@@ -71,6 +72,8 @@ INGEST_DEPARTMENT = "elderly_care"  # the department with the most value measure
 RESUBMITTING_DEPARTMENT = "community_governance"
 # What the pipeline builds after a submission (warehouse.dbt, mode "incremental").
 INCREMENTAL_SELECTOR = "after_submission"
+# The warm worker's incremental and full builds, repeated (bench_worker_rebuilds).
+WORKER_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -326,8 +329,10 @@ def bench_scale(name: str, sizes: Sizes, work: Path) -> dict[str, Any]:
 def bench_worker_rebuilds(files: scales.FileSet, env: dict[str, str], root: Path) -> dict[str, Any]:
     """The same pair of rebuilds through a warm dbt worker (warehouse.dbt_worker: dbt imported and
     the project parsed once, each build in a forked child), as a deployment that runs
-    ``scorecard dbt-worker`` beside Airflow builds: a second correction of the same department's
-    file, the incremental rebuild after it, then a full rebuild."""
+    ``scorecard dbt-worker`` beside Airflow builds: another correction of the same department's
+    file, the incremental rebuild after it, then a full rebuild; ``WORKER_ROUNDS`` times, each with
+    a correction of its own. The round whose ratio is the median stands for the pair
+    (``goals.median_round``): one build after a file swings by more than the goal's margin."""
     socket_path = root / "dbt-worker.sock"
     env = {**env, "SCORECARD_DBT_WORKER": str(socket_path)}
     worker = dbt_worker.WorkerProcess(socket_path, env=env, log_path=root / "dbt-worker.log")
@@ -336,27 +341,37 @@ def bench_worker_rebuilds(files: scales.FileSet, env: dict[str, str], root: Path
     except RuntimeError as exc:
         return {"error": str(exc)[-500:]}
     try:
-        inbox = root / "resubmission-2"
-        resubmitted = scales.resubmission(files, RESUBMITTING_DEPARTMENT, inbox, round_=2)
-        stages = [
-            _measure_stage("dbt worker: parse", "warm-worker", [], env, root),
-            _measure_stage(
-                "ingest resubmission", "ingest", ["--path", str(inbox)], env, root, file=resubmitted.name
-            ),
-            _measure_stage("dbt build (incremental, worker)", "dbt", ["--mode", "incremental"], env, root),
-            _measure_stage("dbt build (full, worker)", "dbt", ["--mode", "full"], env, root),
-        ]
+        stages = [_measure_stage("dbt worker: parse", "warm-worker", [], env, root)]
+        rounds = []
+        for number in range(1, WORKER_ROUNDS + 1):
+            suffix = goals.worker_round_suffix(number)
+            inbox = root / f"resubmission-{number + 1}"
+            file = scales.resubmission(files, RESUBMITTING_DEPARTMENT, inbox, round_=number + 1).name
+            ingest = ["--path", str(inbox)]
+            pair = [
+                _measure_stage(f"ingest resubmission{suffix}", "ingest", ingest, env, root, file=file),
+                *(
+                    _measure_stage(f"dbt build ({mode}{suffix})", "dbt", ["--mode", mode], env, root)
+                    for mode in ("incremental", "full")
+                ),
+            ]
+            stages += pair
+            rounds.append({"incremental_s": pair[1]["seconds"], "full_s": pair[2]["seconds"]})
         resident_mib = worker.resident_mib()
     finally:
         worker.stop()
-    rebuilt, full = stages[2], stages[3]
-    ratio = round(rebuilt["seconds"] / full["seconds"], 3) if full["seconds"] else None
+    median = goals.median_round(rounds)
+    ratios = [round(r["incremental_s"] / r["full_s"], 3) for r in rounds]
+    say(f"  warm worker rounds: incremental / full {ratios}, median {ratios[median]}")
     return {
         "department": RESUBMITTING_DEPARTMENT,
         "stages": stages,
+        "rounds": [{**r, "ratio": ratio} for r, ratio in zip(rounds, ratios, strict=True)],
+        # the stages of this round are the pair the report shows (goals.worker_round_suffix)
+        "median_round": median + 1,
         "worker_resident_mib": resident_mib,
-        "incremental_vs_full": ratio,
-        "goal": {"target": "<= 0.25", "met": ratio is not None and ratio <= 0.25},
+        "incremental_vs_full": ratios[median],
+        "goal": {"target": "<= 0.25", "met": ratios[median] <= 0.25},
     }
 
 

@@ -94,3 +94,16 @@ def test_the_limit_peer_is_not_a_stage_of_the_pipeline_for_the_memory_goal() -> 
     assert memory["verdict"] == goals.MET, memory
     assert memory["figure"].startswith("0.88 GiB (dbt build (cold))")
     assert "the limit peer: 1.23 GiB" in memory["figure"]
+
+
+def test_the_warm_worker_pair_is_judged_by_its_median_round() -> None:
+    """The warm worker's incremental and full builds are repeated (one build swings by more than
+    the goal's margin): the round whose ratio is the median stands for them."""
+
+    def rounds(*pairs: tuple[float, float]) -> list[dict[str, float]]:
+        return [{"incremental_s": inc, "full_s": full} for inc, full in pairs]
+
+    assert goals.median_round(rounds((5.0, 40.0), (4.0, 40.0), (6.0, 40.0))) == 0
+    assert goals.median_round(rounds((8.0, 40.0), (4.0, 40.0), (6.0, 40.0))) == 2
+    assert goals.median_round(rounds((4.4, 40.0), (4.0, 20.0))) == 0  # the lower middle: 0.11 of 0.11, 0.2
+    assert goals.median_round(rounds((4.6, 40.0))) == 0
