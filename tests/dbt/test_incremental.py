@@ -48,7 +48,7 @@ INCREMENTAL_TABLES = [
 ]
 # Incremental per zone and year (config measure_zone_column): tables that combine a zone's
 # dimensions; a build after a file rebuilds the zones its measures feed (seeds/index_dimensions.csv).
-ZONE_TABLES = ["marts.fct_index_score_changes"]
+ZONE_TABLES = ["intermediate.int_index_scores_aggregated", "marts.fct_index_score_changes"]
 STATE_TABLE = "intermediate.incremental_measure_versions"
 
 
@@ -365,10 +365,10 @@ def test_per_measure_tables_keep_each_measure_and_year_together(attached):
 
 
 def test_per_zone_tables_rebuilt_only_the_zones_and_years_the_file_fed(rebuilt, attached):
-    """A per-zone table (the index changes) is rebuilt after a file for the zones whose dimensions
-    score the file's measures, each from the earliest year its dimension scores were recomputed;
-    the other zones' rows and the earlier years are left as they were. Its data tests read the
-    same rows."""
+    """A per-zone table (the aggregated indices, the index changes) is rebuilt after a file for
+    the zones whose dimensions score the file's measures, each from the earliest year its
+    dimension scores were recomputed; the other zones' rows and the earlier years are left as they
+    were. Its data tests read the same rows."""
     invocation = json.loads(rebuilt.run_results.read_text(encoding="utf-8"))["metadata"]["invocation_id"]
     fed = attached.execute(
         f"select d.zone_code, min(s.year) from inc.{STATE_TABLE} as s "
@@ -384,15 +384,17 @@ def test_per_zone_tables_rebuilt_only_the_zones_and_years_the_file_fed(rebuilt, 
     expected = {(", ".join(zones), str(year)) for year, zones in by_year.items()}
     left_alone = " and ".join(f"not (zone_code = '{zone}' and year >= {year})" for zone, year in fed)
     rebuild_filter = re.compile(r"zone_code in \(([^)]*)\) and year >= (\d+)")
-    run_dir = rebuilt.run_results.parent / "run" / "scorecard" / "models" / "marts"
+    run_dir = rebuilt.run_results.parent / "run" / "scorecard" / "models"
     for table in ZONE_TABLES:
-        model = table.split(".")[1]
-        run_sql = (run_dir / f"{model}.sql").read_text(encoding="utf-8")
+        schema, model = table.split(".")
+        run_sql = (run_dir / schema / f"{model}.sql").read_text(encoding="utf-8")
         deleted = run_sql.split(";")[0]
         assert deleted.lstrip().startswith("delete from"), run_sql[:300]
         assert set(rebuild_filter.findall(deleted)) == expected, deleted
-        _, rules_sql = _compiled_test(rebuilt, f"column_rules_{model}")
-        assert set(rebuild_filter.findall(rules_sql)) == expected, rules_sql
+    # the index changes' tests (the aggregated indices' run in the full build only)
+    _, rules_sql = _compiled_test(rebuilt, "column_rules_fct_index_score_changes")
+    assert set(rebuild_filter.findall(rules_sql)) == expected, rules_sql
+    for table in ZONE_TABLES:
         assert _differences(attached, f"before.{table}", f"inc.{table}", left_alone) == (0, 0), table
         assert _differences(attached, f"inc.{table}", f"rebuilt.{table}") == (0, 0), table
 

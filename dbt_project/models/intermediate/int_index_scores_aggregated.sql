@@ -3,7 +3,17 @@
     Σ(weight x score) / Σ(weight of the dimensions scored). coverage_pct is the share of the
     zone's dimension weight that is scored; where more than var max_missing_weight_share of the
     weight is missing there is no index. Ranks compare regions of the same level in the same
-    year (rank 1 = highest index; scores equal to 6 decimals share a rank). -#}
+    year (rank 1 = highest index; scores equal to 6 decimals share a rank).
+    Incremental per zone and year, like the index changes (config measure_zone_column): a zone's
+    index, coverage and ranks of a year read that zone's dimension scores of that year only, so
+    after a file only the zones its measures feed are recomputed (macros/incremental/measure_versions.sql). -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_measures',
+    measure_versions_from=['int_dimension_scores_scored'],
+    measure_zone_column='zone_code',
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
 {%- set max_missing = var('max_missing_weight_share') | float -%}
 with aggregated as (
     select
@@ -18,6 +28,7 @@ with aggregated as (
         {{ exact_sum('weight * dimension_score') }}
         / nullif({{ exact_sum('case when dimension_score is not null then weight end') }}, 0) as weighted_mean_score
     from {{ ref('int_dimension_scores_scored') }}
+    where {{ sc_rebuild_filter(sc_zones_fed_by(sc_measures_to_rebuild()), measure_column='zone_code') }}
     group by zone_code, region_code, region_level, year
 ),
 
@@ -46,3 +57,4 @@ select
     end as rank_in_level,
     count(index_score) over (partition by zone_code, region_level, year) as regions_ranked
 from gated
+order by zone_code, year
