@@ -230,10 +230,8 @@
 {% macro sc_rebuild_filter_of(changed_measures, model_config) -%}
     {%- set zone_column = model_config.get('measure_zone_column') -%}
     {%- if zone_column -%}
-        {{ return(sc_rebuild_filter(
-            sc_zones_fed_by(changed_measures),
-            model_config.get('measure_year_column', 'year'),
-            measure_column=zone_column
+        {{ return(sc_zone_rebuild_filter(
+            changed_measures, zone_column, model_config.get('measure_year_column', 'year')
         )) }}
     {%- endif -%}
     {{ return(sc_rebuild_filter(
@@ -243,15 +241,34 @@
     )) }}
 {%- endmacro %}
 
+{#- The rebuild filter of a per-zone model (config measure_zone_column): the zones the changed
+    measures feed (sc_zones_fed_by), each from its earliest changed year. The model's SQL calls it
+    directly (sqlfluff's stub config has no get), its strategy and tests through sc_rebuild_filter_of. -#}
+{% macro sc_zone_rebuild_filter(changed_measures, zone_column='zone_code', year_column='year') -%}
+    {{ return(sc_rebuild_filter(sc_zones_fed_by(changed_measures), year_column, measure_column=zone_column)) }}
+{%- endmacro %}
+
 {#- The [zone_code, from_year] pairs of the zones whose dimensions score the changed measures
     (seeds/index_dimensions.csv: a dimension scores one measure), each from the earliest year of
     its measures. A row of a zone and year reads that zone's dimension scores of that year and
     the year before, so it stands as long as none of them moved. none (everything) stays none; a
-    measure no dimension scores feeds no zone. -#}
+    measure no dimension scores feeds no zone. A per-zone model's SQL, its strategy and its tests
+    each ask: looked up once per invocation and list of measures (the seed does not change within
+    an invocation), kept in dbt's graph as sc_changed_measures' answers are. -#}
 {% macro sc_zones_fed_by(changed_measures) -%}
     {%- if changed_measures is none or changed_measures | length == 0 -%}
         {{ return(changed_measures) }}
     {%- endif -%}
+    {%- set memo = graph.setdefault('sc_zones_fed_by', {}) -%}
+    {%- set memo_key = invocation_id ~ ':' ~ changed_measures | string -%}
+    {%- if memo_key not in memo -%}
+        {%- do memo.update({memo_key: sc_query_zones_fed_by(changed_measures)}) -%}
+    {%- endif -%}
+    {{ return(memo[memo_key]) }}
+{%- endmacro %}
+
+{#- sc_zones_fed_by, from the seed. -#}
+{% macro sc_query_zones_fed_by(changed_measures) -%}
     {%- set seed = graph.nodes['seed.' ~ project_name ~ '.index_dimensions'] -%}
     {%- set dimensions = api.Relation.create(
         database=seed.database, schema=seed.schema, identifier=seed.alias or seed.name

@@ -28,7 +28,7 @@ with aggregated as (
         {{ exact_sum('weight * dimension_score') }}
         / nullif({{ exact_sum('case when dimension_score is not null then weight end') }}, 0) as weighted_mean_score
     from {{ ref('int_dimension_scores_scored') }}
-    where {{ sc_rebuild_filter(sc_zones_fed_by(sc_measures_to_rebuild()), measure_column='zone_code') }}
+    where {{ sc_zone_rebuild_filter(sc_measures_to_rebuild()) }}
     group by zone_code, region_code, region_level, year
 ),
 

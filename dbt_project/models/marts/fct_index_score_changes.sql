@@ -40,7 +40,7 @@ select
     ) as integer) as mover_rank
 from (
     select * from {{ ref('int_index_score_changes_decomposed') }}
-    where {{ sc_rebuild_filter(sc_zones_fed_by(sc_measures_to_rebuild()), measure_column='zone_code') }}
+    where {{ sc_zone_rebuild_filter(sc_measures_to_rebuild()) }}
 ) as c
 inner join {{ ref('regions') }} as r on c.region_code = r.region_code
 inner join {{ ref('index_dimensions') }} as d on c.dimension_code = d.dimension_code
