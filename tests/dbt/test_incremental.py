@@ -283,9 +283,8 @@ def test_the_resubmission_changed_the_department_and_nothing_else(attached, rebu
         attached, "before.marts.fct_value_anomalies", "inc.marts.fct_value_anomalies", own
     ) != (0, 0)
     counts = attached.execute(
-        "select (select count(*) from before.staging.stg_raw__submissions_latest where department_code = ?), "
-        "(select count(*) from inc.staging.stg_raw__submissions_latest where department_code = ?)",
-        [DEPARTMENT, DEPARTMENT],
+        f"select (select count(*) from before.staging.stg_raw__submissions_latest where {own}), "
+        f"(select count(*) from inc.staging.stg_raw__submissions_latest where {own})"
     ).fetchone()
     # The retracted county's single-version rows are gone, the new period's rows are there.
     assert counts[0] != counts[1]

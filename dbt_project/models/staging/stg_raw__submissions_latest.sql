@@ -11,9 +11,24 @@
 ) }}
 {%- set changed_measures = sc_measures_to_rebuild() %}
 
--- every column of the all-versions view but its flag and the version's md5 id: file_id and row_ref
--- name the version, and the view computes the id when read (national full build: 10.2 -> 7.5 s)
-select * exclude (is_latest, submission_id)
+-- the columns the year values read: the key, the period's parts, the numbers and the version
+-- (file_id, row_ref). The rest of a version (its md5 id, department, unit, cell text, note, load
+-- time, the period's first day) stays in the all-versions view, which computes it when read:
+-- nothing downstream reads it here, and every column costs the window, the writes and the
+-- checkpoint of 8.75 M rows (national; bench/notes.md, issue #22).
+select
+    file_id,
+    row_ref,
+    region_code,
+    measure_code,
+    period,
+    period_kind,
+    period_year,
+    period_end_date,
+    period_grain_rank,
+    value,
+    numerator,
+    denominator
 from {{ ref('stg_raw__submissions') }}
 -- the years as period text: a filter on the window's partition columns only, which DuckDB applies
 -- before the window (a 2025 file ranks the 2025 versions, not every year's: national, 0.47 -> 0.17 s)
