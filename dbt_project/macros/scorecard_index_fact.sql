@@ -4,6 +4,14 @@
     that var, not queried, so each mart's columns (its contract) are known at compile time.
     The zone is the one whose index_model in seeds/zones.csv is this model (index_fact_zone). -#}
 {% macro index_fact() -%}
+{#- A table, left as it is by a build after a file whose measures feed none of the zone's
+    dimensions (macros/incremental/zone_tables.sql); the versions of its inputs recorded as the
+    incremental models record theirs. -#}
+{{ config(
+    materialized='zone_index_table',
+    measure_versions_from=['int_dimension_scores_scored'],
+    post_hook="{{ sc_record_measure_versions() }}"
+) }}
 {%- set zone_code = index_fact_zone() -%}
 {%- set all_columns = var('index_dimension_columns') -%}
 {%- if all_columns is mapping and zone_code is not none -%}

@@ -1,6 +1,7 @@
-{#- The index table of each zone (fct_index_<zone>, macros/scorecard_index_fact.sql): a table,
-    rebuilt in full like any table, but left as it is by a build after a file whose measures feed
-    none of its zone's dimensions. Its rows read that zone's dimension scores only (its index, rank
+{#- The index table of each zone (fct_index_<zone>, whose index_fact() in
+    macros/scorecard_index_fact.sql sets this materialization): a table, rebuilt in full like any
+    table, but left as it is by a build after a file whose measures feed none of its zone's
+    dimensions. Its rows read that zone's dimension scores only (its index, rank
     intervals and dimension columns), so they stand as long as those did not move; the changed
     measures are read as for every incremental model (sc_changed_measures, config
     measure_versions_from and its post-hook), the zones they feed as for the per-zone models
