@@ -65,7 +65,7 @@ PARSE_ENV_IGNORED = frozenset({"DBT_USE_COLORS"})
 CACHED_MANIFESTS = 2
 # The signals that stop the worker (SIGTERM, SIGINT) and, sent by the worker, its build.
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-# How often a build's child and its client are looked at when neither can wake the worker.
+# How often a build's client (and, without pidfds, its child) is looked at while it runs.
 CHILD_POLL_SECONDS = 0.05
 # How long a build whose client left may take to stop on SIGINT before it is killed.
 STOP_GRACE_SECONDS = 10
@@ -395,15 +395,13 @@ def _wait(conn: socket.socket, pid: int) -> tuple[int | None, Any]:
     """Wait for the child; stop it if the client disconnects meanwhile (then the status is
     None) or if the worker itself is stopped (SIGTERM) - no build outlives its worker.
 
-    Woken by the child's exit (a pidfd) or by the client's socket, not by polling: a build's
-    answer went out up to 50 ms after the child had ended (bench/notes.md, issue #22)."""
+    The child's exit wakes the worker at once (its pidfd becomes readable): polling alone had
+    sent a build's answer up to 50 ms after the child ended (bench/notes.md, issue #22). The
+    client is looked at every CHILD_POLL_SECONDS, as is the child on a kernel without pidfds."""
     try:
-        child = os.pidfd_open(pid)
-    except OSError:  # a kernel without pidfds (before Linux 5.3): look every CHILD_POLL_SECONDS
-        child = None
-    # the client's socket is watched until it has sent what the protocol does not expect (then,
-    # like a kernel without pidfds, it is looked at every CHILD_POLL_SECONDS)
-    watched: list[Any] = [conn] if child is None else [conn, child]
+        child = [os.pidfd_open(pid)]
+    except OSError:  # before Linux 5.3
+        child = []
     try:
         while True:
             done, status, usage = os.wait4(pid, os.WNOHANG)
@@ -412,17 +410,14 @@ def _wait(conn: socket.socket, pid: int) -> tuple[int | None, Any]:
             if _client_gone(conn):
                 _say(f"client disconnected; stopping build {pid}")
                 return None, _stop_child(pid)
-            timeout = CHILD_POLL_SECONDS if child is None or conn not in watched else None
-            readable, _, _ = select.select(watched, [], [], timeout)
-            if conn in readable and not _client_gone(conn):
-                watched = [child] if child is not None else []
+            select.select(child, [], [], CHILD_POLL_SECONDS)
     except BaseException:
         _say(f"worker stopping; stopping build {pid}")
         _stop_child(pid)
         raise
     finally:
-        if child is not None:
-            os.close(child)
+        for fd in child:
+            os.close(fd)
 
 
 def _stop_child(pid: int) -> Any:

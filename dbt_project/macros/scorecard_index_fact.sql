@@ -87,9 +87,17 @@ left join rank_intervals as ri
     {%- if not execute -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set found = run_query(
-        "select zone_code from " ~ zones ~ " where index_model = '" ~ this.identifier ~ "'"
-    ).columns[0].values() | list -%}
+    {#- The seed read once per invocation (each index table's SQL and its materialization ask,
+        macros/incremental/zone_tables.sql), kept in dbt's graph as sc_changed_measures' answers are. -#}
+    {%- set memo = graph.setdefault('index_fact_zones', {}) -%}
+    {%- if invocation_id not in memo -%}
+        {%- set zones_by_model = {} -%}
+        {%- for row in run_query("select index_model, zone_code from " ~ zones).rows -%}
+            {%- do zones_by_model.setdefault(row[0], []).append(row[1]) -%}
+        {%- endfor -%}
+        {%- do memo.update({invocation_id: zones_by_model}) -%}
+    {%- endif -%}
+    {%- set found = memo[invocation_id].get(this.identifier, []) -%}
     {%- if found | length != 1 -%}
         {{ exceptions.raise_compiler_error(
             "seeds/zones.csv has " ~ (found | length) ~ " zones whose index_model is '"
